@@ -1,0 +1,172 @@
+"""The .pci model file: write atomically, read with mmap, validate everything.
+
+Layout (docs/FORMAT.md has it byte by byte):
+  0   8  magic  b"\\x89PCI\\r\\n\\x1a\\n"
+  8   4  u32 format version (1)
+  12  4  u32 header length in bytes (UTF-8 JSON)
+  16  8  u64 data offset (multiple of 64)
+  24  8  u64 data length
+  32  8  u64 XXH64 of the JSON header
+  40  8  u64 payload hash of the data region (XXH64 per 1 MiB block, then of the block hashes)
+  48  8  u64 total file length
+  56  8  u64 XXH64 of bytes 0..55
+  64     JSON header, zero padding to the data offset, then the tensors, each at
+         a 64-byte aligned offset relative to the data offset, little-endian.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import _kernels
+from .errors import ModelFileError
+
+MAGIC = b"\x89PCI\r\n\x1a\n"
+VERSION = 1
+ALIGN = 64
+FIXED = struct.Struct("<8sIIQQQQQQ")
+assert FIXED.size == 64
+MAX_HEADER = 64 << 20
+DTYPES = {"float32": np.dtype("<f4")}
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+@dataclass
+class ModelFile:
+    """A validated model file: its header and zero-copy views of its tensors."""
+
+    path: str
+    header: dict[str, Any]
+    tensors: dict[str, np.ndarray]
+    mapping: Any  # the mmap (or bytes) the tensors view
+    file_size: int
+
+
+def write_model(path: str | os.PathLike, header: dict[str, Any], tensors: dict[str, np.ndarray],
+                progress: Callable[[int, int], None] | None = None) -> int:
+    """Write atomically: a temporary file in the destination directory, fsync,
+    then rename over `path`. On any failure the temporary file is removed and
+    an existing `path` is left untouched. Returns the file size."""
+    path = Path(path)
+    table, offset = [], 0
+    for name, arr in tensors.items():
+        arr = np.ascontiguousarray(arr, dtype="<f4")
+        tensors[name] = arr
+        table.append({"name": name, "dtype": "float32", "shape": list(arr.shape),
+                      "offset": offset, "nbytes": arr.nbytes})
+        offset = _align(offset + arr.nbytes)
+    data_len = offset
+    full = dict(header, tensors=table)
+    hjson = json.dumps(full, separators=(",", ":"), sort_keys=False).encode()
+    data_offset = _align(FIXED.size + len(hjson))
+    total = data_offset + data_len
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w+b") as f:
+            f.truncate(total)
+            f.seek(FIXED.size)
+            f.write(hjson)
+            done = 0
+            for entry, arr in zip(table, tensors.values()):
+                f.seek(data_offset + entry["offset"])
+                f.write(arr.tobytes() if not arr.flags.c_contiguous else memoryview(arr).cast("B"))
+                done += arr.nbytes
+                if progress:
+                    progress(done, data_len)
+            f.flush()
+            with mmap.mmap(f.fileno(), total, access=mmap.ACCESS_READ) as mm:
+                payload = _kernels.payload_hash(memoryview(mm)[data_offset:total], _kernels.default_threads())
+            fixed = FIXED.pack(MAGIC, VERSION, len(hjson), data_offset, data_len, _kernels.xxh64(hjson),
+                               payload, total, 0)
+            fixed = fixed[:56] + struct.pack("<Q", _kernels.xxh64(fixed[:56]))
+            f.seek(0)
+            f.write(fixed)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return total
+
+
+def _fail(path: str, what: str) -> ModelFileError:
+    return ModelFileError(f"{path}: {what}")
+
+
+def read_model(path: str | os.PathLike, verify: bool = True, num_threads: int = 1) -> ModelFile:
+    """Open, validate and memory-map a model file. Raises ModelFileError."""
+    spath = str(path)
+    try:
+        f = open(spath, "rb")
+    except OSError as e:
+        raise ModelFileError(f"cannot open model file {spath}: {e.strerror}") from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(FIXED.size)
+        if len(head) < 8 or head[:8] != MAGIC:
+            hint = ""
+            if head[:4] == b"\x89HDF" or head[:2] == b"PK":
+                hint = " (this looks like a Keras file: convert it first with `pyconvinfer convert`)"
+            raise _fail(spath, f"not a pyconvinfer model file (bad magic){hint}")
+        if len(head) < FIXED.size:
+            raise _fail(spath, f"truncated: {size} bytes, the fixed header alone is {FIXED.size}")
+        magic, version, hlen, data_off, data_len, hhash, phash, total, fhash = FIXED.unpack(head)
+        if version != VERSION:
+            raise _fail(spath, f"format version {version} is not supported (this pyconvinfer reads "
+                               f"version {VERSION}); reconvert the Keras file with this version")
+        if _kernels.xxh64(head[:56]) != fhash:
+            raise _fail(spath, "corrupt fixed header (checksum mismatch)")
+        if total != size:
+            raise _fail(spath, f"truncated or padded: header says {total} bytes, file has {size}")
+        if not (hlen <= MAX_HEADER and data_off % ALIGN == 0 and FIXED.size + hlen <= data_off
+                and data_off + data_len == total):
+            raise _fail(spath, "inconsistent header lengths/offsets")
+        hjson = f.read(hlen)
+        if len(hjson) != hlen or _kernels.xxh64(hjson) != hhash:
+            raise _fail(spath, "corrupt header (checksum mismatch)")
+        try:
+            header = json.loads(hjson.decode())
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise _fail(spath, f"header is not valid JSON: {e}") from None
+        if not isinstance(header, dict) or not isinstance(header.get("tensors"), list):
+            raise _fail(spath, "header has no tensor table")
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+    if hasattr(mm, "madvise") and hasattr(mmap, "MADV_WILLNEED"):
+        mm.madvise(mmap.MADV_WILLNEED)
+    if verify and _kernels.payload_hash(memoryview(mm)[data_off:total], num_threads) != phash:
+        raise _fail(spath, "corrupt tensor data (payload checksum mismatch): copy or convert the file again")
+    tensors: dict[str, np.ndarray] = {}
+    for i, t in enumerate(header["tensors"]):
+        try:
+            name, dtype, shape = t["name"], DTYPES[t["dtype"]], tuple(int(d) for d in t["shape"])
+            off, nbytes = int(t["offset"]), int(t["nbytes"])
+        except (KeyError, TypeError, ValueError):
+            raise _fail(spath, f"tensor entry {i} is malformed (need name, dtype float32, shape, offset, nbytes)")
+        count = int(np.prod(shape, dtype=np.int64))
+        if any(d < 0 for d in shape) or count * dtype.itemsize != nbytes:
+            raise _fail(spath, f"tensor {name!r}: shape {list(shape)} does not match its {nbytes} bytes")
+        if off < 0 or off % ALIGN or off + nbytes > data_len:
+            raise _fail(spath, f"tensor {name!r}: bytes {off}..{off + nbytes} lie outside the data region "
+                               f"of {data_len} bytes (or are not 64-byte aligned)")
+        if name in tensors:
+            raise _fail(spath, f"duplicate tensor name {name!r}")
+        arr = np.frombuffer(mm, dtype=dtype, count=count, offset=data_off + off).reshape(shape)
+        tensors[name] = arr
+    return ModelFile(spath, header, tensors, mm, size)

@@ -1,0 +1,83 @@
+"""Graph of Nodes: what the converter produces and the model file stores.
+
+Tensors are named; a Node reads input tensors and writes one output tensor.
+Shapes are per sample (no batch axis); height and width may be None when the
+Keras model left them open, and are fixed by the first predict call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Node:
+    name: str                      # the Keras layer(s) it came from, e.g. "conv1+bn1"
+    op: str                        # a key of ops.REGISTRY
+    inputs: list[str]              # tensor names
+    output: str                    # tensor name
+    attrs: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, str] = field(default_factory=dict)  # role -> tensor-table name
+    layers: list[str] = field(default_factory=list)        # Keras layers folded into it
+
+
+@dataclass
+class Graph:
+    inputs: list[dict[str, Any]]   # [{"name": tensor, "shape": [H, W, C] with None allowed}]
+    outputs: list[str]             # tensor names, in the model's output order
+    nodes: list[Node]
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_header(self) -> dict[str, Any]:
+        return {
+            "format": "pyconvinfer",
+            "metadata": self.metadata,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "nodes": [
+                {"name": n.name, "op": n.op, "inputs": n.inputs, "output": n.output, "attrs": n.attrs,
+                 "weights": n.weights, "layers": n.layers}
+                for n in self.nodes
+            ],
+        }
+
+    @classmethod
+    def from_header(cls, header: dict[str, Any], weights: dict[str, np.ndarray]) -> Graph:
+        """Rebuild and check structure: every input defined before use, every
+        weight present. Raises ValueError with what is wrong."""
+        try:
+            inputs = [{"name": str(i["name"]), "shape": list(i["shape"])} for i in header["inputs"]]
+            outputs = [str(o) for o in header["outputs"]]
+            nodes = [
+                Node(str(n["name"]), str(n["op"]), [str(t) for t in n["inputs"]], str(n["output"]),
+                     dict(n.get("attrs", {})), {str(k): str(v) for k, v in n.get("weights", {}).items()},
+                     [str(x) for x in n.get("layers", [])])
+                for n in header["nodes"]
+            ]
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"graph header is malformed ({e!r})") from None
+        g = cls(inputs, outputs, nodes, weights, dict(header.get("metadata", {})))
+        g.check()
+        return g
+
+    def check(self) -> None:
+        defined = {i["name"] for i in self.inputs}
+        if len(defined) != len(self.inputs):
+            raise ValueError("duplicate input names")
+        for node in self.nodes:
+            for t in node.inputs:
+                if t not in defined:
+                    raise ValueError(f"node {node.name!r} reads tensor {t!r} before it is produced")
+            if node.output in defined:
+                raise ValueError(f"tensor {node.output!r} is produced twice")
+            defined.add(node.output)
+            for role, w in node.weights.items():
+                if w not in self.weights:
+                    raise ValueError(f"node {node.name!r} needs weight {w!r} ({role}), not in the file")
+        for o in self.outputs:
+            if o not in defined:
+                raise ValueError(f"output {o!r} is not produced by any node")

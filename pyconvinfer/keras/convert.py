@@ -1,0 +1,252 @@
+"""Keras file -> .pci model file.
+
+Steps: read the file (format by content) -> topology (ordered layer calls) ->
+each call through its layer handler (every option checked before anything is
+written) -> graph passes (fold batch norm into the preceding conv/dense, fuse
+activations) -> pack weights for the kernels -> write atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from .. import __version__, packing
+from ..errors import ConversionError
+from ..format import write_model
+from ..graph import Graph, Node
+from ..ops import REGISTRY
+from . import builtin
+from .files import KerasFile, keras3_vars_for, read_config_json, read_keras_file
+from .layers import HANDLERS, WEIGHTED_LAYERS, Ctx, RawNode
+from .topology import Topology, parse_topology
+
+
+def _generation(kf: KerasFile, cfg: Optional[dict]) -> int:
+    v = kf.keras_version or ""
+    if not v and cfg is not None:
+        v = str(cfg.get("keras_version", ""))
+    if v[:1].isdigit():
+        return 3 if int(v.split(".")[0]) >= 3 else 2
+    # Keras 3 configs carry "module" on every object; Keras 2 ones do not.
+    if cfg is not None and "module" in cfg:
+        return 3
+    return 3 if kf.format in ("keras", "weights-keras3") else 2
+
+
+def _weights_by_layer(kf: KerasFile, topo: Topology) -> dict[str, list[tuple[str, np.ndarray]]]:
+    ws = kf.weights
+    if ws.kind == "by_name":
+        return ws.by_name
+    if ws.kind == "keras3_vars":
+        order = [(n, c) for n, c in topo.layer_order if c != "InputLayer"]
+        return keras3_vars_for(ws.vars_root, order)
+    # weights-only: Keras matches the k-th saved layer with weights to the k-th
+    # model layer with weights. When the names agree it is the same thing.
+    model_layers = [n for n, c in topo.layer_order if c in WEIGHTED_LAYERS]
+    saved = ws.order
+    if set(saved) == set(model_layers):
+        return ws.by_name
+    if len(saved) != len(model_layers):
+        raise ConversionError(
+            f"the weights file has {len(saved)} layers with weights, the architecture has {len(model_layers)} "
+            f"({', '.join(model_layers[:6])}{'...' if len(model_layers) > 6 else ''}): they do not belong together")
+    return {m: ws.by_name[s] for m, s in zip(model_layers, saved)}
+
+
+def _to_raw_nodes(topo: Topology, weights: dict, generation: int) -> tuple[list[RawNode], dict]:
+    shapes: dict[str, tuple] = {}
+    for name, shape in topo.inputs:
+        if shape is None:
+            raise ConversionError(f"input {name!r} has no shape in the model config")
+        shapes[name] = tuple(shape)
+    problems, nodes = [], []
+    for call in topo.calls:
+        handler = HANDLERS.get(call.cls)
+        if handler is None:
+            problems.append(f"layer {call.layer!r} ({call.cls}): unsupported layer class")
+            continue
+        try:
+            ctx = Ctx(call.layer, call.cls, call.config, [shapes[t] for t in call.inputs], generation)
+            made = handler(ctx, weights.get(call.layer, []))
+        except ConversionError as e:
+            problems.append(str(e))
+            continue
+        except KeyError as e:
+            problems.append(f"layer {call.layer!r} ({call.cls}): config lacks {e}")
+            continue
+        prev = call.inputs
+        for i, node in enumerate(made):
+            node.inputs = list(prev)
+            node.output = call.output if i == len(made) - 1 else f"{call.output}/{i}"
+            if call.node_index:
+                node.name = f"{node.name}:{call.node_index}"
+            try:
+                shapes[node.output] = tuple(REGISTRY[node.op].infer(node.attrs, [shapes[t] for t in node.inputs]))
+            except ValueError as e:
+                problems.append(f"layer {call.layer!r} ({call.cls}): {e}")
+                break
+            nodes.append(node)
+            prev = [node.output]
+    if problems:
+        raise ConversionError("cannot convert this model (nothing was written):\n  " + "\n  ".join(problems))
+    return nodes, shapes
+
+
+def _consumers(nodes: list[RawNode]) -> dict[str, int]:
+    count: dict[str, int] = {}
+    for n in nodes:
+        for t in n.inputs:
+            count[t] = count.get(t, 0) + 1
+    return count
+
+
+def _fuse(nodes: list[RawNode], outputs: list[str], shared: set[int]) -> list[RawNode]:
+    """Fold batch norm into the preceding conv2d/dense (scale the kernel's
+    output channels, shift the bias) and fuse activations into the op before
+    them, when that op's output feeds nothing else and is no model output.
+    `shared` holds ids of weights used by several calls of one layer: never
+    folded into, since the other calls need them unchanged."""
+    keep = set(outputs)
+    while True:
+        users = _consumers(nodes)
+        producer = {n.output: n for n in nodes}
+        changed = False
+        for node in nodes:
+            src = producer.get(node.inputs[0]) if len(node.inputs) == 1 else None
+            if src is None or users.get(src.output, 0) != 1 or src.output in keep:
+                continue
+            linear = src.attrs.get("activation", {"name": "linear"})["name"] == "linear"
+            if node.op == "scale_shift" and src.op in ("conv2d", "dense") and linear \
+                    and node.attrs["activation"]["name"] == "linear" and id(src.raw["kernel"]) not in shared:
+                scale, shift = node.raw["scale"].astype(np.float64), node.raw["shift"].astype(np.float64)
+                k = src.raw["kernel"].astype(np.float64) * scale  # broadcast over the output-channel axis
+                b = src.raw.get("bias", np.zeros_like(scale)).astype(np.float64) * scale + shift
+                src.raw = {"kernel": k.astype(np.float32), "bias": b.astype(np.float32)}
+            elif node.op == "activation" and src.op in ("conv2d", "dense", "conv2d_transpose", "add",
+                                                        "scale_shift") and linear:
+                src.attrs["activation"] = node.attrs["activation"]
+            else:
+                continue
+            src.output = node.output
+            src.layers += node.layers
+            src.name = f"{src.name}+{node.name}"
+            nodes.remove(node)
+            changed = True
+            break
+        if not changed:
+            return nodes
+
+
+def _pack(nodes: list[RawNode]) -> tuple[list[Node], dict[str, np.ndarray]]:
+    tensors: dict[str, np.ndarray] = {}
+    seen: dict[int, str] = {}
+    out = []
+    for n in nodes:
+        names = {}
+        for role, arr in n.raw.items():
+            key = id(arr)
+            if key not in seen:
+                if role == "kernel" and n.op == "conv2d":
+                    packed = packing.pack_conv2d(arr, n.attrs["groups"])
+                elif role == "kernel" and n.op == "dense":
+                    packed = packing.pack_dense(arr)
+                elif role == "kernel" and n.op == "conv2d_transpose":
+                    packed = packing.pack_conv2d_transpose(arr, tuple(n.attrs["strides"]))
+                    if packed.size == 0:
+                        packed = np.zeros(16, np.float32)
+                else:
+                    packed = np.ascontiguousarray(arr, dtype=np.float32)
+                name = f"{n.name.split('+')[0].split(':')[0]}/{role}"
+                while name in tensors:
+                    name += "_"
+                tensors[name] = packed
+                seen[key] = name
+            names[role] = seen[key]
+        attrs = dict(n.attrs)
+        if "kernel" in n.raw:
+            attrs["params"] = int(n.raw["kernel"].size)  # unpacked count, for summaries
+        out.append(Node(n.name, n.op, n.inputs, n.output, attrs, names, n.layers))
+    return out, tensors
+
+
+def build_graph(src: str, config: Optional[str] = None, arch: Optional[str] = None,
+                input_shape: Optional[tuple] = None) -> Graph:
+    """Read a Keras file (plus an architecture) into a Graph with packed weights."""
+    kf = read_keras_file(src)
+    if config is not None and arch is not None:
+        raise ConversionError("give --config or --arch, not both")
+    model_config = kf.config
+    if config is not None:
+        model_config = read_config_json(config)
+    elif arch is not None:
+        if arch not in builtin.ARCHS:
+            raise ConversionError(f"unknown architecture {arch!r}; built in: {', '.join(builtin.ARCHS)}")
+        if arch == "vgg16":
+            has_top = "fc1" in kf.weights.by_name or "predictions" in kf.weights.by_name
+            model_config = builtin.vgg16(has_top, tuple(input_shape or (224, 224, 3)))
+        else:
+            model_config = builtin.lenet5(tuple(input_shape or (32, 32, 1)))
+    if model_config is None:
+        raise ConversionError(
+            f"{src} holds weights only ({kf.format}); give its architecture: --config ARCH.json "
+            "(the output of model.to_json()) or --arch vgg16|lenet5")
+    if "class_name" not in model_config:
+        raise ConversionError(f"{src}: the model config has no class_name")
+    topo = parse_topology(model_config)
+    if input_shape is not None and arch is None:
+        if len(topo.inputs) != 1:
+            raise ConversionError("--input-shape applies to single-input models only")
+        topo.inputs = [(topo.inputs[0][0], list(input_shape))]
+    generation = _generation(kf, model_config)
+    weights = _weights_by_layer(kf, topo)
+    shared: set[int] = set()
+    seen_layers: dict[str, int] = {}
+    for call in topo.calls:
+        seen_layers[call.layer] = seen_layers.get(call.layer, 0) + 1
+    raw_nodes, shapes = _to_raw_nodes(topo, weights, generation)
+    # A layer called several times keeps one copy of its weights, shared by its calls.
+    first: dict[str, RawNode] = {}
+    for n in raw_nodes:
+        base = n.layers[0]
+        if seen_layers.get(base, 0) > 1 and n.raw:
+            if base in first:
+                n.raw = first[base].raw
+            else:
+                first[base] = n
+            shared.update(id(a) for a in n.raw.values())
+    nodes = _fuse(raw_nodes, topo.outputs, shared)
+    packed_nodes, tensors = _pack(nodes)
+    meta = {
+        "name": topo.name,
+        "source": {"file": os.path.basename(src), "format": kf.format, "keras_version": kf.keras_version,
+                   "keras_generation": generation, "architecture": arch or ("config" if config else "file")},
+        "converter": f"pyconvinfer {__version__}",
+    }
+    inputs = [{"name": n, "shape": list(s)} for n, s in topo.inputs]
+    g = Graph(inputs, list(topo.outputs), packed_nodes, tensors, meta)
+    g.check()
+    return g
+
+
+def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, config: Optional[str] = None,
+            arch: Optional[str] = None, input_shape: Optional[tuple] = None,
+            progress: Optional[Callable[[int, int], None]] = None) -> str:
+    """Convert a Keras file to a .pci model file; returns the output path.
+
+    dst defaults to src with the .pci extension. Nothing is written unless the
+    whole model converts; the file appears atomically (an existing file is
+    replaced only by a complete new one)."""
+    src = os.fspath(src)
+    dst = os.fspath(dst) if dst is not None else str(Path(src).with_suffix(".pci"))
+    if os.path.abspath(dst) == os.path.abspath(src):
+        raise ConversionError(f"output {dst} would overwrite the input file")
+    try:
+        g = build_graph(src, config=config, arch=arch, input_shape=input_shape)
+    except (KeyError, TypeError, IndexError, AttributeError) as e:
+        raise ConversionError(f"{src}: unexpected content in the Keras file ({type(e).__name__}: {e})") from None
+    header: dict[str, Any] = g.to_header()
+    write_model(dst, header, g.weights, progress=progress)
+    return dst

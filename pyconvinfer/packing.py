@@ -1,0 +1,68 @@
+"""Weight layouts the C kernels read, prepared once (at conversion).
+
+panel16: conv / dense kernels as [groups][ceil(cout_g/16)][kh][kw][cin_g][16],
+output channels zero-padded per group to a multiple of 16: the micro-kernel
+reads 16 (or 32, 64) consecutive output channels per input value.
+dwise: depthwise kernels (cin_g == 1) as [kh][kw][cout].
+tconv: transposed-conv kernels split by output phase, see `pack_conv2d_transpose`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NR = 16
+
+
+def pack_conv2d(kernel: np.ndarray, groups: int = 1) -> np.ndarray:
+    """Keras Conv2D kernel (kh, kw, cin_g, cout) -> flat float32 packed weights."""
+    kh, kw, cin_g, cout = kernel.shape
+    if cin_g == 1 and groups > 1:
+        return np.ascontiguousarray(kernel.reshape(kh, kw, cout), dtype=np.float32).reshape(-1)
+    cout_g = cout // groups
+    nb = -(-cout_g // NR)
+    k = np.asarray(kernel, dtype=np.float32).reshape(kh, kw, cin_g, groups, cout_g)
+    padded = np.zeros((kh, kw, cin_g, groups, nb * NR), dtype=np.float32)
+    padded[..., :cout_g] = k
+    # (kh, kw, cin_g, g, nb, 16) -> (g, nb, kh, kw, cin_g, 16)
+    packed = padded.reshape(kh, kw, cin_g, groups, nb, NR).transpose(3, 4, 0, 1, 2, 5)
+    return np.ascontiguousarray(packed).reshape(-1)
+
+
+def pack_depthwise(kernel: np.ndarray) -> np.ndarray:
+    """Keras DepthwiseConv2D kernel (kh, kw, cin, dm) -> dwise layout (cout = cin * dm)."""
+    kh, kw, cin, dm = kernel.shape
+    return np.ascontiguousarray(kernel, dtype=np.float32).reshape(-1)
+
+
+def depthwise_as_conv(kernel: np.ndarray) -> np.ndarray:
+    """Depthwise kernel (kh, kw, cin, dm) as a grouped Conv2D kernel (kh, kw, 1, cin * dm)."""
+    kh, kw, cin, dm = kernel.shape
+    return np.asarray(kernel, dtype=np.float32).reshape(kh, kw, 1, cin * dm)
+
+
+def pack_dense(kernel: np.ndarray) -> np.ndarray:
+    """Keras Dense kernel (in, units) -> panel16 with one tap."""
+    k_in, units = kernel.shape
+    return pack_conv2d(np.asarray(kernel).reshape(1, 1, k_in, units))
+
+
+def _phase_taps(k: int, s: int, r: int) -> list[int]:
+    return list(range(r, k, s))
+
+
+def pack_conv2d_transpose(kernel: np.ndarray, strides: tuple[int, int]) -> np.ndarray:
+    """Keras Conv2DTranspose kernel (kh, kw, cout, cin) -> per-phase panel16.
+
+    Output pixels of phase (rh, rw) only see taps kh = rh + sh*i, kw = rw + sw*j;
+    phases are stored rh-major, each as a conv kernel (taps_h, taps_w, cin, cout)."""
+    kh, kw, cout, cin = kernel.shape
+    sh, sw = strides
+    k = np.asarray(kernel, dtype=np.float32).transpose(0, 1, 3, 2)  # (kh, kw, cin, cout)
+    parts = []
+    for rh in range(sh):
+        for rw in range(sw):
+            th, tw = _phase_taps(kh, sh, rh), _phase_taps(kw, sw, rw)
+            if th and tw:
+                parts.append(pack_conv2d(k[np.ix_(th, tw)]))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)

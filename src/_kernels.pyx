@@ -1,0 +1,259 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Thin Cython layer over the C kernels.
+
+A `Plan` is an array of C steps (one per layer) with the memory regions they
+may touch; `Plan.add` validates each step in C against those regions before it
+is accepted, and `Plan.run` executes them all in one call without the GIL.
+The user-facing kernel functions live in pyconvinfer/kernels.py.
+"""
+from libc.stdint cimport uint64_t, uintptr_t
+from libc.stdlib cimport calloc, free, realloc
+from libc.string cimport memset
+
+import numpy as np
+
+cimport numpy as cnp
+
+cnp.import_array()
+
+cdef extern from "pci_kernels.h":
+    ctypedef struct pci_ctx:
+        int num_threads
+        int isa
+    ctypedef struct pci_act:
+        int kind
+        float p0, p1, p2
+    ctypedef struct pci_conv_shape:
+        pass
+    ctypedef struct pci_tconv_shape:
+        int n, h, w, c, oh, ow, oc, kh, kw, sh, sw, pad_t, pad_l
+    int pci_cpu_isa() nogil
+    int pci_effective_isa(int wanted) nogil
+    const char *pci_isa_name(int isa) nogil
+    int pci_openmp_enabled() nogil
+    int pci_default_threads() nogil
+    float pci_act_scalar(float x, pci_act act) nogil
+    uint64_t pci_xxh64(const void *data, size_t length, uint64_t seed) nogil
+    uint64_t pci_payload_hash(const void *data, size_t length, pci_ctx ctx) nogil
+    size_t pci_tconv_packed_size(const pci_tconv_shape *s) nogil
+    void pci_conv2d_ref(const float *x, const float *kernel, const float *bias, float *y,
+                        const pci_conv_shape *s, pci_act act) nogil
+    void pci_conv2d_transpose_ref(const float *x, const float *kernel, const float *bias, float *y,
+                                  const pci_tconv_shape *s, pci_act act) nogil
+    void pci_dense_ref(const float *x, const float *kernel, const float *bias, float *y,
+                       int m, int k, int n, pci_act act) nogil
+
+cdef extern from "executor.h":
+    int PCI_MAX_INPUTS
+    ctypedef union pci_step_shape:
+        int p[16]
+    ctypedef struct pci_step:
+        int op
+        pci_act act
+        int n_in
+        const float *in_ "in"[32]
+        float *out
+        const float *w
+        const float *b
+        const float *w2
+        pci_step_shape s
+        int cols[32]
+        size_t rows, count
+    ctypedef struct pci_region:
+        const char *base
+        size_t size
+        int writable
+    int pci_step_validate(const pci_step *st, const pci_region *regions, int nregions,
+                          char *err, size_t errlen) nogil
+    void pci_run(const pci_step *steps, int n, pci_ctx ctx) nogil
+
+
+ISA_NAMES = ("generic", "avx2", "avx512")
+
+
+def openmp_enabled() -> bool:
+    return bool(pci_openmp_enabled())
+
+
+def default_threads() -> int:
+    return pci_default_threads()
+
+
+def cpu_isa() -> str:
+    return pci_isa_name(pci_cpu_isa()).decode()
+
+
+def effective_isa(str wanted) -> str:
+    return pci_isa_name(pci_effective_isa(ISA_NAMES.index(wanted))).decode()
+
+
+def act_scalar(float x, int kind, float p0=0, float p1=0, float p2=0) -> float:
+    cdef pci_act a
+    a.kind, a.p0, a.p1, a.p2 = kind, p0, p1, p2
+    return pci_act_scalar(x, a)
+
+
+cdef const unsigned char[::1] _bytes_view(obj):
+    return memoryview(obj).cast("B")
+
+
+def xxh64(data, uint64_t seed=0) -> int:
+    cdef const unsigned char[::1] v = _bytes_view(data)
+    cdef size_t n = v.shape[0]
+    with nogil:
+        h = pci_xxh64(&v[0] if n else NULL, n, seed)
+    return h
+
+
+def payload_hash(data, int num_threads=1) -> int:
+    cdef const unsigned char[::1] v = _bytes_view(data)
+    cdef size_t n = v.shape[0]
+    cdef pci_ctx ctx
+    ctx.num_threads, ctx.isa = max(num_threads, 1), 0
+    with nogil:
+        h = pci_payload_hash(&v[0] if n else NULL, n, ctx)
+    return h
+
+
+def tconv_packed_size(int c, int oc, int kh, int kw, int sh, int sw) -> int:
+    cdef pci_tconv_shape s
+    memset(&s, 0, sizeof(s))
+    s.c, s.oc, s.kh, s.kw, s.sh, s.sw = c, oc, kh, kw, sh, sw
+    return pci_tconv_packed_size(&s)
+
+
+cdef uintptr_t _address(cnp.ndarray a) except 0:
+    if a.dtype != np.float32:
+        raise TypeError(f"expected a float32 array, got {a.dtype}")
+    if not a.flags.c_contiguous:
+        raise ValueError("expected a C-contiguous array")
+    return <uintptr_t>cnp.PyArray_DATA(a) if a.size else 1
+
+
+cdef class Plan:
+    """Steps run in order by one C call; regions bound what they may touch.
+
+    `regions` are objects exporting the buffer protocol (the arena and the
+    model file's mapping); they are kept alive as long as the plan."""
+    cdef pci_step *steps
+    cdef int n, cap
+    cdef pci_region *regions
+    cdef int nregions
+    cdef object keep
+
+    def __cinit__(self, regions, writable):
+        cdef int i
+        cdef const unsigned char[::1] v
+        self.keep = list(regions)
+        self.nregions = len(self.keep)
+        self.regions = <pci_region *>calloc(max(self.nregions, 1), sizeof(pci_region))
+        if not self.regions:
+            raise MemoryError()
+        for i in range(self.nregions):
+            obj = self.keep[i]
+            if isinstance(obj, np.ndarray):
+                self.regions[i].base = <const char *>cnp.PyArray_DATA(obj)
+                self.regions[i].size = obj.nbytes
+            else:
+                v = _bytes_view(obj)
+                self.regions[i].base = <const char *>&v[0] if v.shape[0] else NULL
+                self.regions[i].size = v.shape[0]
+            self.regions[i].writable = 1 if writable[i] else 0
+
+    def __dealloc__(self):
+        free(self.steps)
+        free(self.regions)
+
+    def __len__(self):
+        return self.n
+
+    def add(self, int op, ints, list inputs, out, w=None, b=None, w2=None,
+            int act_kind=0, act_params=(0.0, 0.0, 0.0), size_t rows=0, size_t count=0, cols=()):
+        """Append a step. Arrays are ndarrays inside the plan's regions;
+        raises ValueError if the step touches anything outside them."""
+        cdef pci_step st
+        cdef char err[256]
+        cdef int i
+        memset(&st, 0, sizeof(st))
+        if len(inputs) > PCI_MAX_INPUTS or len(cols) > PCI_MAX_INPUTS or len(ints) > 16:
+            raise ValueError(f"a step takes at most {PCI_MAX_INPUTS} inputs")
+        st.op = op
+        st.act.kind = act_kind
+        st.act.p0, st.act.p1, st.act.p2 = act_params
+        st.n_in = len(inputs)
+        for i in range(st.n_in):
+            st.in_[i] = <const float *>_address(inputs[i])
+        st.out = <float *>_address(out)
+        if w is not None:
+            st.w = <const float *>_address(w)
+        if b is not None:
+            st.b = <const float *>_address(b)
+        if w2 is not None:
+            st.w2 = <const float *>_address(w2)
+        for i in range(len(ints)):
+            st.s.p[i] = ints[i]
+        for i in range(len(cols)):
+            st.cols[i] = cols[i]
+        st.rows, st.count = rows, count
+        if pci_step_validate(&st, self.regions, self.nregions, err, sizeof(err)) != 0:
+            raise ValueError(err.decode())
+        if self.n == self.cap:
+            new_cap = max(16, 2 * self.cap)
+            p = <pci_step *>realloc(self.steps, new_cap * sizeof(pci_step))
+            if not p:
+                raise MemoryError()
+            self.steps, self.cap = p, new_cap
+        self.steps[self.n] = st
+        self.n += 1
+
+    def run(self, int num_threads, str isa="avx512"):
+        cdef pci_ctx ctx
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        ctx.num_threads = num_threads
+        ctx.isa = ISA_NAMES.index(isa)
+        with nogil:
+            pci_run(self.steps, self.n, ctx)
+
+
+def run_reference(str op, ints, cnp.ndarray x, cnp.ndarray kernel, bias, cnp.ndarray out,
+                  int act_kind=0, act_params=(0.0, 0.0, 0.0)):
+    """The readable C reference of conv2d / conv2d_transpose / dense on
+    Keras-layout kernels. Sizes are checked here against the arrays."""
+    cdef pci_act a
+    cdef int p[16]
+    cdef const float *xb = <const float *>_address(x)
+    cdef const float *kb = <const float *>_address(kernel)
+    cdef const float *bb = NULL
+    cdef float *yb = <float *>_address(out)
+    cdef size_t nx, nk, ny, nb
+    a.kind = act_kind
+    a.p0, a.p1, a.p2 = act_params
+    for i in range(16):
+        p[i] = ints[i] if i < len(ints) else 0
+    if op == "conv2d":   # n h w c oh ow oc kh kw sh sw dh dw pt pl groups
+        if p[15] < 1 or p[3] % p[15] or p[6] % p[15]:
+            raise ValueError("bad groups")
+        nx, nk = <size_t>p[0] * p[1] * p[2] * p[3], <size_t>p[7] * p[8] * (p[3] // p[15]) * p[6]
+        ny, nb = <size_t>p[0] * p[4] * p[5] * p[6], p[6]
+    elif op == "conv2d_transpose":  # n h w c oh ow oc kh kw sh sw pt pl
+        nx, nk = <size_t>p[0] * p[1] * p[2] * p[3], <size_t>p[7] * p[8] * p[6] * p[3]
+        ny, nb = <size_t>p[0] * p[4] * p[5] * p[6], p[6]
+    elif op == "dense":  # m k n
+        nx, nk, ny, nb = <size_t>p[0] * p[1], <size_t>p[1] * p[2], <size_t>p[0] * p[2], p[2]
+    else:
+        raise ValueError(f"no reference for {op!r}")
+    if min(p[0], p[1], p[2]) <= 0 or x.size != nx or kernel.size != nk or out.size != ny:
+        raise ValueError(f"{op} reference: array sizes do not match the shape {list(ints)}")
+    if bias is not None:
+        if bias.size != nb:
+            raise ValueError("bias size does not match the output channels")
+        bb = <const float *>_address(bias)
+    with nogil:
+        if op == "conv2d":
+            pci_conv2d_ref(xb, kb, bb, yb, <const pci_conv_shape *>p, a)
+        elif op == "conv2d_transpose":
+            pci_conv2d_transpose_ref(xb, kb, bb, yb, <const pci_tconv_shape *>p, a)
+        else:
+            pci_dense_ref(xb, kb, bb, yb, p[0], p[1], p[2], a)
+    return out

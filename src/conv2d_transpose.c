@@ -1,0 +1,131 @@
+/* Transposed 2-D convolution, NHWC.
+ *
+ * y[n, oh, ow, o] = b[o] + sum x[n, ih, iw, c] * k[kh, kw, o, c]
+ *     over oh = ih * sh + kh - pad_t, ow = iw * sw + kw - pad_l.
+ *
+ * Fast path (XNNPACK's subconvolution scheme): output pixels whose row and
+ * column fall in the same phase (rh, rw) = ((oh + pad_t) % sh, (ow + pad_l) % sw)
+ * receive contributions from the same taps kh = rh + sh*i, kw = rw + sw*j only,
+ * so each phase is an ordinary stride-1 indirect GEMM over the input with its
+ * own packed weights. No zero is ever multiplied, no column buffer is built. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pci_internal.h"
+
+void pci_conv2d_transpose_ref(const float *x, const float *kernel, const float *bias, float *y,
+                              const pci_tconv_shape *s, pci_act act) {
+    const size_t out_pixels = (size_t)s->n * s->oh * s->ow;
+    double *acc = calloc(out_pixels * s->oc, sizeof(double));
+    if (!acc) return;
+    for (int n = 0; n < s->n; n++)
+        for (int ih = 0; ih < s->h; ih++)
+            for (int iw = 0; iw < s->w; iw++)
+                for (int i = 0; i < s->kh; i++) {
+                    const int oh = ih * s->sh + i - s->pad_t;
+                    if (oh < 0 || oh >= s->oh) continue;
+                    for (int j = 0; j < s->kw; j++) {
+                        const int ow = iw * s->sw + j - s->pad_l;
+                        if (ow < 0 || ow >= s->ow) continue;
+                        const float *in = x + (((size_t)n * s->h + ih) * s->w + iw) * s->c;
+                        double *out = acc + (((size_t)n * s->oh + oh) * s->ow + ow) * s->oc;
+                        for (int o = 0; o < s->oc; o++) {
+                            const float *k = kernel + (((size_t)i * s->kw + j) * s->oc + o) * s->c;
+                            double sum = 0.0;
+                            for (int c = 0; c < s->c; c++) sum += (double)in[c] * k[c];
+                            out[o] += sum;
+                        }
+                    }
+                }
+    for (size_t p = 0; p < out_pixels; p++) {
+        float *out = y + p * s->oc;
+        for (int o = 0; o < s->oc; o++) out[o] = (float)(acc[p * s->oc + o] + (bias ? bias[o] : 0.0));
+        if (act.kind == PCI_ACT_SOFTMAX) pci_softmax_rows(out, 1, s->oc);
+        else pci_act_inplace(out, s->oc, act);
+    }
+    free(acc);
+}
+
+static inline int taps_in_phase(int k, int s, int r) { return r < k ? (k - r + s - 1) / s : 0; }
+
+size_t pci_tconv_packed_size(const pci_tconv_shape *s) {
+    const size_t nb = (size_t)(s->oc + PCI_NR - 1) / PCI_NR;
+    size_t total = 0;
+    for (int rh = 0; rh < s->sh; rh++)
+        for (int rw = 0; rw < s->sw; rw++)
+            total += nb * taps_in_phase(s->kh, s->sh, rh) * taps_in_phase(s->kw, s->sw, rw) * s->c * PCI_NR;
+    return total;
+}
+
+#define PCI_TAP_CHUNK 64
+
+void pci_conv2d_transpose(const float *x, const float *wpacked, const float *bias, float *y,
+                          const pci_tconv_shape *s, pci_act act, pci_ctx ctx) {
+    const pci_gemm_kernels *uk = pci_gemm_kernels_for(ctx.isa);
+    const int mr = uk->mr, nb = (s->oc + PCI_NR - 1) / PCI_NR;
+    const float *zeros = pci_zeros;
+    float *zeros_heap = NULL;
+    if (s->c > PCI_ZEROS_LEN) zeros = zeros_heap = calloc((size_t)s->c, sizeof(float));
+    if (!zeros) return;
+    const float *wphase = wpacked;
+    for (int rh = 0; rh < s->sh; rh++)
+        for (int rw = 0; rw < s->sw; rw++) {
+            const int th = taps_in_phase(s->kh, s->sh, rh), tw = taps_in_phase(s->kw, s->sw, rw);
+            const int ks = th * tw;
+            const size_t panel_stride = (size_t)ks * s->c * PCI_NR;
+            /* First output row/column of this phase, and how many there are. */
+            const int oh0 = ((rh - s->pad_t) % s->sh + s->sh) % s->sh;
+            const int ow0 = ((rw - s->pad_l) % s->sw + s->sw) % s->sw;
+            const int nrows = oh0 < s->oh ? (s->oh - oh0 + s->sh - 1) / s->sh : 0;
+            const int ncols = ow0 < s->ow ? (s->ow - ow0 + s->sw - 1) / s->sw : 0;
+            const int tiles_per_row = (ncols + mr - 1) / mr;
+            const long items = (long)s->n * nrows * tiles_per_row * nb;
+            const int nt = pci_threads_for(ctx, (double)items * mr * PCI_NR * ks * s->c);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+            {
+                const float *a[PCI_TAP_CHUNK * 16];
+#pragma omp for schedule(static)
+                for (long it = 0; it < items; it++) {
+                    const int blk = (int)(it % nb);
+                    const long rt = it / nb;
+                    const int tile = (int)(rt % tiles_per_row);
+                    const long row = rt / tiles_per_row;
+                    const int n = (int)(row / nrows), oh = oh0 + (int)(row % nrows) * s->sh;
+                    const int q0 = tile * mr, rows = PCI_MIN(mr, ncols - q0);
+                    const int oc0 = blk * PCI_NR, nc = PCI_MIN(PCI_NR, s->oc - oc0);
+                    const size_t ldc = (size_t)s->sw * s->oc;
+                    float *c = y + (((size_t)n * s->oh + oh) * s->ow + ow0 + (size_t)q0 * s->sw) * s->oc + oc0;
+                    if (ks == 0) { /* no tap reaches this phase: bias only */
+                        for (int m = 0; m < rows; m++)
+                            for (int o = 0; o < nc; o++) c[m * ldc + o] = bias ? bias[oc0 + o] : 0.0f;
+                    }
+                    const float *xn = x + (size_t)n * s->h * s->w * s->c;
+                    const float *wb = wphase + (size_t)blk * panel_stride;
+                    for (int t0 = 0; t0 < ks; t0 += PCI_TAP_CHUNK) {
+                        const int tn = PCI_MIN(PCI_TAP_CHUNK, ks - t0);
+                        for (int t = 0; t < tn; t++) {
+                            const int kh = rh + s->sh * ((t0 + t) / tw), kw = rw + s->sw * ((t0 + t) % tw);
+                            const int ih = (oh + s->pad_t - kh) / s->sh; /* exact: same phase */
+                            const int numer_h = oh + s->pad_t - kh;
+                            for (int m = 0; m < mr; m++) {
+                                const int ow = ow0 + (q0 + PCI_MIN(m, rows - 1)) * s->sw;
+                                const int numer_w = ow + s->pad_l - kw;
+                                const int iw = numer_w / s->sw;
+                                a[t * mr + m] = (numer_h >= 0 && ih < s->h && numer_w >= 0 && iw < s->w)
+                                                    ? xn + ((size_t)ih * s->w + iw) * s->c
+                                                    : zeros;
+                            }
+                        }
+                        uk->fn[1](tn, s->c, a, wb + (size_t)t0 * s->c * PCI_NR, panel_stride, c, ldc, rows,
+                                  nc, bias ? bias + oc0 : NULL, t0 > 0);
+                    }
+                    if (act.kind != PCI_ACT_LINEAR && act.kind != PCI_ACT_SOFTMAX)
+                        for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * ldc, nc, act);
+                }
+            }
+            wphase += (size_t)nb * panel_stride;
+        }
+    if (act.kind == PCI_ACT_SOFTMAX)
+        pci_activation(y, (size_t)s->n * s->oh * s->ow, s->oc, act, ctx);
+    free(zeros_heap);
+}

@@ -1,0 +1,64 @@
+/* Internal declarations shared by the kernel files (not part of the C API). */
+#ifndef PCI_INTERNAL_H
+#define PCI_INTERNAL_H
+
+#include "pci_kernels.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Work below this many multiply-adds runs on the calling thread: a parallel
+ * region costs ~3 us with libgomp, more than a LeNet-sized layer takes. */
+#define PCI_PARALLEL_MIN_WORK 2000000.0
+
+#define PCI_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define PCI_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Threads to use for `work` multiply-adds (or element operations). */
+static inline int pci_threads_for(pci_ctx ctx, double work) {
+    return (ctx.num_threads > 1 && work >= PCI_PARALLEL_MIN_WORK) ? ctx.num_threads : 1;
+}
+
+/* A read-only block of zeros that padded taps point at (indirect GEMM). */
+#define PCI_ZEROS_LEN 65536
+extern const float pci_zeros[PCI_ZEROS_LEN];
+
+/* GEMM micro-kernel over an indirection buffer:
+ *   c[m, 0:nc] (+)= bias + sum_t sum_k a[t*mr_max + m][k] * w[t*kc*16 + k*16 + panel*panel_stride]
+ * for m < mr (rows >= mr are computed from whatever a[] holds but not stored).
+ * `a` holds mr_max pointers per tap; `w` is panel16 data for ks taps, panels
+ * panel_stride floats apart. accumulate != 0: start from c instead of bias. */
+typedef void (*pci_ukernel_fn)(int ks, int kc, const float *const *a, const float *w,
+                               size_t panel_stride, float *c, size_t ldc, int mr, int nc,
+                               const float *bias, int accumulate);
+
+typedef struct {
+    int mr;                 /* rows (output pixels) per call */
+    int max_panels;         /* largest panel count with a kernel: 1, 2 or 4 */
+    pci_ukernel_fn fn[5];   /* fn[p]: kernel for p panels (NULL where absent) */
+    /* y[0:16*panels] = x . w over k (one output row; batch-1 dense). */
+    void (*gemv)(int k, const float *x, const float *w, float *y16);
+} pci_gemm_kernels;
+
+const pci_gemm_kernels *pci_gemm_kernels_for(int isa);
+extern const pci_gemm_kernels pci_gemm_generic;
+#if defined(__x86_64__) || defined(_M_X64)
+#define PCI_X86 1
+extern const pci_gemm_kernels pci_gemm_avx2;
+extern const pci_gemm_kernels pci_gemm_avx512;
+#endif
+
+/* Applies an element-wise activation to n contiguous floats (not softmax). */
+void pci_act_inplace(float *x, size_t n, pci_act act);
+/* Softmax over each row of `cols` floats. */
+void pci_softmax_rows(float *x, size_t rows, size_t cols);
+
+/* Shared driver: runs the indirect GEMM for a conv-like op. */
+typedef struct {
+    /* Fill a[ks * mr_max] for output tile `tile` of image n and group g. */
+    void (*fill)(const void *self, int n, int g, long p0, int mr_max, const float **a);
+    const void *self;
+} pci_indirection;
+
+#endif

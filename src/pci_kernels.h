@@ -1,0 +1,144 @@
+/* pyconvinfer C kernels: the public C API.
+ *
+ * Tensors are float32, NHWC (Keras's own layout), C-contiguous. Every kernel
+ * takes a pci_ctx (thread count + instruction set) as an argument: there is no
+ * global mutable state. Callers (the Cython layer) validate shapes; kernels
+ * trust what they are given.
+ *
+ * Weight layouts ("packed" = prepared once by pyconvinfer/packing.py):
+ *   panel16  conv / dense weights: [groups][ceil(cout_g/16)][kh][kw][cin_g][16],
+ *            output channels zero-padded to a multiple of 16 per group.
+ *   dwise    depthwise conv (cin_g == 1): [kh][kw][cout] (Keras (kh,kw,cin,dm)
+ *            reshaped; output channel c*dm+m reads input channel c).
+ *   tconv    transposed conv: per output phase (rh, rw) in [0,s)^2, the taps
+ *            kh = rh + s*i, kw = rw + s*j packed as panel16 with kh/kw replaced
+ *            by the tap lists; see packing.py.
+ */
+#ifndef PCI_KERNELS_H
+#define PCI_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PCI_NR 16 /* packed panel width (output channels), fixed by the file format */
+
+enum pci_isa { PCI_ISA_GENERIC = 0, PCI_ISA_AVX2 = 1, PCI_ISA_AVX512 = 2 };
+
+typedef struct {
+    int num_threads; /* >= 1 */
+    int isa;         /* enum pci_isa: the best the caller allows; clamped to the CPU's */
+} pci_ctx;
+
+enum pci_act_kind {
+    PCI_ACT_LINEAR = 0,
+    PCI_ACT_RELU = 1, /* p0 = max_value (INFINITY: none), p1 = negative_slope, p2 = threshold */
+    PCI_ACT_ELU = 2,  /* p0 = alpha */
+    PCI_ACT_SELU = 3,
+    PCI_ACT_SIGMOID = 4,
+    PCI_ACT_HARD_SIGMOID = 5, /* clip(p0 * x + p1, 0, 1) */
+    PCI_ACT_TANH = 6,
+    PCI_ACT_SOFTPLUS = 7,
+    PCI_ACT_SOFTSIGN = 8,
+    PCI_ACT_SWISH = 9,
+    PCI_ACT_GELU = 10,      /* exact erf form */
+    PCI_ACT_GELU_TANH = 11, /* tanh approximation */
+    PCI_ACT_EXPONENTIAL = 12,
+    PCI_ACT_SOFTMAX = 13, /* over the last axis: needs the row length */
+    PCI_ACT_HARD_SILU = 14, /* x * clip(x / 6 + 0.5, 0, 1) */
+    PCI_ACT_MISH = 15,
+    PCI_ACT_COUNT = 16
+};
+
+typedef struct {
+    int kind;
+    float p0, p1, p2;
+} pci_act;
+
+/* ---- instruction-set dispatch ---- */
+int pci_cpu_isa(void);              /* best ISA this CPU and build support */
+int pci_effective_isa(int wanted);  /* min(wanted, pci_cpu_isa()) */
+const char *pci_isa_name(int isa);
+int pci_openmp_enabled(void);
+int pci_default_threads(void);
+
+/* ---- activations ---- */
+/* In place on rows x cols (softmax normalises each row of `cols`). */
+void pci_activation(float *x, size_t rows, size_t cols, pci_act act, pci_ctx ctx);
+/* The scalar definition of every element-wise activation (reference). */
+float pci_act_scalar(float x, pci_act act);
+
+/* ---- convolution ---- */
+typedef struct {
+    int n, h, w, c;        /* input */
+    int oh, ow, oc;        /* output */
+    int kh, kw, sh, sw, dh, dw;
+    int pad_t, pad_l;      /* bottom/right padding is implied by the output size */
+    int groups;
+} pci_conv_shape;
+
+/* Fast path. weights in panel16 layout (or dwise when groups == c and c == oc/dm). */
+void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *y,
+                const pci_conv_shape *s, pci_act act, pci_ctx ctx);
+/* Readable reference: Keras-layout kernel (kh, kw, cin_g, oc), six loops. */
+void pci_conv2d_ref(const float *x, const float *kernel, const float *bias, float *y,
+                    const pci_conv_shape *s, pci_act act);
+
+/* ---- transposed convolution ----
+ * y[oh] += x[ih] * k[kh] where oh = ih * s + kh - pad_t (same for width).
+ * Keras kernel layout (kh, kw, oc, ic). */
+typedef struct {
+    int n, h, w, c;
+    int oh, ow, oc;
+    int kh, kw, sh, sw;
+    int pad_t, pad_l;
+} pci_tconv_shape;
+
+void pci_conv2d_transpose(const float *x, const float *wpacked, const float *bias, float *y,
+                          const pci_tconv_shape *s, pci_act act, pci_ctx ctx);
+void pci_conv2d_transpose_ref(const float *x, const float *kernel, const float *bias, float *y,
+                              const pci_tconv_shape *s, pci_act act);
+/* Floats needed by the tconv packed layout. */
+size_t pci_tconv_packed_size(const pci_tconv_shape *s);
+
+/* ---- pooling ---- */
+typedef struct {
+    int n, h, w, c, oh, ow;
+    int kh, kw, sh, sw, pad_t, pad_l;
+} pci_pool_shape;
+
+void pci_max_pool2d(const float *x, float *y, const pci_pool_shape *s, pci_ctx ctx);
+void pci_avg_pool2d(const float *x, float *y, const pci_pool_shape *s, pci_ctx ctx);
+/* (n, hw, c) -> (n, c) */
+void pci_global_pool(const float *x, float *y, int n, int hw, int c, int is_max, pci_ctx ctx);
+
+/* ---- dense: y[m, :] = act(x[m, :] @ W + b); W packed panel16 (1, 1, k, n) ---- */
+void pci_dense(const float *x, const float *wpacked, const float *bias, float *y,
+               int m, int k, int n, pci_act act, pci_ctx ctx);
+void pci_dense_ref(const float *x, const float *kernel, const float *bias, float *y,
+                   int m, int k, int n, pci_act act);
+
+/* ---- glue ---- */
+void pci_zero_pad2d(const float *x, float *y, int n, int h, int w, int c,
+                    int top, int bottom, int left, int right, pci_ctx ctx);
+void pci_upsample_nearest2d(const float *x, float *y, int n, int h, int w, int c,
+                            int fh, int fw, pci_ctx ctx);
+/* y = sum of k inputs of `count` floats, then act. */
+void pci_add(const float *const *xs, int k, float *y, size_t count, pci_act act, pci_ctx ctx);
+/* Concatenate k inputs along the last axis: input i is (rows, cols[i]). */
+void pci_concat(const float *const *xs, const int *cols, int k, float *y, size_t rows, pci_ctx ctx);
+/* y[r, c] = act(x[r, c] * scale[c] + shift[c]) */
+void pci_scale_shift(const float *x, const float *scale, const float *shift, float *y,
+                     size_t rows, int c, pci_act act, pci_ctx ctx);
+
+/* ---- checksum: XXH64 over 1 MiB blocks, then over the block hashes ---- */
+uint64_t pci_xxh64(const void *data, size_t len, uint64_t seed);
+uint64_t pci_payload_hash(const void *data, size_t len, pci_ctx ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,73 @@
+/* Max / average pooling and global pooling, NHWC, vectorised over channels.
+ * Keras 'same' semantics: padded cells never win a max, and an average divides
+ * by the number of real cells under the window. */
+#include <math.h>
+#include <string.h>
+
+#include "pci_internal.h"
+
+static void pool2d(const float *x, float *y, const pci_pool_shape *s, int is_max, pci_ctx ctx) {
+    const long rows = (long)s->n * s->oh;
+    const int nt = pci_threads_for(ctx, (double)rows * s->ow * s->c * s->kh * s->kw);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (long r = 0; r < rows; r++) {
+        const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
+        const int h0 = PCI_MAX(oh * s->sh - s->pad_t, 0);
+        const int h1 = PCI_MIN(oh * s->sh - s->pad_t + s->kh, s->h);
+        for (int ow = 0; ow < s->ow; ow++) {
+            const int w0 = PCI_MAX(ow * s->sw - s->pad_l, 0);
+            const int w1 = PCI_MIN(ow * s->sw - s->pad_l + s->kw, s->w);
+            float *out = y + ((size_t)r * s->ow + ow) * s->c;
+            const float init = is_max ? -INFINITY : 0.0f;
+            for (int c = 0; c < s->c; c++) out[c] = init;
+            for (int ih = h0; ih < h1; ih++)
+                for (int iw = w0; iw < w1; iw++) {
+                    const float *in = x + (((size_t)n * s->h + ih) * s->w + iw) * s->c;
+                    if (is_max) {
+#pragma omp simd
+                        for (int c = 0; c < s->c; c++) out[c] = in[c] > out[c] ? in[c] : out[c];
+                    } else {
+#pragma omp simd
+                        for (int c = 0; c < s->c; c++) out[c] += in[c];
+                    }
+                }
+            if (!is_max) {
+                const int cells = (h1 - h0) * (w1 - w0);
+                const float inv = cells > 0 ? 1.0f / (float)cells : 0.0f;
+                for (int c = 0; c < s->c; c++) out[c] *= inv;
+            }
+        }
+    }
+}
+
+void pci_max_pool2d(const float *x, float *y, const pci_pool_shape *s, pci_ctx ctx) {
+    pool2d(x, y, s, 1, ctx);
+}
+
+void pci_avg_pool2d(const float *x, float *y, const pci_pool_shape *s, pci_ctx ctx) {
+    pool2d(x, y, s, 0, ctx);
+}
+
+void pci_global_pool(const float *x, float *y, int n, int hw, int c, int is_max, pci_ctx ctx) {
+    const int nt = pci_threads_for(ctx, (double)n * hw * c);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int i = 0; i < n; i++) {
+        float *out = y + (size_t)i * c;
+        const float *in = x + (size_t)i * hw * c;
+        for (int k = 0; k < c; k++) out[k] = is_max ? -INFINITY : 0.0f;
+        for (int p = 0; p < hw; p++) {
+            const float *row = in + (size_t)p * c;
+            if (is_max) {
+#pragma omp simd
+                for (int k = 0; k < c; k++) out[k] = row[k] > out[k] ? row[k] : out[k];
+            } else {
+#pragma omp simd
+                for (int k = 0; k < c; k++) out[k] += row[k];
+            }
+        }
+        if (!is_max) {
+            const float inv = 1.0f / (float)hw;
+            for (int k = 0; k < c; k++) out[k] *= inv;
+        }
+    }
+}

@@ -1,0 +1,79 @@
+/* AVX-512 GEMM micro-kernels: 6 output pixels x (16, 32 or 64) output channels.
+ * 6 x 4 zmm accumulators = 24 registers; per k: 4 weight loads, 6 broadcasts,
+ * 24 FMAs. Compiled for any x86-64 target and only called when the CPU has
+ * AVX-512F (runtime dispatch in dispatch.c). */
+#include "pci_internal.h"
+
+#ifdef PCI_X86
+#include <immintrin.h>
+
+#define MR 6
+#define TARGET __attribute__((target("avx512f,avx2,fma")))
+
+TARGET static inline __attribute__((always_inline)) void ukernel_avx512_body(
+    const int P, int ks, int kc, const float *const *a, const float *w, size_t panel_stride,
+    float *c, size_t ldc, int mr, int nc, const float *bias, int accumulate) {
+    __m512 acc[MR][4];
+    for (int p = 0; p < P; p++) {
+        const int left = nc - 16 * p;
+        const __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF
+                               : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u);
+        if (accumulate) {
+            for (int m = 0; m < MR; m++)
+                acc[m][p] = m < mr ? _mm512_maskz_loadu_ps(mask, c + m * ldc + 16 * p)
+                                   : _mm512_setzero_ps();
+        } else {
+            const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + 16 * p) : _mm512_setzero_ps();
+            for (int m = 0; m < MR; m++) acc[m][p] = b;
+        }
+    }
+    for (int t = 0; t < ks; t++) {
+        const float *a0 = a[t * MR + 0], *a1 = a[t * MR + 1], *a2 = a[t * MR + 2];
+        const float *a3 = a[t * MR + 3], *a4 = a[t * MR + 4], *a5 = a[t * MR + 5];
+        const float *wt = w + (size_t)t * kc * 16;
+        for (int k = 0; k < kc; k++) {
+            __m512 wv[4];
+            for (int p = 0; p < P; p++) wv[p] = _mm512_loadu_ps(wt + p * panel_stride + k * 16);
+            __m512 v;
+#define PCI_ROW(m, ptr)                                                   \
+    v = _mm512_set1_ps(ptr[k]);                                           \
+    for (int p = 0; p < P; p++) acc[m][p] = _mm512_fmadd_ps(v, wv[p], acc[m][p]);
+            PCI_ROW(0, a0) PCI_ROW(1, a1) PCI_ROW(2, a2) PCI_ROW(3, a3) PCI_ROW(4, a4) PCI_ROW(5, a5)
+#undef PCI_ROW
+        }
+    }
+    for (int p = 0; p < P; p++) {
+        const int left = nc - 16 * p;
+        if (left <= 0) break;
+        const __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        for (int m = 0; m < mr; m++) _mm512_mask_storeu_ps(c + m * ldc + 16 * p, mask, acc[m][p]);
+    }
+}
+
+#define PCI_DEFINE_KERNEL(P)                                                                    \
+    TARGET static void ukernel_avx512_6x##P(int ks, int kc, const float *const *a,             \
+                                            const float *w, size_t ps, float *c, size_t ldc,   \
+                                            int mr, int nc, const float *bias, int accumulate) { \
+        ukernel_avx512_body(P, ks, kc, a, w, ps, c, ldc, mr, nc, bias, accumulate);             \
+    }
+PCI_DEFINE_KERNEL(1)
+PCI_DEFINE_KERNEL(2)
+PCI_DEFINE_KERNEL(4)
+
+TARGET static void gemv_avx512_16(int k, const float *x, const float *w, float *y16) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int i = 0;
+    for (; i + 4 <= k; i += 4) {
+        s0 = _mm512_fmadd_ps(_mm512_set1_ps(x[i + 0]), _mm512_loadu_ps(w + (size_t)(i + 0) * 16), s0);
+        s1 = _mm512_fmadd_ps(_mm512_set1_ps(x[i + 1]), _mm512_loadu_ps(w + (size_t)(i + 1) * 16), s1);
+        s2 = _mm512_fmadd_ps(_mm512_set1_ps(x[i + 2]), _mm512_loadu_ps(w + (size_t)(i + 2) * 16), s2);
+        s3 = _mm512_fmadd_ps(_mm512_set1_ps(x[i + 3]), _mm512_loadu_ps(w + (size_t)(i + 3) * 16), s3);
+    }
+    for (; i < k; i++)
+        s0 = _mm512_fmadd_ps(_mm512_set1_ps(x[i]), _mm512_loadu_ps(w + (size_t)i * 16), s0);
+    _mm512_storeu_ps(y16, _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+const pci_gemm_kernels pci_gemm_avx512 = {
+    MR, 4, {NULL, ukernel_avx512_6x1, ukernel_avx512_6x2, NULL, ukernel_avx512_6x4}, gemv_avx512_16};
+#endif

@@ -1,0 +1,62 @@
+/* Portable GEMM micro-kernel: 4 output pixels x 16 output channels.
+ * Plain C that compilers vectorize for whatever the build targets (SSE2 on a
+ * portable x86-64 build, NEON on ARM, AVX-512 under -march=native). */
+#include <string.h>
+
+#include "pci_internal.h"
+
+#define MR 4
+
+const float pci_zeros[PCI_ZEROS_LEN];
+
+static void ukernel_generic_4x16(int ks, int kc, const float *const *a, const float *w,
+                                 size_t panel_stride, float *c, size_t ldc, int mr, int nc,
+                                 const float *bias, int accumulate) {
+    (void)panel_stride;
+    float acc[MR][PCI_NR];
+    for (int m = 0; m < MR; m++)
+        for (int j = 0; j < PCI_NR; j++)
+            acc[m][j] = accumulate ? (m < mr && j < nc ? c[m * ldc + j] : 0.0f)
+                                   : (bias && j < nc ? bias[j] : 0.0f);
+    for (int t = 0; t < ks; t++) {
+        const float *restrict a0 = a[t * MR + 0];
+        const float *restrict a1 = a[t * MR + 1];
+        const float *restrict a2 = a[t * MR + 2];
+        const float *restrict a3 = a[t * MR + 3];
+        const float *restrict wt = w + (size_t)t * kc * PCI_NR;
+        for (int k = 0; k < kc; k++) {
+            const float *restrict wk = wt + (size_t)k * PCI_NR;
+            const float v0 = a0[k], v1 = a1[k], v2 = a2[k], v3 = a3[k];
+#pragma omp simd
+            for (int j = 0; j < PCI_NR; j++) {
+                acc[0][j] += v0 * wk[j];
+                acc[1][j] += v1 * wk[j];
+                acc[2][j] += v2 * wk[j];
+                acc[3][j] += v3 * wk[j];
+            }
+        }
+    }
+    for (int m = 0; m < mr; m++) memcpy(c + m * ldc, acc[m], (size_t)nc * sizeof(float));
+}
+
+static void gemv_generic_16(int k, const float *x, const float *w, float *y16) {
+    /* Four partial sums break the FMA dependency chain; combined in a fixed order. */
+    float acc[4][PCI_NR] = {{0}};
+    int i = 0;
+    for (; i + 4 <= k; i += 4)
+        for (int u = 0; u < 4; u++) {
+            const float v = x[i + u];
+            const float *wk = w + (size_t)(i + u) * PCI_NR;
+#pragma omp simd
+            for (int j = 0; j < PCI_NR; j++) acc[u][j] += v * wk[j];
+        }
+    for (; i < k; i++) {
+        const float v = x[i];
+        const float *wk = w + (size_t)i * PCI_NR;
+        for (int j = 0; j < PCI_NR; j++) acc[0][j] += v * wk[j];
+    }
+    for (int j = 0; j < PCI_NR; j++) y16[j] = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]);
+}
+
+const pci_gemm_kernels pci_gemm_generic = {
+    MR, 1, {NULL, ukernel_generic_4x16, NULL, NULL, NULL}, gemv_generic_16};

@@ -1,0 +1,1298 @@
+#!/usr/bin/env python
+"""Generate the Keras conformance fixtures in ``tests/fixtures/keras/``.
+
+Maintainer tool; not used by the package or its tests at run time.
+
+For every fixture model defined below and for both Keras generations it builds a
+small model with TensorFlow/Keras, gives *every* weight a non-trivial random value
+(kernels, biases, BatchNormalization gamma/beta/moving_mean/moving_variance, with
+positive variances), and writes to ``tests/fixtures/keras/<generation>/<name>/``:
+
+* keras3 (``import keras``, Keras 3.x):
+  ``model.h5`` (legacy full-model HDF5), ``model.keras`` (native zip),
+  ``arch.json`` (``model.to_json()``) + ``model.weights.h5`` (``save_weights``).
+* keras2 (``TF_USE_LEGACY_KERAS=1`` + ``import tf_keras``):
+  ``model.h5`` (full model), ``model.keras`` (tf_keras's zip format),
+  ``arch.json`` + ``weights.h5`` (classic HDF5 weights-only file).
+* ``input_<i>.npy`` (float32, batch of 2, random normal, fixed seed) in model input
+  order and ``output_<j>.npy`` (Keras's own ``model(x, training=False)``, float32) in
+  model output order. Models with unknown height/width get extra sets at other
+  spatial sizes: ``input_<i>_b.npy`` / ``output_<j>_b.npy``.
+
+Each saved file is reloaded with Keras and checked to reproduce the outputs.
+Then ``tests/fixtures/keras/manifest.json`` is written (one entry per fixture and
+generation, listing formats, input/output sets and the coverage tags) and the
+coverage is checked against ``tests/conformance_matrix.py`` (REQUIRED_CELLS,
+FORMATS, NOT_APPLICABLE); the script fails if a required cell is not covered.
+
+Requirements: a Python environment with ``tensorflow-cpu``, ``tf-keras`` (matching
+TensorFlow version), ``keras`` 3 (comes with TensorFlow), ``h5py`` and ``numpy``.
+None of these are dependencies of the package.
+
+Usage (from the repository root)::
+
+    /path/to/venv/bin/python tools/make_keras_fixtures.py            # both generations
+    /path/to/venv/bin/python tools/make_keras_fixtures.py --generation keras3
+
+Each generation runs in its own subprocess (``--worker keras2|keras3``) so that Keras
+2 and Keras 3 never share an interpreter. Random values are seeded per fixture name,
+so numbers are reproducible (same weights and inputs for the same fixture name in
+both generations); the model files themselves are not byte-identical between runs
+(Keras stores save dates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO_ROOT / "tests" / "fixtures" / "keras"
+MATRIX_PATH = REPO_ROOT / "tests" / "conformance_matrix.py"
+GENERATIONS = ("keras2", "keras3")
+BASE_SEED = 20240611
+BATCH = 2
+MAX_FILE_BYTES = 200 * 1024
+MAX_TOTAL_BYTES = 8 * 1024 * 1024
+SET_SUFFIXES = ("", "_b", "_c")
+
+QUIET_ENV = {
+    "CUDA_VISIBLE_DEVICES": "-1",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    # oneDNN reorders float operations; keep the reference outputs plain.
+    "TF_ENABLE_ONEDNN_OPTS": "0",
+    "PYTHONHASHSEED": "0",
+}
+
+FORMAT_FILES: dict[str, dict[str, Any]] = {
+    "keras3": {
+        "h5": "model.h5",
+        "keras": "model.keras",
+        "json+weights": ["arch.json", "model.weights.h5"],
+    },
+    "keras2": {
+        "h5": "model.h5",
+        "keras": "model.keras",
+        "json+weights": ["arch.json", "weights.h5"],
+    },
+}
+
+# Activation names known to each generation (checked by deserializing them).
+ACTIVATIONS_BOTH = [
+    "linear",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "sigmoid",
+    "hard_sigmoid",
+    "tanh",
+    "softplus",
+    "softsign",
+    "swish",
+    "silu",
+    "gelu",
+    "exponential",
+    "softmax",
+    "mish",
+]
+ACTIVATIONS_KERAS3_ONLY = ["hard_silu"]
+
+
+def activation_names(gen: str) -> list[str]:
+    extra = ACTIVATIONS_KERAS3_ONLY if gen == "keras3" else []
+    return ACTIVATIONS_BOTH + extra
+
+
+# --------------------------------------------------------------------------------------
+# Fixture definitions
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Built:
+    """A built fixture model plus what it covers."""
+
+    model: Any
+    covers: list[str]
+    # Input shapes (without batch) per input set; None = take them from model.inputs.
+    input_sets: list[list[tuple[int, ...]]] | None = None
+    input_scale: float = 1.0
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Builder = Callable[[Any, str], Built]
+FIXTURES: list[tuple[str, Builder]] = []
+
+
+def fixture(name: str) -> Callable[[Builder], Builder]:
+    def register(fn: Builder) -> Builder:
+        FIXTURES.append((name, fn))
+        return fn
+
+    return register
+
+
+@fixture("conv2d_basic")
+def _conv2d_basic(k: Any, gen: str) -> Built:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((9, 10, 3)),
+            L.Conv2D(4, 3, padding="valid"),
+            L.Conv2D(5, 3, padding="same"),
+            L.Conv2D(4, 3, strides=2),
+            L.Conv2D(3, (2, 3), strides=(1, 2), padding="same"),
+            L.Conv2D(3, (3, 1), padding="valid"),
+        ]
+    )
+    return Built(
+        model,
+        [
+            "Conv2D:padding=valid",
+            "Conv2D:padding=same",
+            "Conv2D:strides",
+            "Conv2D:non_square_kernel",
+            "Graph:sequential",
+            "InputLayer:basic",
+        ],
+    )
+
+
+@fixture("conv2d_stride2_same_odd")
+def _conv2d_stride2_same_odd(k: Any, gen: str) -> Built:
+    L = k.layers
+    x = k.Input((7, 9, 3))
+    branches = [
+        L.Conv2D(4, 3, strides=2, padding="same")(x),
+        L.Conv2D(3, 2, strides=2, padding="same")(x),
+        L.Conv2D(2, 4, strides=2, padding="same")(x),
+        L.Conv2D(2, 1, strides=2, padding="same")(x),
+    ]
+    out1 = L.Concatenate()(branches)
+    out2 = L.Conv2D(3, 5, strides=3, padding="same")(x)
+    out3 = L.Conv2D(2, 3, strides=(2, 3), padding="same")(x)
+    model = k.Model(x, [out1, out2, out3])
+    return Built(
+        model,
+        [
+            "Conv2D:strides=2_same_odd_input",
+            "Conv2D:padding=same",
+            "Conv2D:strides",
+            "Concatenate:basic",
+            "Graph:functional",
+            "Graph:tensor_reused",
+            "Graph:multi_output",
+            "InputLayer:basic",
+        ],
+    )
+
+
+@fixture("conv2d_dilation_groups")
+def _conv2d_dilation_groups(k: Any, gen: str) -> Built:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((12, 11, 4)),
+            L.Conv2D(6, 3, dilation_rate=2),
+            L.Conv2D(6, 3, dilation_rate=(2, 1), padding="same", groups=2),
+            L.Conv2D(6, 3, groups=3),
+            L.Conv2D(4, 1, use_bias=False),
+            L.Conv2D(4, (1, 3), dilation_rate=(1, 2), padding="same", groups=2, use_bias=False),
+        ]
+    )
+    return Built(
+        model,
+        [
+            "Conv2D:dilation",
+            "Conv2D:groups",
+            "Conv2D:use_bias=false",
+            "Conv2D:padding=valid",
+            "Conv2D:padding=same",
+            "Conv2D:non_square_kernel",
+            "Graph:sequential",
+        ],
+    )
+
+
+@fixture("conv2d_activation_arg")
+def _conv2d_activation_arg(k: Any, gen: str) -> Built:
+    L = k.layers
+    names = activation_names(gen)
+    x = k.Input((6, 7, 3))
+    outs = [L.Conv2D(2, 3, padding="same", activation=a, name=f"conv_{a}")(x) for a in names]
+    model = k.Model(x, L.Concatenate()(outs))
+    return Built(
+        model,
+        [
+            "Conv2D:activation",
+            "Conv2D:padding=same",
+            "Concatenate:basic",
+            "Graph:functional",
+            "Graph:tensor_reused",
+        ],
+        notes="Output channels 2*i, 2*i+1 come from activation " + ",".join(names),
+        extra={"activation_order": names},
+    )
+
+
+@fixture("dense_basic")
+def _dense_basic(k: Any, gen: str) -> Built:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((10,)),
+            L.Dense(8),
+            L.Dense(6, use_bias=False),
+            L.Dense(5, activation="relu"),
+            L.Dense(3, activation="softmax"),
+        ]
+    )
+    return Built(
+        model,
+        ["Dense:basic", "Dense:use_bias=false", "Dense:activation", "Graph:sequential", "InputLayer:basic"],
+    )
+
+
+@fixture("dense_activation_arg")
+def _dense_activation_arg(k: Any, gen: str) -> Built:
+    L = k.layers
+    names = activation_names(gen)
+    x = k.Input((12,))
+    outs = [L.Dense(3, activation=a, name=f"dense_{a}")(x) for a in names]
+    model = k.Model(x, L.Concatenate()(outs))
+    return Built(
+        model,
+        ["Dense:activation", "Dense:basic", "Concatenate:basic", "Graph:functional", "Graph:tensor_reused"],
+        notes="Output columns 3*i..3*i+2 come from activation " + ",".join(names),
+        extra={"activation_order": names},
+    )
+
+
+@fixture("dense_3d_reshape_flatten")
+def _dense_3d(k: Any, gen: str) -> Built:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((4, 5, 3)),
+            L.Reshape((20, 3)),
+            L.Dense(6),
+            L.Dense(4, activation="tanh", use_bias=False),
+            L.Flatten(),
+            L.Dense(10),
+            L.Reshape((-1, 2)),
+            L.Dense(3),
+        ]
+    )
+    return Built(
+        model,
+        [
+            "Dense:3d_input",
+            "Reshape:basic",
+            "Flatten:basic",
+            "Dense:basic",
+            "Dense:use_bias=false",
+            "Dense:activation",
+            "Graph:sequential",
+        ],
+    )
+
+
+@fixture("conv_flatten_dense")
+def _conv_flatten_dense(k: Any, gen: str) -> Built:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((8, 7, 3)),
+            L.Conv2D(4, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Conv2D(5, 2, padding="same"),
+            L.Flatten(),
+            L.Dense(6, activation="relu"),
+            L.Dropout(0.5),
+            L.Dense(3, activation="softmax"),
+        ]
+    )
+    return Built(
+        model,
+        [
+            "Flatten:basic",
+            "Dense:basic",
+            "Conv2D:activation",
+            "MaxPooling2D:padding=valid",
+            "Dropout:basic",
+            "Graph:sequential",
+        ],
+    )
+
+
+@fixture("conv2d_transpose_basic")
+def _conv2d_transpose_basic(k: Any, gen: str) -> Built:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((4, 5, 3)),
+            L.Conv2DTranspose(4, 3),
+            L.Conv2DTranspose(3, 3, strides=2, padding="same", use_bias=False),
+            L.Conv2DTranspose(3, (2, 3), strides=(2, 1), activation="relu"),
+            L.Conv2DTranspose(2, 3, strides=2, output_padding=1, activation="sigmoid"),
+        ]
+    )
+    return Built(
+        model,
+        [
+            "Conv2DTranspose:padding=valid",
+            "Conv2DTranspose:padding=same",
+            "Conv2DTranspose:strides",
+            "Conv2DTranspose:use_bias=false",
+            "Conv2DTranspose:activation",
+            "Conv2DTranspose:output_padding",
+            "Graph:sequential",
+        ],
+    )
+
+
+def transpose_combos(
+    kernel: int,
+) -> tuple[list[tuple[str, int, int | None]], list[tuple[str, int, int | None]]]:
+    """All (padding, stride, output_padding) combinations Keras accepts for a kernel.
+
+    Returns (runnable, skipped). Skipped: padding='same', even kernel, output_padding=0:
+    Keras computes an output size of (n-1)*s, for which TensorFlow's
+    conv2d_transpose raises InvalidArgumentError (no forward 'same' conv maps that
+    size back to n), in both generations.
+    """
+    runnable: list[tuple[str, int, int | None]] = []
+    skipped: list[tuple[str, int, int | None]] = []
+    for padding in ("valid", "same"):
+        for stride in (1, 2, 3):
+            for op in [None, *range(stride)]:
+                combo = (padding, stride, op)
+                if padding == "same" and kernel % 2 == 0 and op == 0:
+                    skipped.append(combo)
+                else:
+                    runnable.append(combo)
+    return runnable, skipped
+
+
+def _combo_name(kernel: int, combo: tuple[str, int, int | None]) -> str:
+    padding, stride, op = combo
+    return f"ct_k{kernel}_{padding}_s{stride}_op{'none' if op is None else op}"
+
+
+def _make_transpose_combos(kernel: int) -> Builder:
+    def build(k: Any, gen: str) -> Built:
+        L = k.layers
+        runnable, skipped = transpose_combos(kernel)
+        # Check that the skipped combinations still fail (so we notice if TF fixes it).
+        for combo in skipped:
+            padding, stride, op = combo
+            probe = L.Conv2DTranspose(1, kernel, strides=stride, padding=padding, output_padding=op)
+            try:
+                probe(np.zeros((1, 5, 4, 1), np.float32))
+            except Exception:  # any TensorFlow error means "not runnable"
+                continue
+            raise RuntimeError(f"{combo} for kernel {kernel} now runs: add it")
+        k.backend.clear_session()
+        x = k.Input((5, 4, 3))
+        outs = []
+        for combo in runnable:
+            padding, stride, op = combo
+            outs.append(
+                L.Conv2DTranspose(
+                    2,
+                    kernel,
+                    strides=stride,
+                    padding=padding,
+                    output_padding=op,
+                    name=_combo_name(kernel, combo),
+                )(x)
+            )
+        model = k.Model(x, outs)
+        return Built(
+            model,
+            [
+                "Conv2DTranspose:output_padding",
+                "Conv2DTranspose:strides",
+                "Conv2DTranspose:padding=valid",
+                "Conv2DTranspose:padding=same",
+                "Graph:multi_output",
+                "Graph:tensor_reused",
+                "Graph:functional",
+            ],
+            notes=(
+                "One output per (padding, stride, output_padding), named like the layer. "
+                "Not present because TensorFlow cannot run them (InvalidArgumentError): "
+                + ", ".join(_combo_name(kernel, c) for c in skipped)
+                if skipped
+                else "One output per (padding, stride, output_padding)."
+            ),
+            extra={
+                "output_layers": [_combo_name(kernel, c) for c in runnable],
+                "skipped_combinations": [_combo_name(kernel, c) for c in skipped],
+            },
+        )
+
+    return build
+
+
+for _kernel in (2, 3, 4):
+    fixture(f"conv2d_transpose_combos_k{_kernel}")(_make_transpose_combos(_kernel))
+
+
+@fixture("depthwise_conv")
+def _depthwise(k: Any, gen: str) -> Built:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((12, 11, 3)),
+            L.DepthwiseConv2D(3, dilation_rate=2),
+            L.DepthwiseConv2D(3),
+            L.DepthwiseConv2D(3, depth_multiplier=2, padding="same"),
+            L.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False),
+            L.DepthwiseConv2D((2, 3), depth_multiplier=3, activation="relu"),
+        ]
+    )
+    return Built(
+        model,
+        [
+            "DepthwiseConv2D:basic",
+            "DepthwiseConv2D:depth_multiplier",
+            "DepthwiseConv2D:padding=same",
+            "DepthwiseConv2D:strides",
+            "DepthwiseConv2D:dilation",
+            "DepthwiseConv2D:use_bias=false",
+            "Graph:sequential",
+        ],
+    )
+
+
+POOL_CONFIGS: list[tuple[Any, Any, str]] = [
+    (2, None, "valid"),
+    (2, None, "same"),
+    (3, 2, "valid"),
+    (3, 2, "same"),
+    ((2, 3), (1, 2), "same"),
+    ((3, 2), 1, "same"),
+]
+
+
+@fixture("pooling")
+def _pooling(k: Any, gen: str) -> Built:
+    L = k.layers
+    x = k.Input((7, 9, 3))
+    outs = []
+    for cls in (L.MaxPooling2D, L.AveragePooling2D):
+        for pool, strides, padding in POOL_CONFIGS:
+            outs.append(cls(pool_size=pool, strides=strides, padding=padding)(x))
+    model = k.Model(x, outs)
+    desc = [
+        f"{c}(pool_size={p}, strides={s}, padding={pad})"
+        for c in ("MaxPooling2D", "AveragePooling2D")
+        for p, s, pad in POOL_CONFIGS
+    ]
+    return Built(
+        model,
+        [
+            "MaxPooling2D:padding=valid",
+            "MaxPooling2D:padding=same",
+            "MaxPooling2D:strides",
+            "AveragePooling2D:padding=valid",
+            "AveragePooling2D:padding=same",
+            "AveragePooling2D:strides",
+            "Graph:multi_output",
+            "Graph:tensor_reused",
+            "Graph:functional",
+        ],
+        notes="Outputs in order: " + "; ".join(desc),
+    )
+
+
+@fixture("global_pooling")
+def _global_pooling(k: Any, gen: str) -> Built:
+    L = k.layers
+    x = k.Input((5, 6, 4))
+    t = L.Conv2D(5, 3, padding="same")(x)
+    outs = [
+        L.GlobalAveragePooling2D()(t),
+        L.GlobalAveragePooling2D(keepdims=True)(t),
+        L.GlobalMaxPooling2D()(t),
+        L.GlobalMaxPooling2D(keepdims=True)(t),
+    ]
+    return Built(
+        k.Model(x, outs),
+        [
+            "GlobalAveragePooling2D:basic",
+            "GlobalAveragePooling2D:keepdims",
+            "GlobalMaxPooling2D:basic",
+            "GlobalMaxPooling2D:keepdims",
+            "Graph:multi_output",
+            "Graph:tensor_reused",
+        ],
+    )
+
+
+@fixture("batchnorm_fold")
+def _batchnorm_fold(k: Any, gen: str) -> Built:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((8, 8, 3)),
+            L.Conv2D(4, 3),
+            L.BatchNormalization(),
+            L.ReLU(),
+            L.DepthwiseConv2D(3, use_bias=False),
+            L.BatchNormalization(),
+            L.ReLU(max_value=6.0),
+            L.Flatten(),
+            L.Dense(6),
+            L.BatchNormalization(),
+            L.Activation("relu"),
+            L.Dense(3),
+        ]
+    )
+    return Built(
+        model,
+        [
+            "BatchNormalization:fold_conv",
+            "BatchNormalization:fold_depthwise",
+            "BatchNormalization:fold_dense",
+            "ReLU:basic",
+            "ReLU:max_value",
+            "Graph:sequential",
+        ],
+    )
+
+
+@fixture("batchnorm_standalone")
+def _batchnorm_standalone(k: Any, gen: str) -> Built:
+    L = k.layers
+    x = k.Input((6, 7, 3))
+    b0 = L.BatchNormalization(epsilon=0.1)(x)
+    t = L.Conv2D(4, 3, padding="same")(b0)
+    a = L.BatchNormalization(center=False)(t)
+    b = L.Conv2D(4, 1)(t)
+    out1 = L.Add()([a, b])
+    p = L.MaxPooling2D(2)(t)
+    c = L.BatchNormalization(scale=False, epsilon=1e-5)(p)
+    out2 = L.BatchNormalization(center=False, scale=False, epsilon=0.5)(c)
+    return Built(
+        k.Model(x, [out1, out2]),
+        [
+            "BatchNormalization:standalone",
+            "BatchNormalization:center=false",
+            "BatchNormalization:scale=false",
+            "BatchNormalization:epsilon",
+            "Add:basic",
+            "Graph:tensor_reused",
+            "Graph:multi_output",
+            "Graph:functional",
+        ],
+        notes="BN right after the input, after a conv whose output is used elsewhere, and after pooling.",
+    )
+
+
+@fixture("activation_layers")
+def _activation_layers(k: Any, gen: str) -> Built:
+    L = k.layers
+    names = activation_names(gen)
+    x = k.Input((4, 5, 6))
+    outs = [L.Activation(a, name=f"act_{a}")(x) for a in names]
+    return Built(
+        k.Model(x, L.Concatenate()(outs)),
+        [f"Activation:{a}" for a in names] + ["Concatenate:basic", "Graph:tensor_reused"],
+        input_scale=1.5,
+        notes="Output channels 6*i..6*i+5 come from activation " + ",".join(names),
+        extra={"activation_order": names},
+    )
+
+
+@fixture("advanced_activations")
+def _advanced_activations(k: Any, gen: str) -> Built:
+    L = k.layers
+    slope_kw = "alpha" if gen == "keras2" else "negative_slope"
+    x = k.Input((5, 5, 4))
+    layers = [
+        L.ReLU(),
+        L.ReLU(max_value=1.5),
+        L.ReLU(negative_slope=0.1),
+        L.ReLU(threshold=0.5),
+        L.ReLU(max_value=2.0, negative_slope=0.2, threshold=0.3),
+        L.LeakyReLU(),
+        L.LeakyReLU(**{slope_kw: 0.15}),
+        L.ELU(alpha=0.7),
+        L.Softmax(),
+    ]
+    outs = [layer(x) for layer in layers]
+    return Built(
+        k.Model(x, L.Concatenate()(outs)),
+        [
+            "ReLU:basic",
+            "ReLU:max_value",
+            "ReLU:negative_slope",
+            "ReLU:threshold",
+            "LeakyReLU:default_slope",
+            "LeakyReLU:slope",
+            "ELU:alpha",
+            "Softmax:basic",
+            "Concatenate:basic",
+        ],
+        input_scale=2.0,
+        notes="Output channels 4*i..4*i+3 from: ReLU(), ReLU(max_value=1.5), "
+        "ReLU(negative_slope=0.1), ReLU(threshold=0.5), "
+        "ReLU(max_value=2, negative_slope=0.2, threshold=0.3), LeakyReLU(), "
+        "LeakyReLU(0.15), ELU(alpha=0.7), Softmax()",
+    )
+
+
+@fixture("padding_upsampling")
+def _padding_upsampling(k: Any, gen: str) -> Built:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((5, 6, 3)),
+            L.ZeroPadding2D(1),
+            L.Conv2D(3, 3),
+            L.ZeroPadding2D((2, 1)),
+            L.ZeroPadding2D(((1, 2), (0, 3))),
+            L.UpSampling2D(2),
+            L.Conv2D(2, 3),
+            L.UpSampling2D((2, 3)),
+        ]
+    )
+    return Built(
+        model,
+        ["ZeroPadding2D:symmetric", "ZeroPadding2D:asymmetric", "UpSampling2D:nearest", "Graph:sequential"],
+    )
+
+
+@fixture("dropout_noise")
+def _dropout_noise(k: Any, gen: str) -> Built:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((6, 6, 3)),
+            L.Conv2D(4, 3),
+            L.Dropout(0.5),
+            L.SpatialDropout2D(0.3),
+            L.GaussianNoise(0.5),
+            L.GaussianDropout(0.3),
+            L.AlphaDropout(0.2),
+            L.Flatten(),
+            L.Dense(3),
+        ]
+    )
+    return Built(
+        model,
+        [
+            "Dropout:basic",
+            "SpatialDropout2D:basic",
+            "GaussianNoise:basic",
+            "GaussianDropout:basic",
+            "AlphaDropout:basic",
+            "Graph:sequential",
+        ],
+    )
+
+
+@fixture("merge_multi_input")
+def _merge_multi_input(k: Any, gen: str) -> Built:
+    L = k.layers
+    a = k.Input((6, 6, 3), name="img_a")
+    b = k.Input((6, 6, 3), name="img_b")
+    v = k.Input((4,), name="vec")
+    x = L.Conv2D(4, 3, padding="same")(a)
+    y = L.Conv2D(4, 3, padding="same")(b)
+    z = L.Conv2D(4, 1)(a)
+    s = L.Add()([x, y])
+    t = L.Add()([x, y, z])
+    c = L.Concatenate()([s, t, a])
+    h = L.GlobalAveragePooling2D()(L.Conv2D(4, 3)(c))
+    h = L.Concatenate()([h, L.Dense(3)(v)])
+    out1 = L.Dense(2)(h)
+    out2 = L.Concatenate(axis=1)([s, t])
+    # Model input order differs from the order the Input tensors were created in.
+    model = k.Model([a, v, b], [out1, out2])
+    return Built(
+        model,
+        [
+            "Graph:multi_input",
+            "Graph:multi_output",
+            "Graph:functional",
+            "Graph:tensor_reused",
+            "Graph:skip_connection",
+            "Add:basic",
+            "Add:three_inputs",
+            "Concatenate:basic",
+            "Concatenate:axis",
+            "GlobalAveragePooling2D:basic",
+            "Dense:basic",
+        ],
+        notes="Inputs are [img_a, vec, img_b] (not creation order). out2 concatenates along axis 1 (height).",
+    )
+
+
+@fixture("shared_layer")
+def _shared_layer(k: Any, gen: str) -> Built:
+    L = k.layers
+    a = k.Input((6, 6, 3))
+    b = k.Input((6, 6, 3))
+    conv = L.Conv2D(3, 3, padding="same", name="shared_conv")
+    dense = L.Dense(4, name="shared_dense")
+    ya = conv(a)
+    yb = conv(b)
+    yaa = conv(ya)
+    gap = L.GlobalAveragePooling2D()
+    out1 = L.Concatenate()([ya, yb, yaa])
+    out2 = L.Add()([dense(gap(ya)), dense(gap(yb))])
+    return Built(
+        k.Model([a, b], [out1, out2]),
+        [
+            "Graph:shared_layer",
+            "Graph:multi_input",
+            "Graph:multi_output",
+            "Graph:functional",
+            "Concatenate:basic",
+            "Add:basic",
+        ],
+        notes="shared_conv is called 3 times (on a, b and on its own output); "
+        "shared_dense and the GlobalAveragePooling2D layer twice.",
+    )
+
+
+@fixture("unknown_hw")
+def _unknown_hw(k: Any, gen: str) -> Built:
+    L = k.layers
+    x = k.Input((None, None, 3))
+    t = L.Conv2D(4, 3, padding="same", activation="relu")(x)
+    t = L.Conv2D(5, 3, strides=2)(t)
+    t = L.MaxPooling2D(2, padding="same")(t)
+    out1 = L.Conv2DTranspose(3, 3, strides=2, padding="same")(t)
+    out2 = L.Dense(2)(L.GlobalAveragePooling2D()(t))
+    return Built(
+        k.Model(x, [out1, out2]),
+        [
+            "Graph:unknown_hw",
+            "Graph:multi_output",
+            "Graph:functional",
+            "Conv2DTranspose:padding=same",
+            "MaxPooling2D:padding=same",
+        ],
+        input_sets=[[(9, 11, 3)], [(12, 8, 3)]],
+    )
+
+
+@fixture("unet_small")
+def _unet(k: Any, gen: str) -> Built:
+    L = k.layers
+    x = k.Input((16, 16, 3))
+    c1 = L.Conv2D(4, 3, padding="same", activation="relu")(x)
+    p1 = L.MaxPooling2D(2)(c1)
+    c2 = L.Conv2D(8, 3, padding="same", activation="relu")(p1)
+    p2 = L.MaxPooling2D(2)(c2)
+    bott = L.Conv2D(8, 3, padding="same", activation="relu")(p2)
+    u2 = L.Conv2DTranspose(8, 2, strides=2)(bott)
+    d2 = L.Conv2D(8, 3, padding="same", activation="relu")(L.Concatenate()([u2, c2]))
+    u1 = L.Conv2DTranspose(4, 3, strides=2, padding="same")(d2)
+    d1 = L.Conv2D(4, 3, padding="same", activation="relu")(L.Concatenate()([u1, c1]))
+    out = L.Conv2D(2, 1, activation="sigmoid")(d1)
+    return Built(
+        k.Model(x, out),
+        [
+            "Model:unet",
+            "Graph:skip_connection",
+            "Graph:functional",
+            "Concatenate:basic",
+            "Conv2DTranspose:strides",
+        ],
+    )
+
+
+@fixture("residual_bn")
+def _residual_bn(k: Any, gen: str) -> Built:
+    L = k.layers
+    x = k.Input((8, 8, 6))
+    # identity block (the skip comes straight from the input)
+    y = L.ReLU()(L.BatchNormalization()(L.Conv2D(6, 3, padding="same")(x)))
+    y = L.BatchNormalization()(L.Conv2D(6, 3, padding="same")(y))
+    h = L.ReLU()(L.Add()([x, y]))
+    # projection block with stride 2
+    sc = L.BatchNormalization()(L.Conv2D(10, 1, strides=2)(h))
+    y = L.ReLU()(L.BatchNormalization()(L.Conv2D(10, 3, strides=2, padding="same")(h)))
+    y = L.BatchNormalization()(L.Conv2D(10, 3, padding="same", use_bias=False)(y))
+    h = L.ReLU()(L.Add()([sc, y]))
+    out = L.Dense(5, activation="softmax")(L.GlobalAveragePooling2D()(h))
+    return Built(
+        k.Model(x, out),
+        [
+            "Model:residual_bn",
+            "Graph:skip_connection",
+            "BatchNormalization:fold_conv",
+            "Add:basic",
+            "Graph:functional",
+        ],
+    )
+
+
+@fixture("two_outputs")
+def _two_outputs(k: Any, gen: str) -> Built:
+    L = k.layers
+    x = k.Input((8, 8, 3))
+    t = L.Conv2D(6, 3, padding="same", activation="relu")(x)
+    t = L.MaxPooling2D(2)(t)
+    head1 = L.Dense(4, activation="softmax", name="cls")(L.GlobalAveragePooling2D()(t))
+    head2 = L.Conv2D(1, 1, activation="sigmoid", name="seg")(t)
+    return Built(
+        k.Model(x, [head1, head2]),
+        ["Model:two_outputs", "Graph:multi_output", "Graph:functional"],
+    )
+
+
+@fixture("sequential_custom_names")
+def _sequential_custom_names(k: Any, gen: str) -> Built:
+    L = k.layers
+    # Same-shape layers whose names do not match their class/position numbering:
+    # in a Keras 3 .keras file "c1" sits at layers/conv2d, "conv2d_2" at
+    # layers/conv2d_1 and "conv2d" at layers/conv2d_2; likewise for the Dense layers.
+    model = k.Sequential(
+        [
+            k.Input((6, 6, 4)),
+            L.Conv2D(4, 3, padding="same", name="c1"),
+            L.Conv2D(4, 3, padding="same", name="conv2d_2"),
+            L.Conv2D(4, 3, padding="same", name="conv2d"),
+            L.BatchNormalization(name="bn"),
+            L.Flatten(name="flat"),
+            L.Dense(5, name="dense_1"),
+            L.Dense(5, name="dense"),
+            L.Dense(5, name="a_dense"),
+        ],
+        name="my_seq",
+    )
+    return Built(
+        model,
+        [
+            "Graph:custom_names",
+            "Graph:sequential",
+            "Conv2D:padding=same",
+            "BatchNormalization:fold_conv",
+            "Dense:basic",
+        ],
+        notes="Layer names chosen to collide with Keras's automatic per-class names.",
+    )
+
+
+@fixture("sequential_implicit_input")
+def _sequential_implicit_input(k: Any, gen: str) -> Built:
+    L = k.layers
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras 3 warns about input_shape=
+        model = k.Sequential(
+            [
+                L.Conv2D(4, 3, input_shape=(7, 6, 3), activation="relu"),
+                L.MaxPooling2D(2),
+                L.Flatten(),
+                L.Dense(3, activation="softmax"),
+            ]
+        )
+    return Built(
+        model,
+        [
+            "InputLayer:implicit",
+            "Graph:sequential",
+            "Conv2D:activation",
+            "MaxPooling2D:padding=valid",
+            "Flatten:basic",
+        ],
+        notes="No Input/InputLayer given: input_shape= on the first layer.",
+    )
+
+
+@fixture("nested_model")
+def _nested_model(k: Any, gen: str) -> Built:
+    L = k.layers
+    inner = k.Sequential(
+        [
+            k.Input((6, 6, 3)),
+            L.Conv2D(4, 3, padding="same"),
+            L.BatchNormalization(),
+            L.ReLU(),
+        ],
+        name="inner_block",
+    )
+    x = k.Input((6, 6, 3))
+    h = inner(x)
+    h = L.Conv2D(3, 3)(h)
+    out = L.Dense(2)(L.Flatten()(h))
+    return Built(
+        k.Model(x, out),
+        ["Graph:nested_model", "Graph:functional"],
+        notes="A Sequential model used as a layer inside a Functional model.",
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Worker: runs inside one generation's interpreter
+# --------------------------------------------------------------------------------------
+
+
+def fixture_seed(name: str) -> int:
+    return (BASE_SEED + zlib.crc32(name.encode())) % (2**31)
+
+
+def _weight_kind(var: Any) -> str:
+    name = str(getattr(var, "path", None) or var.name)
+    last = name.split("/")[-1]
+    return last.split(":")[0]
+
+
+def _all_layers(model: Any) -> list[Any]:
+    out = []
+    for layer in model.layers:
+        out.append(layer)
+        if hasattr(layer, "layers"):
+            out += _all_layers(layer)
+    return out
+
+
+def randomize_weights(k: Any, model: Any, rng: np.random.Generator) -> list[str]:
+    """Give every variable of the model a random, non-trivial value.
+
+    Returns the kinds seen that were not recognized (filled with normal values).
+    """
+    depthwise = {
+        id(v)
+        for layer in _all_layers(model)
+        if isinstance(layer, k.layers.DepthwiseConv2D)
+        for v in layer.weights
+    }
+    unknown: list[str] = []
+    for var in model.weights:
+        shape = tuple(int(d) for d in var.shape)
+        kind = _weight_kind(var)
+        if kind in ("kernel", "depthwise_kernel"):
+            if kind == "depthwise_kernel" or id(var) in depthwise:
+                fan_in = shape[0] * shape[1]
+            else:
+                fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+            value = rng.standard_normal(shape) * (1.2 / np.sqrt(max(fan_in, 1)))
+        elif kind == "bias":
+            value = rng.standard_normal(shape) * 0.3
+        elif kind == "gamma":
+            value = rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape, p=[0.2, 0.8])
+        elif kind in ("beta", "moving_mean"):
+            value = rng.standard_normal(shape) * 0.3
+        elif kind == "moving_variance":
+            value = rng.uniform(0.2, 2.0, shape)
+        else:
+            unknown.append(kind)
+            value = rng.standard_normal(shape) * 0.3
+        var.assign(value.astype(np.float32))
+    return unknown
+
+
+def _as_list(y: Any) -> list[Any]:
+    if isinstance(y, dict):
+        raise TypeError("dict outputs are not used by these fixtures")
+    if isinstance(y, (list, tuple)):
+        return list(y)
+    return [y]
+
+
+def _to_numpy(t: Any) -> np.ndarray:
+    if hasattr(t, "numpy"):
+        t = t.numpy()
+    return np.asarray(t, dtype=np.float32)
+
+
+def _call(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    arg: Any = inputs[0] if len(inputs) == 1 else list(inputs)
+    return [_to_numpy(t) for t in _as_list(model(arg, training=False))]
+
+
+def _load_variants(k: Any, gen: str, d: Path) -> dict[str, Any]:
+    files = FORMAT_FILES[gen]
+    loaded: dict[str, Any] = {}
+    loaded["h5"] = k.models.load_model(str(d / files["h5"]), compile=False)
+    loaded["keras"] = k.models.load_model(str(d / files["keras"]), compile=False)
+    arch, weights = files["json+weights"]
+    m = k.models.model_from_json((d / arch).read_text())
+    m.load_weights(str(d / weights))
+    loaded["json+weights"] = m
+    return loaded
+
+
+def generate_one(
+    k: Any, gen: str, name: str, builder: Builder, out_root: Path, versions: dict[str, str]
+) -> dict[str, Any]:
+    seed = fixture_seed(name)
+    k.backend.clear_session()
+    k.utils.set_random_seed(seed)
+    built = builder(k, gen)
+    model = built.model
+    rng = np.random.default_rng(seed)
+    unknown = randomize_weights(k, model, rng)
+    if unknown:
+        raise RuntimeError(f"{name}: unrecognized weight kinds {unknown}")
+
+    d = out_root / gen / name
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+
+    input_sets = built.input_sets or [[tuple(int(s) for s in inp.shape[1:]) for inp in model.inputs]]
+    in_rng = np.random.default_rng(seed + 1)
+    inputs_manifest: list[list[str]] = []
+    outputs_manifest: list[list[str]] = []
+    all_inputs: list[list[np.ndarray]] = []
+    all_outputs: list[list[np.ndarray]] = []
+    for set_idx, shapes in enumerate(input_sets):
+        suffix = SET_SUFFIXES[set_idx]
+        xs = [
+            (in_rng.standard_normal((BATCH, *shape)) * built.input_scale).astype(np.float32)
+            for shape in shapes
+        ]
+        ys = _call(model, xs)
+        in_files, out_files = [], []
+        for i, x in enumerate(xs):
+            fname = f"input_{i}{suffix}.npy"
+            np.save(d / fname, x)
+            in_files.append(fname)
+        for j, y in enumerate(ys):
+            if not np.all(np.isfinite(y)):
+                raise RuntimeError(f"{name}: non-finite output {j}")
+            fname = f"output_{j}{suffix}.npy"
+            np.save(d / fname, y.astype(np.float32))
+            out_files.append(fname)
+        inputs_manifest.append(in_files)
+        outputs_manifest.append(out_files)
+        all_inputs.append(xs)
+        all_outputs.append(ys)
+
+    # Save in every format of this generation.
+    files = FORMAT_FILES[gen]
+    model.save(str(d / files["h5"]))
+    model.save(str(d / files["keras"]))
+    arch, weights = files["json+weights"]
+    (d / arch).write_text(model.to_json())
+    model.save_weights(str(d / weights))
+
+    # Reload every format with Keras itself and check it reproduces the outputs.
+    for fmt, loaded in _load_variants(k, gen, d).items():
+        for xs, ys in zip(all_inputs, all_outputs):
+            got = _call(loaded, xs)
+            if len(got) != len(ys):
+                raise RuntimeError(f"{name} [{fmt}]: {len(got)} outputs, want {len(ys)}")
+            for j, (g, want) in enumerate(zip(got, ys)):
+                np.testing.assert_allclose(
+                    g, want, rtol=1e-5, atol=1e-6, err_msg=f"{name} [{fmt}] output {j}"
+                )
+
+    entry: dict[str, Any] = {
+        "name": name,
+        "generation": gen,
+        "keras_version": versions["keras"],
+        "tensorflow_version": versions["tensorflow"],
+        "dir": f"{gen}/{name}",
+        "model_class": type(model).__name__,
+        "formats": files,
+        "inputs": inputs_manifest,
+        "outputs": outputs_manifest,
+        "input_shapes": [[[BATCH, *s] for s in shapes] for shapes in input_sets],
+        "output_shapes": [list(y.shape) for y in all_outputs[0]],
+        "covers": sorted(set(built.covers)),
+    }
+    if built.notes:
+        entry["notes"] = built.notes
+    entry.update(built.extra)
+    return entry
+
+
+def run_worker(gen: str, out_root: Path, entries_file: Path, only: list[str]) -> None:
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    if gen == "keras2":
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        import tf_keras as k
+    else:
+        os.environ.pop("TF_USE_LEGACY_KERAS", None)
+        import keras as k
+
+        if not k.__version__.startswith("3."):
+            raise RuntimeError(f"expected Keras 3, got {k.__version__}")
+    import warnings
+
+    import absl.logging
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*HDF5 file.*")
+    versions = {"keras": k.__version__, "tensorflow": tf.__version__}
+    entries = []
+    for name, builder in FIXTURES:
+        if only and name not in only:
+            continue
+        print(f"[{gen}] {name}", flush=True)
+        entries.append(generate_one(k, gen, name, builder, out_root, versions))
+    entries_file.write_text(json.dumps(entries))
+
+
+# --------------------------------------------------------------------------------------
+# Orchestrator
+# --------------------------------------------------------------------------------------
+
+
+def load_matrix() -> Any:
+    spec = importlib.util.spec_from_file_location("conformance_matrix", MATRIX_PATH)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {MATRIX_PATH}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_coverage(entries: list[dict[str, Any]], generations: list[str]) -> list[str]:
+    matrix = load_matrix()
+    problems = []
+    for gen in generations:
+        covered = {tag for e in entries if e["generation"] == gen for tag in e["covers"]}
+        for tag in matrix.REQUIRED_CELLS:
+            key = f"{gen}/{tag}"
+            if key in matrix.NOT_APPLICABLE:
+                if tag in covered:
+                    problems.append(f"{key} is NOT_APPLICABLE but covered")
+                continue
+            if tag not in covered:
+                problems.append(f"{key} not covered")
+        unknown = covered - set(matrix.REQUIRED_CELLS)
+        if unknown:
+            problems.append(f"{gen}: tags not in REQUIRED_CELLS: {sorted(unknown)}")
+        for e in entries:
+            if e["generation"] == gen and sorted(e["formats"]) != sorted(matrix.FORMATS[gen]):
+                problems.append(f"{e['dir']}: formats {sorted(e['formats'])}")
+    return problems
+
+
+def check_sizes(out_root: Path) -> tuple[int, list[str]]:
+    total = 0
+    problems = []
+    for path in sorted(out_root.rglob("*")):
+        if path.is_file():
+            size = path.stat().st_size
+            total += size
+            if size > MAX_FILE_BYTES:
+                problems.append(f"{path.relative_to(out_root)}: {size} bytes")
+    if total > MAX_TOTAL_BYTES:
+        problems.append(f"total {total} bytes")
+    return total, problems
+
+
+def run_all(generations: list[str], out_root: Path, only: list[str]) -> int:
+    out_root.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_root / "manifest.json"
+    old: list[dict[str, Any]] = []
+    if manifest_path.exists():
+        old = json.loads(manifest_path.read_text())
+    new_entries: list[dict[str, Any]] = []
+    env = {**os.environ, **QUIET_ENV}
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        for gen in generations:
+            if not only and (out_root / gen).exists():
+                shutil.rmtree(out_root / gen)  # drop fixtures that no longer exist
+            entries_file = Path(tmp) / f"{gen}.json"
+            cmd = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--worker",
+                gen,
+                "--out",
+                str(out_root),
+                "--entries-file",
+                str(entries_file),
+            ]
+            for name in only:
+                cmd += ["--only", name]
+            proc = subprocess.run(cmd, env=env)
+            if proc.returncode != 0:
+                print(f"{gen} worker failed ({proc.returncode})", file=sys.stderr)
+                return proc.returncode
+            new_entries += json.loads(entries_file.read_text())
+    replaced = {(e["generation"], e["name"]) for e in new_entries}
+    keep = [
+        e
+        for e in old
+        if (e["generation"], e["name"]) not in replaced and (only or e["generation"] not in generations)
+    ]
+    entries = keep + new_entries
+    order = {name: i for i, (name, _) in enumerate(FIXTURES)}
+    entries.sort(key=lambda e: (e["generation"], order.get(e["name"], len(order))))
+    manifest_path.write_text(json.dumps(entries, indent=1) + "\n")
+
+    problems = check_coverage(entries, [g for g in GENERATIONS if any(e["generation"] == g for e in entries)])
+    total, size_problems = check_sizes(out_root)
+    problems += size_problems
+    print(f"{len(entries)} fixtures, {total / 1024:.0f} KiB in {out_root}")
+    for p in problems:
+        print("PROBLEM:", p, file=sys.stderr)
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--generation",
+        choices=[*GENERATIONS, "all"],
+        default="all",
+        help="which generation to (re)generate (default: both)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="output root (default: tests/fixtures/keras)"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="regenerate only this fixture (repeatable)",
+    )
+    parser.add_argument("--list", action="store_true", help="list fixture names")
+    parser.add_argument("--worker", choices=GENERATIONS, help=argparse.SUPPRESS)
+    parser.add_argument("--entries-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.list:
+        for name, _ in FIXTURES:
+            print(name)
+        return 0
+    unknown = set(args.only) - {name for name, _ in FIXTURES}
+    if unknown:
+        parser.error(f"unknown fixture(s): {sorted(unknown)}")
+    if args.worker:
+        if args.entries_file is None:
+            parser.error("--worker needs --entries-file")
+        run_worker(args.worker, args.out.resolve(), args.entries_file, args.only)
+        return 0
+    gens = list(GENERATIONS) if args.generation == "all" else [args.generation]
+    return run_all(gens, args.out.resolve(), args.only)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
