@@ -1,10 +1,22 @@
-"""pyconvinfer: run Keras-trained CNNs on multicore CPUs without TensorFlow."""
+"""pyconvinfer: run Keras-trained CNNs on multicore CPUs without TensorFlow.
+
+    pyconvinfer.convert("model.h5", "model.pci")   # needs h5py (imported only here)
+    model = pyconvinfer.load("model.pci")           # NumPy only
+    y = model.predict(x)
+"""
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from . import _kernels
+from .errors import ConversionError, ModelFileError, PyconvinferError
+from .runtime import Model, load
 
 __version__ = "0.1.0"
+__all__ = ["ConversionError", "Model", "ModelFileError", "PyconvinferError", "build_info", "convert", "load",
+           "openmp_enabled"]
 
 
 def openmp_enabled() -> bool:
@@ -12,11 +24,11 @@ def openmp_enabled() -> bool:
     return _kernels.openmp_enabled()
 
 
-def build_info() -> dict:
+def build_info() -> dict[str, Any]:
     """How the extension was built and which instruction-set path runs here."""
     try:
         from ._build_info import BUILD
-    except ImportError:  # built without setup.py's build_ext (should not happen)
+    except ImportError:  # built without setup.py's build_ext
         BUILD = {}
     return {
         **BUILD,
@@ -27,15 +39,11 @@ def build_info() -> dict:
     }
 
 
-def load(path, num_threads=None, *, verify=True, isa=None):
-    """Open a .pci model file: see pyconvinfer.runtime.load."""
-    from .runtime import load as _load
+def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, **options: Any) -> str:
+    """Convert a Keras file to a .pci model file, as `pyconvinfer convert` does.
 
-    return _load(path, num_threads, verify=verify, isa=isa)
-
-
-def convert(src, dst=None, **options):
-    """Convert a Keras file to a .pci file (needs h5py): see pyconvinfer.keras.convert.convert."""
+    options: config="arch.json" (weights-only files), arch="vgg16"|"lenet5",
+    input_shape=(H, W, C), progress=callable(done_bytes, total_bytes)."""
     from .keras.convert import convert as _convert
 
     return _convert(src, dst, **options)

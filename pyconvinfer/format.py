@@ -158,7 +158,8 @@ def read_model(path: str | os.PathLike, verify: bool = True, num_threads: int = 
             name, dtype, shape = t["name"], DTYPES[t["dtype"]], tuple(int(d) for d in t["shape"])
             off, nbytes = int(t["offset"]), int(t["nbytes"])
         except (KeyError, TypeError, ValueError):
-            raise _fail(spath, f"tensor entry {i} is malformed (need name, dtype float32, shape, offset, nbytes)")
+            msg = f"tensor entry {i} is malformed (need name, dtype float32, shape, offset, nbytes)"
+            raise _fail(spath, msg) from None
         count = int(np.prod(shape, dtype=np.int64))
         if any(d < 0 for d in shape) or count * dtype.itemsize != nbytes:
             raise _fail(spath, f"tensor {name!r}: shape {list(shape)} does not match its {nbytes} bytes")

@@ -8,13 +8,12 @@ tests, benchmarks and users who want a single op.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, packing
 from . import activations as acts
-from . import packing
 from .shapes import conv_out_and_pads, pool_out_and_pads, tconv_out_and_pad
 
 OP = {
@@ -71,7 +70,8 @@ def _padding(padding: object) -> tuple[object, object]:
     try:
         (t, b), (lft, r) = padding  # type: ignore[misc]
     except (TypeError, ValueError):
-        raise ValueError(f"padding must be 'valid', 'same' or ((top, bottom), (left, right)), got {padding!r}")
+        msg = f"padding must be 'valid', 'same' or ((top, bottom), (left, right)), got {padding!r}"
+        raise ValueError(msg) from None
     if min(t, b, lft, r) < 0:
         raise ValueError(f"padding must be non-negative, got {padding!r}")
     return (int(t), int(b)), (int(lft), int(r))

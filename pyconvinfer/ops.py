@@ -7,14 +7,15 @@ and width may be None; at plan time everything is concrete.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
 from . import activations as acts
 from .kernels import OP
-from .shapes import conv_out_and_pads, pool_out_and_pads, tconv_out_and_pad
+from .shapes import conv_out_and_pads, tconv_out_and_pad
 
 Shape = tuple  # of Optional[int]
 
@@ -22,11 +23,11 @@ Shape = tuple  # of Optional[int]
 @dataclass(frozen=True)
 class OpDef:
     infer: Callable[[dict, list[Shape]], Shape]
-    build: Optional[Callable[..., None]]  # None: the output aliases the input (no compute)
+    build: Callable[..., None] | None  # None: the output aliases the input (no compute)
     macs: Callable[[dict, list[Shape], Shape], int] = lambda a, i, o: 0
 
 
-def _prod(shape: Sequence[Optional[int]]) -> int:
+def _prod(shape: Sequence[int | None]) -> int:
     return int(np.prod([d for d in shape], dtype=np.int64))
 
 
@@ -37,7 +38,7 @@ def _need_rank(in_shapes: list[Shape], rank: int, op: str) -> Shape:
     return s
 
 
-def _axis(n: Optional[int], k: int, s: int, d: int, pad) -> tuple[Optional[int], int]:
+def _axis(n: int | None, k: int, s: int, d: int, pad) -> tuple[int | None, int]:
     if n is None:
         return None, 0
     out, before, _ = conv_out_and_pads(n, k, s, d, pad)
@@ -238,11 +239,11 @@ def _up_build(plan, a, ins, out, w, in_shapes, out_shape, batch):
     plan.add(OP["upsample_nearest"], [batch, h, wd, c, fh, fw], ins, out)
 
 
-def _merge_shapes(ins: list[Shape], skip_axis: Optional[int], op: str) -> list[Optional[int]]:
+def _merge_shapes(ins: list[Shape], skip_axis: int | None, op: str) -> list[int | None]:
     ranks = {len(s) for s in ins}
     if len(ranks) != 1:
         raise ValueError(f"{op} inputs have different ranks: {[tuple(s) for s in ins]}")
-    out: list[Optional[int]] = []
+    out: list[int | None] = []
     for ax, dims in enumerate(zip(*ins)):
         if skip_axis is not None and ax == skip_axis:
             out.append(None)
@@ -263,15 +264,30 @@ def _add_build(plan, a, ins, out, w, in_shapes, out_shape, batch):
     plan.add(OP["add"], [], ins, out, None, None, None, kind, params, 0, batch * _prod(out_shape))
 
 
+def _concat_axis(a: dict, ins: list[Shape]) -> int:
+    """The concat axis as an index into the per-sample shape (attrs store it negative)."""
+    axis = int(a.get("axis", -1))
+    rank = len(ins[0])
+    if not -rank <= axis < 0:
+        raise ValueError(f"concat axis {axis} out of range for rank {rank}")
+    return rank + axis
+
+
 def _concat_infer(a, ins):
-    shape = _merge_shapes(ins, len(ins[0]) - 1, "concatenate")
-    shape[-1] = sum(s[-1] for s in ins)
+    ax = _concat_axis(a, ins)
+    shape = _merge_shapes(ins, ax, "concatenate")
+    if any(s[ax] is None for s in ins):
+        raise ValueError("concatenate along an axis of unknown size")
+    shape[ax] = sum(s[ax] for s in ins)
     return tuple(shape)
 
 
 def _concat_build(plan, a, ins, out, w, in_shapes, out_shape, batch):
-    plan.add(OP["concat"], [], ins, out, None, None, None, 0, (0.0, 0.0, 0.0),
-             batch * _prod(out_shape[:-1]), 0, [s[-1] for s in in_shapes])
+    # Along axis ax, each input is (outer, inner_i) with outer = batch * prod(shape[:ax]).
+    ax = _concat_axis(a, in_shapes)
+    outer = batch * _prod(out_shape[:ax])
+    plan.add(OP["concat"], [], ins, out, None, None, None, 0, (0.0, 0.0, 0.0), outer, 0,
+             [_prod(s[ax:]) for s in in_shapes])
 
 
 REGISTRY: dict[str, OpDef] = {

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -37,6 +38,7 @@ class _Prepared:
     inputs: list[np.ndarray]   # arena views, (N, ...) each
     outputs: list[np.ndarray]  # arena views
     arena_bytes: int
+    step_nodes: list[int]      # plan step -> index of its node in graph.nodes
 
 
 def _plan_arena(graph: Graph, shapes: dict, batch: int) -> tuple[dict[str, tuple[int, int]], int]:
@@ -184,7 +186,8 @@ class Model:
 
         mapping = self.file.mapping
         plan = _kernels.Plan([arena, mapping], [True, False])
-        for node in self.graph.nodes:
+        step_nodes = []
+        for index, node in enumerate(self.graph.nodes):
             opdef = REGISTRY[node.op]
             if opdef.build is None:
                 continue
@@ -195,7 +198,9 @@ class Model:
                             [shapes[t] for t in node.inputs], shapes[node.output], batch)
             except ValueError as e:
                 raise ModelFileError(f"{self.file.path}: node {node.name!r} ({node.op}): {e}") from None
-        return _Prepared(arena, plan, [view(n) for n in names], [view(o) for o in self.graph.outputs], total)
+            step_nodes.append(index)
+        return _Prepared(arena, plan, [view(n) for n in names], [view(o) for o in self.graph.outputs], total,
+                         step_nodes)
 
     def _coerce_inputs(self, x: Any) -> tuple[list[np.ndarray], bool]:
         names = self.input_names
@@ -225,7 +230,8 @@ class Model:
             elif arr.ndim == len(per_sample) + 1:
                 is_single = False
             else:
-                raise ValueError(f"input {name!r}: expected shape {shape} (or one sample {per_sample}), got {arr.shape}")
+                raise ValueError(
+                    f"input {name!r}: expected shape {shape} (or one sample {per_sample}), got {arr.shape}")
             if single is not None and single != is_single:
                 raise ValueError("give every input with a batch axis, or none of them")
             single = is_single
@@ -238,6 +244,12 @@ class Model:
         if len({a.shape[0] for a in out}) != 1:
             raise ValueError(f"inputs have different batch sizes: {[a.shape[0] for a in out]}")
         return out, bool(single)
+
+    def prepared(self, x: Any) -> _Prepared:
+        """The plan for x's shapes (planned now if new), for benchmarks."""
+        arrays, _ = self._coerce_inputs(x)
+        self.predict(x)
+        return self._prepared[(arrays[0].shape[0],) + tuple(a.shape[1:] for a in arrays)]
 
     def predict(self, x: Any) -> np.ndarray | list[np.ndarray]:
         """Run the model. One input: an array (N, H, W, C) or one sample (H, W, C);

@@ -206,6 +206,18 @@ cdef class Plan:
         self.steps[self.n] = st
         self.n += 1
 
+    def run_one(self, int index, int num_threads, str isa="avx512"):
+        """Run step `index` alone (per-layer timing)."""
+        cdef pci_ctx ctx
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        ctx.num_threads = num_threads
+        ctx.isa = ISA_NAMES.index(isa)
+        with nogil:
+            pci_run(self.steps + index, 1, ctx)
+
     def run(self, int num_threads, str isa="avx512"):
         cdef pci_ctx ctx
         if num_threads < 1:

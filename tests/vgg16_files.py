@@ -16,10 +16,33 @@ forward pass of VGG16 to check a converter's output against.
 
 Typical use::
 
-    weights = random_vgg16_weights(seed=0)
-    path = write_keras_file(layout_path("keras2_full.h5"), tmp_path / "vgg16.h5", weights)
+    weights = random_vgg16_weights(seed=0)       # ~3 s; share it across tests
+    path = write_vgg16_file("keras2_full.h5", tmp_path, weights)   # ~0.5-2 s, 553 MB
     x = random_vgg16_input(seed=1)
-    expected = vgg16_reference_forward(weights, x, include_top=True)
+    expected = vgg16_reference_forward(weights, x, include_top=True)   # ~1.5 s/image
+
+Layouts (``LAYOUT_KINDS``; ``*_notop*`` ones take ``include_top=False`` weights)::
+
+    keras3_full.h5           Keras 3.15 model.save("x.h5"), legacy full model
+    keras3.keras             Keras 3.15 model.save("x.keras"), zip
+    keras3.weights.h5        Keras 3.15 model.save_weights("x.weights.h5")
+    keras3_notop.weights.h5  the same, include_top=False
+    keras2_full.h5           tf_keras 2.21 model.save("x.h5")
+    keras2_weights.h5        tf_keras 2.21 model.save_weights("x.h5")
+    keras2_notop_weights.h5  the same, include_top=False
+    applications_top.h5      vgg16_weights_tf_dim_ordering_tf_kernels.h5 (reconstructed)
+    applications_notop.h5    vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 (reconstructed)
+
+Things a reader must not assume (all visible in the layouts): tf_keras creates the
+layer groups sorted by layer *name* (``block1_pool`` ... ``fc1``, ``flatten``,
+``input_1``, ``predictions``), not in model order; only ``layer_names`` gives the
+order. String attributes are variable-length (h5py 3 returns ``str``) in files from
+current Keras, ASCII or UTF-8 depending on the attribute, but fixed-length bytes
+arrays in the published applications files; empty ``weight_names`` are empty float64
+arrays. The applications files have no ``keras_version``/``backend`` attributes and
+old ``<layer>_W_1:0`` dataset names. Keras 3 ``.weights.h5``/``.keras`` name groups
+by class (``layers/conv2d_12/vars/0``), and the second model built in a process gets
+``input_layer_1``/``input_2`` as input-layer name.
 
 Layout JSON schema (``"schema": "pyconvinfer-keras-layout/1"``)::
 
@@ -63,6 +86,7 @@ import numpy as np
 
 __all__ = [
     "LAYOUT_DIR",
+    "LAYOUT_KINDS",
     "SCHEMA",
     "CreationLog",
     "VGG16_CONV_LAYERS",
@@ -80,7 +104,21 @@ __all__ = [
     "vgg16_reference_forward",
     "vgg16_weight_shapes",
     "write_keras_file",
+    "write_vgg16_file",
 ]
+
+#: Every committed layout (``tests/fixtures/vgg16/<kind>.json``).
+LAYOUT_KINDS: tuple[str, ...] = (
+    "keras3_full.h5",
+    "keras3.keras",
+    "keras3.weights.h5",
+    "keras3_notop.weights.h5",
+    "keras2_full.h5",
+    "keras2_weights.h5",
+    "keras2_notop_weights.h5",
+    "applications_top.h5",
+    "applications_notop.h5",
+)
 
 SCHEMA = "pyconvinfer-keras-layout/1"
 #: ``(object path, None)`` for an object created, ``(object path, attribute)`` for an attribute written.
@@ -637,13 +675,22 @@ def write_keras_file(
     """
     layout = layout_json_path if isinstance(layout_json_path, Mapping) else load_layout(layout_json_path)
     out = Path(out_path)
-    if layout["container"] == "hdf5":
-        _write_h5(layout["hdf5"], out, weights)
-        return out
-    if layout["container"] != "zip":
+    if layout["container"] not in ("hdf5", "zip"):
         raise ValueError(f"unknown container {layout['container']!r}")
+    try:
+        if layout["container"] == "hdf5":
+            _write_h5(layout["hdf5"], out, weights)
+        else:
+            _write_zip(layout["zip"], out, weights)
+    except BaseException:
+        out.unlink(missing_ok=True)  # no half-written file left behind
+        raise
+    return out
+
+
+def _write_zip(zip_layout: Mapping[str, Any], out: Path, weights: WeightSource) -> None:
     with zipfile.ZipFile(out, "w") as zf:
-        for member in layout["zip"]["members"]:
+        for member in zip_layout["members"]:
             ctype = int(member.get("compress_type", zipfile.ZIP_STORED))
             if "text" in member:
                 zf.writestr(member["name"], member["text"].encode("utf-8"), compress_type=ctype)
@@ -661,7 +708,15 @@ def write_keras_file(
                     shutil.copyfileobj(src, dst, 16 * 1024 * 1024)
             finally:
                 os.unlink(tmp)
-    return out
+
+
+def write_vgg16_file(kind: str, directory: str | os.PathLike[str], weights: WeightSource) -> Path:
+    """Write layout ``kind`` (see ``LAYOUT_KINDS``) into ``directory`` under its suggested file name.
+
+    The suggested name has the suffix Keras insists on (``.keras``, ``.weights.h5``, ``.h5``).
+    """
+    layout = load_layout(layout_path(kind))
+    return write_keras_file(layout, Path(directory) / layout["suggested_filename"], weights)
 
 
 def describe_keras_zip(source: str | os.PathLike[str] | BinaryIO) -> dict[str, Any]:

@@ -298,29 +298,40 @@ APPLICATIONS_PROVENANCE = {
     ),
     "script": SCRIPT,
     "evidence": [
-        "A public script (stored code corpus, file id 7831970881, a chest X-ray notebook "
-        "export) prints the full structure of vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 "
-        "with a print_structure() helper that lists ALL root attributes: the only root "
-        "attribute is layer_names = [b'block1_conv1' b'block1_conv2' b'block1_pool' ... "
-        "b'block5_conv3' b'block5_pool'] (numpy array of bytes, no input layer, pool layers "
-        "included); each group has only the attribute weight_names, e.g. "
-        "[b'block1_conv1_W_1:0' b'block1_conv1_b_1:0'] (numpy array of bytes), and []"
-        " for the pool layers; datasets block1_conv1_W_1:0 (3, 3, 3, 64) and "
-        "block1_conv1_b_1:0 (64,), ..., block5_conv3_W_1:0 (3, 3, 512, 512).",
-        "No keras_version or backend root attribute appears in that dump: the files predate "
-        "Keras writing them (Keras >= 2 loaders then assume keras_version '1').",
-        "Top file dataset names fc1/fc1_W_1:0, fc1/fc1_b_1:0, fc2/fc2_W_1:0, "
-        "predictions/predictions_W_1:0, predictions/predictions_b_1:0 are used by "
-        "several public loaders reading the top file directly (e.g. JetBrains KotlinDL "
-        "examples '/fc1/fc1_W_1:0', '/predictions/predictions_W_1:0'; a Julia loader "
-        "'fc1/fc1_W_1:0'; Python loaders f['fc1']['fc1_W_1:0'] reshaped to (7, 7, 512, 4096)).",
-        "Layer names come from the Keras 1 VGG16 definition in fchollet/deep-learning-models "
-        "vgg16.py (block*_conv*, block*_pool, Flatten name='flatten', Dense fc1/fc2/predictions).",
+        "Searched the stored public code/issue corpora for 'block1_conv1_W_1:0', "
+        "'vgg16_weights_tf_dim_ordering_tf_kernels layer_names', \"b'block1_pool'\", 'fc1_W_1:0'.",
+        "Notop file, full dump (stored code file id 7831970881, a chest X-ray notebook export "
+        "whose print_structure() prints ALL root attributes, then per group all attributes and "
+        "datasets): the only root attribute is layer_names = [b'block1_conv1' b'block1_conv2' "
+        "b'block1_pool' b'block2_conv1' ... b'block5_conv3' b'block5_pool'] (numpy array of "
+        "bytes: no input layer, weightless pool layers included); each group has the single "
+        "attribute weight_names, [b'block1_conv1_W_1:0' b'block1_conv1_b_1:0'] (numpy array of "
+        "bytes) or [] for the pool layers; datasets block1_conv1_W_1:0 (3, 3, 3, 64), "
+        "block1_conv1_b_1:0 (64,), ..., block5_conv3_W_1:0 (3, 3, 512, 512), block5_conv3_b_1:0 "
+        "(512,).",
+        "No keras_version or backend root attribute appears in that dump (contrary to what "
+        "later Keras save_weights writes): the files predate Keras writing them. Keras 3 "
+        "(keras/src/legacy/saving/legacy_h5_format.py) and tf_keras "
+        "(tf_keras/src/saving/legacy/hdf5_format.py) loaders then assume "
+        "original_keras_version '1' and original_backend None.",
+        "Top file names: loaders that read vgg16_weights_tf_dim_ordering_tf_kernels.h5 directly "
+        "use '/fc1/fc1_W_1:0', '/fc1/fc1_b_1:0', '/fc2/fc2_W_1:0', '/predictions/predictions_W_1:0', "
+        "'/predictions/predictions_b_1:0' (JetBrains KotlinDL VGG16 examples, stored ids "
+        "14205576283, 37834786281, 1251254361; a Julia loader, id 5164876026) and "
+        "f['fc1']['fc1_W_1:0'] reshaped to (7, 7, 512, 4096) (id 34080295851), i.e. fc1_W is "
+        "(25088, 4096) flattened in (H, W, C) order.",
+        "Layer names and order: the Keras 1 VGG16 definition that loads these files, "
+        "fchollet/deep-learning-models vgg16.py (stored commit "
+        "13d7762c5a21ea5389d7bfe211b99e9a9a1b9ca6): Convolution2D block{b}_conv{i}, MaxPooling2D "
+        "block{b}_pool, Flatten(name='flatten'), Dense fc1, fc2, predictions.",
+        "Not VGG16 but related: a comment on the VGG19 notop file (id 18033054809) lists "
+        "layer_names starting with b'input_2': the sibling files were not all saved alike.",
     ],
     "assumptions": [
         "Top file layer_names = the notop list + flatten, fc1, fc2, predictions, with no input "
         "layer, by analogy with the notop dump (no public dump of the top file's root "
-        "attributes was found).",
+        "attributes was found). Keras loads by position over layers with non-empty "
+        "weight_names, so an extra weightless input entry would not change loading.",
         "Fixed-length string attributes (numpy 'S<n>' arrays, n = longest name, NULLPAD, "
         "ASCII): what h5py 2 writes for a list of bytes.",
         "Empty weight_names of pool/flatten layers stored as an empty float64 array of shape "

@@ -16,11 +16,15 @@ What it does
    ``input, conv1, pool1, conv2, pool2, flatten, fc1, fc2, predictions``,
    valid padding, default strides. The converter's built-in ``--arch lenet5``
    reproduces this topology.
-4. Trains with fixed seeds (``keras.utils.set_random_seed(0)``), Adam and sparse
-   categorical cross-entropy; exits with status 1 if held-out accuracy < 97 %.
+4. Trains with fixed seeds (``keras.utils.set_random_seed(0)``, NumPy
+   ``default_rng(0)``), Adam (lr 1e-3, cosine decay to 0), sparse categorical
+   cross-entropy, batch 32, 40 epochs. Each epoch sees every training image
+   shifted by a fresh random (dy, dx) in [-2, 2] pixels with zero fill (without
+   it the model overfits: ~96.7 % held-out). Exits with status 1 if held-out
+   accuracy < 97 %.
 5. Writes into ``pyconvinfer/data/``:
 
-   - ``lenet5_digits.h5``: full model, legacy HDF5 (``model.save`` to ``.h5``);
+   - ``lenet5_digits.h5``: full model, legacy HDF5, without optimizer state;
    - ``digits_test_x.npy``: held-out images, float32 (N, 32, 32, 1);
    - ``digits_test_y.npy``: held-out labels, int64 (N,);
    - ``digits_test_keras_probs.npy``: Keras's float32 softmax output (N, 10);
@@ -62,6 +66,15 @@ UPSCALE = "nearest: np.kron(img / 16, ones((4, 4))), 8x8 -> 32x32, float32 in [0
 SPLIT = "sklearn train_test_split(test_size=0.25, random_state=0, stratify=y)"
 MIN_ACCURACY = 0.97
 SEED = 0
+EPOCHS = 40
+BATCH_SIZE = 32
+LEARNING_RATE = 1e-3
+MAX_SHIFT = 2  # pixels, on the 32x32 image
+TRAINING = (
+    f"Adam, lr {LEARNING_RATE} cosine-decayed to 0, batch {BATCH_SIZE}, "
+    f"{{epochs}} epochs, seed {SEED}; each epoch every training image is shifted "
+    f"by a random (dy, dx) in [-{MAX_SHIFT}, {MAX_SHIFT}] px, zero fill"
+)
 
 
 def load_data() -> tuple[np.ndarray, np.ndarray]:
@@ -75,21 +88,32 @@ def load_data() -> tuple[np.ndarray, np.ndarray]:
     return big[..., np.newaxis], digits.target.astype(np.int64)
 
 
-def split_data(
-    x: np.ndarray, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def split_data(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Deterministic stratified split: x_train, x_test, y_train, y_test."""
     from sklearn.model_selection import train_test_split
 
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.25, random_state=0, stratify=y
-    )
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=0, stratify=y)
     return (
         np.ascontiguousarray(x_train, dtype=np.float32),
         np.ascontiguousarray(x_test, dtype=np.float32),
         np.ascontiguousarray(y_train, dtype=np.int64),
         np.ascontiguousarray(y_test, dtype=np.int64),
     )
+
+
+def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Shift each (H, W, C) image by a random (dy, dx) in [-max_shift, max_shift].
+
+    Pixels shifted in are zero (the background). Training-time augmentation only.
+    """
+    s = max_shift
+    n, h, w, _ = images.shape
+    padded = np.pad(images, ((0, 0), (s, s), (s, s), (0, 0)))
+    offsets = rng.integers(0, 2 * s + 1, size=(n, 2))
+    out = np.empty_like(images)
+    for i, (dy, dx) in enumerate(offsets):
+        out[i] = padded[i, dy : dy + h, dx : dx + w]
+    return out
 
 
 def build_lenet5() -> keras.Model:
@@ -112,7 +136,10 @@ def build_lenet5() -> keras.Model:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--epochs", type=int, default=30, help="training epochs (default 30)"
+        "--epochs",
+        type=int,
+        default=EPOCHS,
+        help=f"training epochs (default {EPOCHS})",
     )
     parser.add_argument(
         "--out",
@@ -134,14 +161,28 @@ def main(argv: list[str] | None = None) -> int:
     x_train, x_test, y_train, y_test = split_data(x, y)
 
     model = build_lenet5()
+    steps_per_epoch = -(-len(x_train) // BATCH_SIZE)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        LEARNING_RATE, decay_steps=args.epochs * steps_per_epoch
+    )
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+        optimizer=keras.optimizers.Adam(learning_rate=schedule),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    model.fit(
-        x_train, y_train, batch_size=32, epochs=args.epochs, shuffle=True, verbose=2
-    )
+    # Plain training overfits (100 % train, ~96.7 % held-out); small random shifts,
+    # drawn afresh every epoch, and a decaying learning rate bring it to ~99 %.
+    rng = np.random.default_rng(SEED)
+    for epoch in range(args.epochs):
+        model.fit(
+            random_shift(x_train, MAX_SHIFT, rng),
+            y_train,
+            batch_size=BATCH_SIZE,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=True,
+            verbose=2,
+        )
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -149,14 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     y_path = out / "digits_test_y.npy"
     np.save(x_path, x_test)
     np.save(y_path, y_test)
-    model.save(out / "lenet5_digits.h5")
+    # Legacy full-model HDF5 (model_config + model_weights); no optimizer state.
+    model.save(out / "lenet5_digits.h5", include_optimizer=False)
 
     # Score exactly what was written to disk.
     x_saved = np.load(x_path)
     y_saved = np.load(y_path)
-    probs = np.asarray(
-        model.predict(x_saved, batch_size=128, verbose=0), dtype=np.float32
-    )
+    probs = np.asarray(model.predict(x_saved, batch_size=128, verbose=0), dtype=np.float32)
     np.save(out / "digits_test_keras_probs.npy", probs)
     correct = int(np.sum(np.argmax(probs, axis=1) == y_saved))
     accuracy = correct / len(y_saved)
@@ -170,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         "upscale": UPSCALE,
         "split": SPLIT,
         "architecture": "lenet5",
+        "training": TRAINING.format(epochs=args.epochs),
     }
     (out / "lenet5_digits.json").write_text(json.dumps(meta, indent=2) + "\n")
 

@@ -5,10 +5,10 @@ the path a saved model config takes."""
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 
-def _layer(cls: str, name: str, inbound: Optional[str], **cfg: Any) -> dict:
+def _layer(cls: str, name: str, inbound: str | None, **cfg: Any) -> dict:
     return {"class_name": cls, "name": name, "config": {"name": name, **cfg},
             "inbound_nodes": [] if inbound is None else [[[inbound, 0, 0, {}]]]}
 

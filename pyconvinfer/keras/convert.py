@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from .layers import HANDLERS, WEIGHTED_LAYERS, Ctx, RawNode
 from .topology import Topology, parse_topology
 
 
-def _generation(kf: KerasFile, cfg: Optional[dict]) -> int:
+def _generation(kf: KerasFile, cfg: dict | None) -> int:
     v = kf.keras_version or ""
     if not v and cfg is not None:
         v = str(cfg.get("keras_version", ""))
@@ -36,24 +36,69 @@ def _generation(kf: KerasFile, cfg: Optional[dict]) -> int:
     return 3 if kf.format in ("keras", "weights-keras3") else 2
 
 
+def _leaves(order: list, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(qualified name, own name, class) of every plain layer, nested models expanded."""
+    out = []
+    for name, cls, children in order:
+        if children:
+            out += _leaves(children, f"{prefix}{name}/")
+        else:
+            out.append((f"{prefix}{name}", name, cls))
+    return out
+
+
+def _has_weights(entry: tuple) -> bool:
+    name, cls, children = entry
+    return any(c in WEIGHTED_LAYERS for _, _, c in _leaves(children)) if children else cls in WEIGHTED_LAYERS
+
+
+def _split_nested(model: str, children: list, arrays: list[tuple[str, np.ndarray]]) -> dict:
+    """A nested model's weights come as one group; weight names say the sublayer
+    ('conv2d/kernel:0' or 'inner/conv2d/kernel')."""
+    leaves = _leaves(children, f"{model}/")
+    owners: dict[str, list] = {q: [] for q, _, _ in leaves}
+    by_own = {}
+    for q, own, _ in leaves:
+        if own in by_own:
+            raise ConversionError(f"nested model {model!r}: two layers named {own!r}; cannot tell their weights apart")
+        by_own[own] = q
+    for wname, arr in arrays:
+        parts = wname.split("/")
+        owner = by_own.get(parts[-2]) if len(parts) >= 2 else None
+        if owner is None:
+            raise ConversionError(f"nested model {model!r}: weight {wname!r} names no layer of the model")
+        owners[owner].append((wname, arr))
+    return owners
+
+
 def _weights_by_layer(kf: KerasFile, topo: Topology) -> dict[str, list[tuple[str, np.ndarray]]]:
     ws = kf.weights
-    if ws.kind == "by_name":
-        return ws.by_name
     if ws.kind == "keras3_vars":
-        order = [(n, c) for n, c in topo.layer_order if c != "InputLayer"]
-        return keras3_vars_for(ws.vars_root, order)
-    # weights-only: Keras matches the k-th saved layer with weights to the k-th
-    # model layer with weights. When the names agree it is the same thing.
-    model_layers = [n for n, c in topo.layer_order if c in WEIGHTED_LAYERS]
-    saved = ws.order
-    if set(saved) == set(model_layers):
-        return ws.by_name
-    if len(saved) != len(model_layers):
-        raise ConversionError(
-            f"the weights file has {len(saved)} layers with weights, the architecture has {len(model_layers)} "
-            f"({', '.join(model_layers[:6])}{'...' if len(model_layers) > 6 else ''}): they do not belong together")
-    return {m: ws.by_name[s] for m, s in zip(model_layers, saved)}
+        return keras3_vars_for(ws.vars_root, topo.layer_order)
+    top = {name: (cls, children) for name, cls, children in topo.layer_order}
+    if ws.kind == "by_name":
+        groups = ws.by_name
+    else:
+        # weights-only: Keras matches the k-th saved layer with weights to the k-th
+        # model layer with weights. When the names agree it is the same thing.
+        model_layers = [e[0] for e in topo.layer_order if _has_weights(e)]
+        saved = ws.order
+        if set(saved) == set(model_layers):
+            groups = ws.by_name
+        elif len(saved) != len(model_layers):
+            raise ConversionError(
+                f"the weights file has {len(saved)} layers with weights, the architecture has {len(model_layers)} "
+                f"({', '.join(model_layers[:6])}{'...' if len(model_layers) > 6 else ''}): they do not belong together")
+        else:
+            groups = {m: ws.by_name[s] for m, s in zip(model_layers, saved)}
+    out = {}
+    for name, arrays in groups.items():
+        cls, children = top.get(name, ("", []))
+        if children:
+            out.update(_split_nested(name, children, arrays))
+        else:
+            out[name] = arrays
+    return out
 
 
 def _to_raw_nodes(topo: Topology, weights: dict, generation: int) -> tuple[list[RawNode], dict]:
@@ -172,8 +217,8 @@ def _pack(nodes: list[RawNode]) -> tuple[list[Node], dict[str, np.ndarray]]:
     return out, tensors
 
 
-def build_graph(src: str, config: Optional[str] = None, arch: Optional[str] = None,
-                input_shape: Optional[tuple] = None) -> Graph:
+def build_graph(src: str, config: str | None = None, arch: str | None = None,
+                input_shape: tuple | None = None) -> Graph:
     """Read a Keras file (plus an architecture) into a Graph with packed weights."""
     kf = read_keras_file(src)
     if config is not None and arch is not None:
@@ -231,9 +276,9 @@ def build_graph(src: str, config: Optional[str] = None, arch: Optional[str] = No
     return g
 
 
-def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, config: Optional[str] = None,
-            arch: Optional[str] = None, input_shape: Optional[tuple] = None,
-            progress: Optional[Callable[[int, int], None]] = None) -> str:
+def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, config: str | None = None,
+            arch: str | None = None, input_shape: tuple | None = None,
+            progress: Callable[[int, int], None] | None = None) -> str:
     """Convert a Keras file to a .pci model file; returns the output path.
 
     dst defaults to src with the .pci extension. Nothing is written unless the

@@ -15,7 +15,7 @@ import json
 import re
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +36,7 @@ class WeightSource:
 class KerasFile:
     path: str
     format: str                   # "h5" | "keras" | "weights-h5" | "weights-keras3"
-    config: Optional[dict]        # the model config ({"class_name", "config"}) if the file has one
+    config: dict | None        # the model config ({"class_name", "config"}) if the file has one
     keras_version: str
     weights: WeightSource
     _keep: list = field(default_factory=list)  # open h5py files / buffers
@@ -82,7 +82,7 @@ def _read_layer_groups(root: Any) -> tuple[dict[str, list[tuple[str, np.ndarray]
     return by_name, order
 
 
-def _json_attr(f: Any, name: str) -> Optional[dict]:
+def _json_attr(f: Any, name: str) -> dict | None:
     if name not in f.attrs:
         return None
     raw = _decode(f.attrs[name])
@@ -101,7 +101,7 @@ def _open_h5(source: Any, path: str) -> Any:
         raise ConversionError(f"{path}: cannot read as HDF5 ({e})") from None
 
 
-def _from_h5(f: Any, path: str, fmt_keras: bool = False) -> tuple[str, Optional[dict], str, WeightSource]:
+def _from_h5(f: Any, path: str, fmt_keras: bool = False) -> tuple[str, dict | None, str, WeightSource]:
     version = str(_decode(f.attrs.get("keras_version", "")) or "")
     if "nb_layers" in f.attrs or (("layer_names" not in f.attrs) and any(k.startswith("layer_") for k in f)):
         raise ConversionError(
@@ -183,28 +183,37 @@ def snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def keras3_vars_for(root: Any, layers: list[tuple[str, str]]) -> dict[str, list[tuple[str, np.ndarray]]]:
-    """Weights from layers/<snake_class[_k]>/vars/<i>, for (name, class) in model.layers order.
+def keras3_vars_for(root: Any, layers: list, prefix: str = "") -> dict[str, list[tuple[str, np.ndarray]]]:
+    """Weights from layers/<snake_class[_k]>/vars/<i>, for (name, class, children)
+    in model.layers order; a nested model's layers sit under its own layers/ group.
 
     The path is the class name numbered per class, not the layer's own name
     (a layer named c1 may sit at layers/conv2d). Keras >= 3.15 also writes the
     real name as an attribute of vars; when present it must agree."""
-    out, used = {}, {}
-    for lname, cls in layers:
+    out: dict[str, list[tuple[str, np.ndarray]]] = {}
+    used: dict[str, int] = {}
+    for lname, cls, children in layers:
         base = snake_case(cls)
         k = used.get(base, -1) + 1
         used[base] = k
         key = base if k == 0 else f"{base}_{k}"
-        if key not in root or "vars" not in root[key]:
-            out[lname] = []
+        qualified = f"{prefix}{lname}"
+        group = root[key] if key in root else None
+        if children:
+            if group is None or "layers" not in group:
+                raise ConversionError(f"nested model {qualified!r}: no layers/{key}/layers group in the weights file")
+            out.update(keras3_vars_for(group["layers"], children, f"{qualified}/"))
             continue
-        vars_group = root[key]["vars"]
+        if group is None or "vars" not in group:
+            out[qualified] = []
+            continue
+        vars_group = group["vars"]
         attr_name = vars_group.attrs.get("name")
         if attr_name is not None and _decode(attr_name) != lname:
             raise ConversionError(
-                f"weights at layers/{key} belong to layer {_decode(attr_name)!r}, expected {lname!r}: "
+                f"weights at {vars_group.name} belong to layer {_decode(attr_name)!r}, expected {lname!r}: "
                 "the architecture does not match the weights file")
         idx = sorted(int(i) for i in vars_group.keys())
-        out[lname] = [(f"layers/{key}/vars/{i}", np.asarray(vars_group[str(i)][()], dtype=np.float32))
-                      for i in idx]
+        out[qualified] = [(f"{vars_group.name}/{i}", np.asarray(vars_group[str(i)][()], dtype=np.float32))
+                          for i in idx]
     return out

@@ -7,7 +7,7 @@ graph-level passes (batch-norm folding, activation fusion) in convert.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,7 +29,7 @@ class RawNode:
 IDENTITY_LAYERS = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
                    "GaussianDropout", "AlphaDropout", "ActivityRegularization"}
 WEIGHTED_LAYERS = {"Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "Dense", "BatchNormalization",
-                   "Convolution2D", "Deconvolution2D", "Conv2DTranspose"}
+                   "Convolution2D", "Deconvolution2D"}
 
 
 class Ctx:
@@ -110,7 +110,7 @@ def weight_role(wname: str) -> str:
     return _ROLE_ALIASES.get(low, low)
 
 
-def keras_activation(spec: Any, generation: int, ctx: Optional[Ctx] = None) -> dict:
+def keras_activation(spec: Any, generation: int, ctx: Ctx | None = None) -> dict:
     """A Keras activation config (string, or Keras 3 serialized dict) -> normalized spec."""
     if isinstance(spec, dict):
         cfg = spec.get("config")
@@ -143,7 +143,7 @@ def handles(*classes: str) -> Callable[[Handler], Handler]:
     return deco
 
 
-def _node(ctx: Ctx, op: str, attrs: dict, raw: Optional[dict] = None) -> RawNode:
+def _node(ctx: Ctx, op: str, attrs: dict, raw: dict | None = None) -> RawNode:
     return RawNode(ctx.layer, op, [], "", attrs, raw or {}, [ctx.layer])
 
 
@@ -257,7 +257,7 @@ def _reshape(ctx: Ctx, arrays) -> list[RawNode]:
     return [_node(ctx, "reshape", {"target_shape": [int(d) for d in ctx.cfg["target_shape"]]})]
 
 
-@handles(*sorted(IDENTITY_LAYERS))
+@handles(*sorted(IDENTITY_LAYERS), "__Identity__")
 def _identity(ctx: Ctx, arrays) -> list[RawNode]:
     return [_node(ctx, "identity", {})]
 
@@ -352,8 +352,8 @@ def _add(ctx: Ctx, arrays) -> list[RawNode]:
 
 @handles("Concatenate")
 def _concat(ctx: Ctx, arrays) -> list[RawNode]:
-    axis = ctx.cfg.get("axis", -1)
-    rank = len(ctx.in_shapes[0])
-    if axis not in (-1, rank):
-        raise ctx.unsupported("axis", axis, f"the last axis (-1 or {rank})")
-    return [_node(ctx, "concat", {"axis": -1})]
+    axis = int(ctx.cfg.get("axis", -1))
+    rank = len(ctx.in_shapes[0])  # per sample; Keras counts the batch axis as 0
+    if axis == 0 or not -rank <= axis <= rank:
+        raise ctx.unsupported("axis", axis, f"a non-batch axis (1..{rank} or -1..-{rank})")
+    return [_node(ctx, "concat", {"axis": axis if axis < 0 else axis - rank - 1})]

@@ -8,7 +8,7 @@ layers."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import ConversionError
 
@@ -26,28 +26,50 @@ class Call:
 @dataclass
 class Topology:
     name: str
-    inputs: list[tuple[str, list[Optional[int]]]]  # (tensor name, per-sample shape)
+    inputs: list[tuple[str, list[int | None]]]  # (tensor name, per-sample shape)
     outputs: list[str]
     calls: list[Call]
-    layer_order: list[tuple[str, str]]  # (name, class) in model.layers order, InputLayers included
+    # (name, class, children) in model.layers order, InputLayers included;
+    # children is the nested model's own layer_order (empty for plain layers).
+    layer_order: list[tuple[str, str, list]]
 
 
 def _tensor(layer: str, node: int, index: int) -> str:
     return layer if node == 0 and index == 0 else f"{layer}:{node}:{index}"
 
 
-def _input_shape(cfg: dict) -> Optional[list]:
+def _input_shape(cfg: dict) -> list | None:
     for key in ("batch_shape", "batch_input_shape"):
         if cfg.get(key) is not None:
             return list(cfg[key])[1:]
     return None
 
 
-def _check_nested(cls: str, name: str) -> None:
-    if cls in ("Sequential", "Functional", "Model"):
-        raise ConversionError(
-            f"layer {name!r} is a nested model ({cls}); nested models are not supported: "
-            "build the model flat (call the inner model's layers directly) and save it again")
+NESTED = ("Sequential", "Functional", "Model")
+
+
+def _inline(name: str, cls: str, cfg: dict, k: int, ins: list[str]) -> tuple[list[Call], list[str], list]:
+    """Calls of a nested model applied (k-th time) to tensors `ins`: its layers
+    become "outer/inner" calls; its outputs become the outer tensors name:k:i."""
+    inner = parse_topology({"class_name": cls, "config": cfg})
+    if len(inner.inputs) != len(ins):
+        raise ConversionError(f"nested model {name!r} has {len(inner.inputs)} inputs, called with {len(ins)}")
+    rename = {t: outer for (t, _), outer in zip(inner.inputs, ins)}
+    outs = [_tensor(name, k, i) for i in range(len(inner.outputs))]
+    produced = {c.output for c in inner.calls}
+    for t, outer in zip(inner.outputs, outs):
+        if t in produced:
+            rename[t] = outer
+
+    def r(t: str) -> str:
+        return rename.get(t, f"{name}:{k}/{t}")
+
+    calls = [Call(f"{name}/{c.layer}", c.cls, c.config, [r(t) for t in c.inputs], r(c.output), c.node_index)
+             for c in inner.calls]
+    for t, outer in zip(inner.outputs, outs):
+        if t not in produced:  # an inner input passed straight through
+            calls.append(Call(f"{name}/{t}", "__Identity__", {}, [r(t)], outer, k))
+    return calls, outs, inner.layer_order
 
 
 def _sequential(cfg: Any) -> Topology:
@@ -59,16 +81,26 @@ def _sequential(cfg: Any) -> Topology:
         raise ConversionError("the Sequential model has no layers")
     calls, order = [], []
     inputs: list[tuple[str, list]] = []
-    prev: Optional[str] = None
+    prev: str | None = None
     for spec in layers:
         cls, lcfg = spec["class_name"], spec.get("config", {})
         lname = lcfg.get("name") or spec.get("name")
-        _check_nested(cls, lname)
-        order.append((lname, cls))
         if cls == "InputLayer":
+            order.append((lname, cls, []))
             inputs.append((lname, _input_shape(lcfg)))
             prev = lname
             continue
+        if prev is None and cls in NESTED:
+            inner = parse_topology({"class_name": cls, "config": lcfg})
+            inputs.append(("input", inner.inputs[0][1]))
+            prev = "input"
+        if cls in NESTED:
+            made, outs, children = _inline(lname, cls, lcfg, 0, [prev])
+            order.append((lname, cls, children))
+            calls += made
+            prev = outs[0]
+            continue
+        order.append((lname, cls, []))
         if prev is None:
             shape = _input_shape(lcfg)
             if shape is None:
@@ -117,8 +149,8 @@ def _functional(cfg: dict) -> Topology:
     for spec in cfg.get("layers", []):
         cls, lcfg = spec["class_name"], spec.get("config", {})
         lname = spec.get("name") or lcfg.get("name")
-        _check_nested(cls, lname)
-        order.append((lname, cls))
+        children = parse_topology({"class_name": cls, "config": lcfg}).layer_order if cls in NESTED else []
+        order.append((lname, cls, children))
         if cls == "InputLayer":
             inputs.append((lname, _input_shape(lcfg)))
             continue
@@ -132,9 +164,19 @@ def _functional(cfg: dict) -> Topology:
         for spec, k, ins in pending:
             if all(t in ready for t in ins):
                 lname = spec.get("name") or spec["config"].get("name")
-                out = _tensor(lname, k, 0)
-                calls.append(Call(lname, spec["class_name"], spec.get("config", {}), ins, out, k))
-                ready.add(out)
+                if spec["class_name"] in NESTED:
+                    # Keras 2 numbers a nested model's calls from 1 when the model has
+                    # its own InputLayer (node 0 is its internal one: _should_skip_first_node).
+                    inner_layers = spec.get("config", {}).get("layers", [])
+                    keras2 = isinstance(spec["inbound_nodes"][k], list)  # Keras 3 nodes are dicts
+                    skip = keras2 and any(e.get("class_name") == "InputLayer" for e in inner_layers)
+                    made, outs, _ = _inline(lname, spec["class_name"], spec.get("config", {}), k + skip, ins)
+                    calls += made
+                    ready.update(outs)
+                else:
+                    out = _tensor(lname, k, 0)
+                    calls.append(Call(lname, spec["class_name"], spec.get("config", {}), ins, out, k))
+                    ready.add(out)
                 progressed = True
             else:
                 rest.append((spec, k, ins))

@@ -1,0 +1,72 @@
+"""`pyconvinfer bench`: latency of a converted model, and per layer (time,
+MACs, GFLOP/s, algorithm). A quick look, not a peer comparison: that is
+tools/bench_peers.py, which runs every runtime in its own process."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .runtime import load
+
+
+def _median(fn, repeat: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def _inputs(model, batch: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    shapes = []
+    for _name, s in zip(model.input_names, model.input_shapes):
+        dims = [batch] + [224 if d is None else d for d in s[1:]]
+        shapes.append(rng.standard_normal(dims, dtype=np.float32))
+    return shapes
+
+
+def algorithm(node) -> str:
+    a = node.attrs
+    if node.op == "conv2d":
+        if a["groups"] > 1 and a["in_channels"] == a["groups"]:
+            return "depthwise direct"
+        return "indirect GEMM"
+    if node.op == "conv2d_transpose":
+        return "phase-split indirect GEMM"
+    if node.op == "dense":
+        return "packed GEMV/GEMM"
+    return "direct"
+
+
+def bench_model(path: str, batch: int = 1, threads: int | None = None, repeat: int = 20,
+                per_layer: bool = False) -> str:
+    if batch < 1 or repeat < 1:
+        raise ValueError("--batch and --repeat must be >= 1")
+    model = load(path, num_threads=threads)
+    xs = _inputs(model, batch)
+    x = xs if len(xs) > 1 else xs[0]
+    total = _median(lambda: model.predict(x), repeat)
+    lines = [f"{path}: batch {batch}, {model.num_threads} thread(s), ISA {model.isa}: "
+             f"median {total * 1e3:.3f} ms over {repeat} runs ({total / batch * 1e6:.1f} us per sample)"]
+    if per_layer:
+        prep = model.prepared(x)
+        shapes = {n: tuple(v.shape[1:]) for n, v in zip(model.input_names, prep.inputs)}
+        table = model.layer_table(shapes)
+        lines.append(f"{'layer':<36}{'op':<18}{'algorithm':<28}{'ms':>9}{'MMAC':>10}{'GFLOP/s':>9}")
+        summed = 0.0
+        for step, node_index in enumerate(prep.step_nodes):
+            node = model.graph.nodes[node_index]
+            t = _median(lambda i=step: prep.plan.run_one(i, model.num_threads, model.isa), max(3, repeat // 2), 1)
+            summed += t
+            macs = (table[node_index]["macs"] or 0) * batch
+            gflops = 2 * macs / t / 1e9 if macs else 0.0
+            lines.append(f"{node.name[:35]:<36}{node.op:<18}{algorithm(node):<28}{t * 1e3:>9.3f}"
+                         f"{macs / 1e6:>10.1f}{gflops:>9.1f}")
+        lines.append(f"sum of layers: {summed * 1e3:.3f} ms")
+    return "\n".join(lines)

@@ -1,0 +1,369 @@
+"""Shared test helpers: tolerances and independent float64 NumPy references.
+
+Nothing in this module imports pyconvinfer. The padding arithmetic, output
+sizes and activation formulas are written here from Keras's (TensorFlow's)
+documented behaviour, so a mistake in ``pyconvinfer.shapes`` or
+``pyconvinfer.activations`` cannot hide inside the reference.
+
+Tolerances (one definition for every kernel test)
+-------------------------------------------------
+* float32 kernel vs float64 reference: ``|got - ref| <= RTOL * |ref| + atol`` with
+  ``RTOL = 1e-5`` and ``atol = ATOL_FACTOR * sqrt(L) * scale`` where ``L`` is the
+  reduction length of one output (taps x input channels of a conv, K of a dense,
+  cells of a pooling window, 1 for element-wise ops) and ``scale`` is
+  ``max|ref|`` (or ``max|ref| + lipschitz * max|pre|`` when an activation is fused:
+  the rounding error of the float32 pre-activation sum is carried through the
+  activation, amplified by at most its Lipschitz constant on the data).
+  Rationale: the rounding error of a float32 sum of ``L`` products grows like
+  ``sqrt(L) * eps32 * magnitude`` (random-walk accumulation, any blocking / FMA
+  order), with ``eps32 = 6e-8``; ``ATOL_FACTOR = 1e-6`` is ~17 ulps of headroom.
+* thread-count invariance: bitwise equality (compared as uint32 bit patterns, so
+  -0.0 vs +0.0 and NaN payloads count as differences).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Union
+
+import numpy as np
+
+RTOL = 1e-5
+ATOL_FACTOR = 1e-6
+
+Pads = tuple[tuple[int, int], tuple[int, int]]
+PaddingArg = Union[str, Pads]
+ActSpec = Union[str, tuple, dict, None]
+
+
+# --------------------------------------------------------------------------- tolerances
+
+
+def atol_for(ref: np.ndarray, reduction: int, *, pre: np.ndarray | None = None, lipschitz: float = 1.0) -> float:
+    """The absolute tolerance described in the module docstring."""
+    finite = np.abs(ref[np.isfinite(ref)])
+    scale = float(finite.max()) if finite.size else 0.0
+    if pre is not None and pre.size:
+        scale += lipschitz * float(np.abs(pre).max())
+    return ATOL_FACTOR * math.sqrt(max(int(reduction), 1)) * max(scale, 1e-30)
+
+
+def assert_close(got: np.ndarray, ref: np.ndarray, *, reduction: int, pre: np.ndarray | None = None,
+                 lipschitz: float = 1.0, err_msg: str = "") -> None:
+    """float32 result `got` vs float64 reference `ref` within RTOL / atol_for."""
+    assert isinstance(got, np.ndarray), f"{err_msg}: result is {type(got).__name__}, not an ndarray"
+    assert got.dtype == np.float32, f"{err_msg}: result dtype {got.dtype}, expected float32"
+    assert got.shape == ref.shape, f"{err_msg}: shape {got.shape}, expected {ref.shape}"
+    atol = atol_for(ref, reduction, pre=pre, lipschitz=lipschitz)
+    np.testing.assert_allclose(got.astype(np.float64), ref, rtol=RTOL, atol=atol,
+                               err_msg=f"{err_msg} (rtol={RTOL}, atol={atol:.3g}, reduction={reduction})")
+
+
+def assert_bitwise_equal(a: np.ndarray, b: np.ndarray, err_msg: str = "") -> None:
+    """Exact equality of two float32 arrays, bit pattern by bit pattern."""
+    assert a.dtype == b.dtype == np.float32, f"{err_msg}: dtypes {a.dtype}, {b.dtype}"
+    assert a.shape == b.shape, f"{err_msg}: shapes {a.shape} vs {b.shape}"
+    bits_a, bits_b = a.view(np.uint32), b.view(np.uint32)
+    if not np.array_equal(bits_a, bits_b):
+        diff = np.argwhere(bits_a != bits_b)
+        first = tuple(int(i) for i in diff[0])
+        raise AssertionError(f"{err_msg}: {len(diff)} elements differ bitwise; first at {first}: "
+                             f"{a[first]!r} vs {b[first]!r}")
+
+
+# --------------------------------------------------------------------------- data
+
+
+def rng_for(*key: object) -> np.random.Generator:
+    """A generator seeded from `key` (stable across runs and processes, unlike hash())."""
+    import zlib
+
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+def uniform(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
+    return (rng.uniform(-1.0, 1.0, size=shape) * scale).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- padding rules
+
+
+def tf_same_pads(n: int, k_eff: int, s: int) -> tuple[int, int, int]:
+    """(out, before, after) of TensorFlow/Keras 'same' along one axis.
+
+    Written in TF's own form (nn_ops.cc): pad_along = max(K - s, 0) when n % s == 0,
+    else max(K - n % s, 0); the odd cell goes after (bottom/right)."""
+    out = (n + s - 1) // s
+    along = max(k_eff - s, 0) if n % s == 0 else max(k_eff - n % s, 0)
+    return out, along // 2, along - along // 2
+
+
+def conv_geometry(n: int, k: int, s: int, d: int, padding: str | tuple[int, int]) -> tuple[int, int, int]:
+    """(out, pad_before, pad_after) of Keras Conv2D along one axis; out <= 0 means invalid."""
+    k_eff = d * (k - 1) + 1
+    if padding == "same":
+        out, before, after = tf_same_pads(n, k_eff, s)
+        assert (n + before + after - k_eff) // s + 1 == out
+        return out, before, after
+    before, after = (0, 0) if padding == "valid" else padding
+    span = n + before + after - k_eff
+    return (span // s + 1 if span >= 0 else 0), before, after
+
+
+def split_padding(padding: PaddingArg) -> tuple[Any, Any]:
+    if isinstance(padding, str):
+        return padding, padding
+    return tuple(padding[0]), tuple(padding[1])
+
+
+def tconv_geometry(n: int, k: int, s: int, padding: str, output_padding: int | None) -> tuple[int, int]:
+    """(out, pad) of Keras Conv2DTranspose along one axis, for y[i*s + t - pad] += x[i] * k[t].
+
+    Output size (keras conv_utils.deconv_output_length): valid (n-1)s + max(k, s), or
+    (n-1)s + k + op; same n*s, or (n-1)s + k%2 + op. Pad: valid 0; same without
+    output_padding the forward conv's TF 'same' before-pad for an input of n*s:
+    max(k - s, 0) // 2; with output_padding Keras's JAX-backend rule
+    P = k + k%2 - 2 + op, left = min(P//2 + P%2, k-1), pad = k-1-left."""
+    if padding == "valid":
+        out = (n - 1) * s + (max(k, s) if output_padding is None else k + output_padding)
+        return out, 0
+    assert padding == "same", padding
+    if output_padding is None:
+        return n * s, max(k - s, 0) // 2
+    total = k + k % 2 - 2 + output_padding
+    left = min(total // 2 + total % 2, k - 1)
+    return (n - 1) * s + k % 2 + output_padding, k - 1 - left
+
+
+# --------------------------------------------------------------------------- references (float64)
+
+
+def _pair(v: int | tuple[int, int] | None) -> tuple[Any, Any]:
+    return (v, v) if v is None or isinstance(v, (int, np.integer)) else (v[0], v[1])
+
+
+def ref_conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
+               strides: int | tuple[int, int] = 1, dilation: int | tuple[int, int] = 1,
+               padding: PaddingArg = "valid", groups: int = 1) -> np.ndarray:
+    """Keras Conv2D (no activation) in float64: explicit zero padding, then a loop over
+    taps, each a tensordot over the group's input channels."""
+    x = np.asarray(x, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    n, h, w, c = x.shape
+    kh, kw, cin_g, cout = kernel.shape
+    assert cin_g * groups == c and cout % groups == 0
+    sh, sw = _pair(strides)
+    dh, dw = _pair(dilation)
+    ph, pw = split_padding(padding)
+    oh, pt, pb = conv_geometry(h, kh, sh, dh, ph)
+    ow, pl, pr = conv_geometry(w, kw, sw, dw, pw)
+    assert oh > 0 and ow > 0, "kernel larger than the padded input"
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    xg = xp.reshape(n, h + pt + pb, w + pl + pr, groups, cin_g)
+    kg = kernel.reshape(kh, kw, cin_g, groups, cout // groups)
+    y = np.zeros((n, oh, ow, groups, cout // groups))
+    for i in range(kh):
+        for j in range(kw):
+            patch = xg[:, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw]
+            y += np.einsum("nhwgc,cgo->nhwgo", patch, kg[i, j])
+    y = y.reshape(n, oh, ow, cout)
+    return y + bias.astype(np.float64) if bias is not None else y
+
+
+def ref_depthwise_conv2d(x: np.ndarray, dkernel: np.ndarray, bias: np.ndarray | None = None, *,
+                         strides: int | tuple[int, int] = 1, dilation: int | tuple[int, int] = 1,
+                         padding: PaddingArg = "valid") -> np.ndarray:
+    """Keras DepthwiseConv2D, kernel (kh, kw, cin, dm): output channel c*dm + m is input
+    channel c convolved with kernel[:, :, c, m]. Per-channel loop, independent of the
+    grouped-conv reference."""
+    x = np.asarray(x, dtype=np.float64)
+    kh, kw, cin, dm = dkernel.shape
+    outs = []
+    for c in range(cin):
+        for m in range(dm):
+            k1 = np.asarray(dkernel[:, :, c: c + 1, m: m + 1], dtype=np.float64)
+            outs.append(ref_conv2d(x[..., c: c + 1], k1, None, strides=strides, dilation=dilation,
+                                   padding=padding)[..., 0])
+    y = np.stack(outs, axis=-1)
+    return y + bias.astype(np.float64) if bias is not None else y
+
+
+def ref_conv2d_transpose(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
+                         strides: int | tuple[int, int] = 1, padding: str = "valid",
+                         output_padding: int | tuple[int, int] | None = None) -> np.ndarray:
+    """Keras Conv2DTranspose by its scatter definition:
+    y[n, i*sh + a - pt, j*sw + b - pl, o] += x[n, i, j, c] * kernel[a, b, o, c]."""
+    x = np.asarray(x, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    n, h, w, c = x.shape
+    kh, kw, cout, cin = kernel.shape
+    assert cin == c
+    sh, sw = _pair(strides)
+    oph, opw = _pair(output_padding)
+    oh, pt = tconv_geometry(h, kh, sh, padding, oph)
+    ow, pl = tconv_geometry(w, kw, sw, padding, opw)
+    # full[t] collects every contribution to position t = i*s + a (before cropping by pad).
+    fh, fw = (h - 1) * sh + kh, (w - 1) * sw + kw
+    full = np.zeros((n, fh, fw, cout))
+    for a in range(kh):
+        for b in range(kw):
+            contrib = np.einsum("nhwc,oc->nhwo", x, kernel[a, b])
+            full[:, a: a + (h - 1) * sh + 1: sh, b: b + (w - 1) * sw + 1: sw] += contrib
+    y = np.zeros((n, oh, ow, cout))
+    # y[o] = full[o + pad] where that exists.
+    h0, h1 = max(0, -pt), min(oh, fh - pt)
+    w0, w1 = max(0, -pl), min(ow, fw - pl)
+    if h1 > h0 and w1 > w0:
+        y[:, h0:h1, w0:w1] = full[:, h0 + pt: h1 + pt, w0 + pl: w1 + pl]
+    return y + bias.astype(np.float64) if bias is not None else y
+
+
+def ref_conv2d_transpose_dilated(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
+                                 strides: int | tuple[int, int] = 1, padding: str = "valid",
+                                 output_padding: int | tuple[int, int] | None = None) -> np.ndarray:
+    """Second, structurally different Conv2DTranspose reference (the algorithm of
+    Keras's JAX backend): insert s-1 zeros between inputs, pad (left, right), and run
+    a stride-1 valid correlation with the spatially flipped kernel (kh, kw, cin, cout).
+    Used only to cross-check `ref_conv2d_transpose` (and thus `tconv_geometry`)."""
+    x = np.asarray(x, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    n, h, w, c = x.shape
+    kh, kw, cout, _ = kernel.shape
+    sh, sw = _pair(strides)
+    oph, opw = _pair(output_padding)
+
+    def lr(k: int, s: int, op: int | None) -> tuple[int, int]:
+        if padding == "valid":
+            op = max(k, s) - k if op is None else op
+            return k - 1, k - 1 + op
+        total = s + k - 2 if op is None else k + k % 2 - 2 + op
+        left = min(total // 2 + total % 2, k - 1)
+        return left, total - left
+
+    (lt, rb), (ll, rr) = lr(kh, sh, oph), lr(kw, sw, opw)
+    xd = np.zeros((n, (h - 1) * sh + 1, (w - 1) * sw + 1, c))
+    xd[:, ::sh, ::sw] = x
+    flipped = kernel[::-1, ::-1].transpose(0, 1, 3, 2)
+    return ref_conv2d(xd, flipped, bias, padding=((lt, rb), (ll, rr)))
+
+
+def ref_pool2d(x: np.ndarray, pool_size: int | tuple[int, int], strides: int | tuple[int, int] | None,
+               padding: str, kind: str) -> np.ndarray:
+    """Keras MaxPooling2D / AveragePooling2D. 'same': padded cells are NaN here and are
+    ignored (never win a max; an average divides by the count of real cells)."""
+    x = np.asarray(x, dtype=np.float64)
+    n, h, w, c = x.shape
+    kh, kw = _pair(pool_size)
+    sh, sw = _pair(pool_size if strides is None else strides)
+    oh, pt, pb = conv_geometry(h, kh, sh, 1, padding)
+    ow, pl, pr = conv_geometry(w, kw, sw, 1, padding)
+    assert oh > 0 and ow > 0
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=np.nan)
+    windows = np.empty((n, oh, ow, c, kh * kw))
+    for i in range(kh):
+        for j in range(kw):
+            windows[..., i * kw + j] = xp[:, i: i + (oh - 1) * sh + 1: sh, j: j + (ow - 1) * sw + 1: sw]
+    return np.nanmax(windows, axis=-1) if kind == "max" else np.nanmean(windows, axis=-1)
+
+
+def ref_dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    y = np.asarray(x, dtype=np.float64) @ np.asarray(kernel, dtype=np.float64)
+    return y + bias.astype(np.float64) if bias is not None else y
+
+
+# --------------------------------------------------------------------------- activations
+
+SELU_ALPHA = 1.6732632423543772
+SELU_SCALE = 1.0507009873554805
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0.0, -x))
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+def _relu(x: np.ndarray, max_value: float | None = None, negative_slope: float = 0.0,
+          threshold: float = 0.0) -> np.ndarray:
+    """Keras relu / ReLU layer: (x if x > threshold else 0), clipped to [0, max_value] when
+    max_value is given, plus negative_slope * min(x - threshold, 0)."""
+    y = np.where(x > threshold, x, 0.0)
+    if max_value is not None:
+        y = np.clip(y, 0.0, max_value)
+    return y + negative_slope * np.minimum(x - threshold, 0.0)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _gelu(x: np.ndarray, approximate: bool = False) -> np.ndarray:
+    if approximate:
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
+
+
+REF_ACTIVATIONS: dict[str, Callable[..., np.ndarray]] = {
+    "linear": lambda x: x,
+    "relu": _relu,
+    "relu6": lambda x: np.clip(x, 0.0, 6.0),
+    "leaky_relu": lambda x, alpha=0.2: np.where(x >= 0, x, alpha * x),
+    "elu": lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0))),
+    "selu": lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0))),
+    "sigmoid": _sigmoid,
+    "hard_sigmoid": lambda x, slope=1.0 / 6.0, offset=0.5: np.clip(slope * x + offset, 0.0, 1.0),
+    "tanh": np.tanh,
+    "softplus": _softplus,
+    "softsign": lambda x: x / (1.0 + np.abs(x)),
+    "swish": lambda x: x * _sigmoid(x),
+    "silu": lambda x: x * _sigmoid(x),
+    "gelu": _gelu,
+    "exponential": np.exp,
+    "softmax": _softmax,
+    "hard_silu": lambda x: x * np.clip(x / 6.0 + 0.5, 0.0, 1.0),
+    "mish": lambda x: x * np.tanh(_softplus(x)),
+}
+
+
+def parse_spec(spec: ActSpec) -> tuple[str, dict[str, Any]]:
+    if spec is None:
+        return "linear", {}
+    if isinstance(spec, str):
+        return spec, {}
+    if isinstance(spec, dict):
+        params = dict(spec)
+        return params.pop("name"), params
+    return spec[0], dict(spec[1])
+
+
+def ref_activation(x: np.ndarray, spec: ActSpec) -> np.ndarray:
+    """float64 Keras activation (softmax over the last axis)."""
+    name, params = parse_spec(spec)
+    with np.errstate(over="ignore"):
+        return REF_ACTIVATIONS[name](np.asarray(x, dtype=np.float64), **params)
+
+
+def activation_lipschitz(spec: ActSpec, pre: np.ndarray) -> float:
+    """max |f'| of the activation over the values `pre` (central differences, >= 1):
+    how much an error in the pre-activation can grow through the activation."""
+    name, _ = parse_spec(spec)
+    if name in ("linear", "softmax") or pre.size == 0:
+        return 1.0
+    h = 1e-4
+    p = np.asarray(pre, dtype=np.float64).ravel()
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = (ref_activation(p + h, spec) - ref_activation(p - h, spec)) / (2 * h)
+    d = np.abs(d[np.isfinite(d)])
+    return max(1.0, float(d.max()) if d.size else 1.0)
+
+
+def assert_close_activated(got: np.ndarray, pre: np.ndarray, spec: ActSpec, *, reduction: int,
+                           err_msg: str = "") -> None:
+    """`got` = activation(pre-activation reference `pre`) within the shared tolerance."""
+    ref = ref_activation(pre, spec)
+    assert_close(got, ref, reduction=reduction, pre=pre, lipschitz=activation_lipschitz(spec, pre),
+                 err_msg=err_msg)
