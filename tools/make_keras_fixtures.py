@@ -33,6 +33,14 @@ Usage (from the repository root)::
 
     /path/to/venv/bin/python tools/make_keras_fixtures.py            # both generations
     /path/to/venv/bin/python tools/make_keras_fixtures.py --generation keras3
+    /path/to/venv/bin/python tools/make_keras_fixtures.py --unsupported-only  # see below
+
+``--unsupported-only`` generates only ``tests/fixtures/keras_unsupported/``: small
+real Keras files the converter must reject (Conv1D, LSTM, PReLU, channels_first,
+bilinear UpSampling2D, two unsupported layers, BatchNormalization on axis 1; plus a
+synthetic Keras 0.x weights file written with h5py) and a ``manifest.json`` listing,
+per file, substrings the converter's error message must contain. It does not touch
+``tests/fixtures/keras/``; the normal run does not touch ``keras_unsupported/``.
 
 Each generation runs in its own subprocess (``--worker keras2|keras3``) so that Keras
 2 and Keras 3 never share an interpreter. Random values are seeded per fixture name,
@@ -1257,6 +1265,352 @@ def run_all(generations: list[str], out_root: Path, only: list[str]) -> int:
     return 1 if problems else 0
 
 
+# --------------------------------------------------------------------------------------
+# Unsupported-model fixtures: tests/fixtures/keras_unsupported/ (run with --unsupported-only)
+# --------------------------------------------------------------------------------------
+#
+# Real Keras files the converter must REJECT, for the tests of its error messages.
+# Nothing here touches tests/fixtures/keras/ or its manifest. Layout:
+#
+#   keras_unsupported/keras3/<name>.h5, keras3/<name>.keras   (Keras 3)
+#   keras_unsupported/keras2/<name>.h5                          (tf_keras, full model)
+#   keras_unsupported/keras0_weights.h5                         (synthetic, h5py only)
+#   keras_unsupported/manifest.json
+#
+# manifest.json is a list of {"name", "generation", "file" (relative to the manifest),
+# "format", "expect", ...}; "expect" lists substrings the converter's error message
+# must contain (layer names are set explicitly so they are the same in both
+# generations). Models are only built and saved, never run (TensorFlow on CPU cannot
+# run a channels_first Conv2D), then reloaded with Keras and checked to give back the
+# same layer classes and weights.
+
+UNSUPPORTED_OUT = REPO_ROOT / "tests" / "fixtures" / "keras_unsupported"
+KERAS0_NAME = "keras0_weights"
+
+
+@dataclass
+class Rejected:
+    """A model the converter must reject, plus what its error must say."""
+
+    model: Any
+    expect: list[str]
+    # Keras class names that must be in the saved model (checked after reloading).
+    classes: list[str]
+    notes: str = ""
+
+
+RejectBuilder = Callable[[Any, str], Rejected]
+UNSUPPORTED_FIXTURES: list[tuple[str, RejectBuilder]] = []
+
+
+def unsupported_fixture(name: str) -> Callable[[RejectBuilder], RejectBuilder]:
+    def register(fn: RejectBuilder) -> RejectBuilder:
+        UNSUPPORTED_FIXTURES.append((name, fn))
+        return fn
+
+    return register
+
+
+@unsupported_fixture("conv1d")
+def _u_conv1d(k: Any, gen: str) -> Rejected:
+    L = k.layers
+    model = k.Sequential(
+        [k.Input((8, 3)), L.Conv1D(2, 3, name="temporal_conv"), L.Flatten(name="flatten"), L.Dense(2, name="head")],
+        name="conv1d",
+    )
+    return Rejected(model, ["temporal_conv", "Conv1D"], ["Conv1D"], "unsupported layer class Conv1D")
+
+
+@unsupported_fixture("lstm")
+def _u_lstm(k: Any, gen: str) -> Rejected:
+    L = k.layers
+    model = k.Sequential([k.Input((5, 3)), L.LSTM(4, name="recurrent"), L.Dense(2, name="head")], name="lstm")
+    return Rejected(model, ["recurrent", "LSTM"], ["LSTM"], "unsupported layer class LSTM")
+
+
+@unsupported_fixture("prelu")
+def _u_prelu(k: Any, gen: str) -> Rejected:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((6, 6, 3)),
+            L.Conv2D(4, 3, name="conv"),
+            L.PReLU(name="prelu_act"),
+            L.Flatten(name="flatten"),
+            L.Dense(2, name="head"),
+        ],
+        name="prelu",
+    )
+    return Rejected(model, ["prelu_act", "PReLU"], ["PReLU"], "unsupported layer class PReLU (learned alpha)")
+
+
+@unsupported_fixture("channels_first")
+def _u_channels_first(k: Any, gen: str) -> Rejected:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((3, 8, 8)),
+            L.Conv2D(4, 3, data_format="channels_first", name="conv_cf"),
+            L.Flatten(name="flatten"),
+            L.Dense(2, name="head"),
+        ],
+        name="channels_first",
+    )
+    return Rejected(
+        model,
+        ["conv_cf", "Conv2D", "data_format", "channels_first"],
+        ["Conv2D"],
+        "Conv2D with data_format='channels_first' (built and saved only: TensorFlow on CPU cannot run it)",
+    )
+
+
+@unsupported_fixture("upsampling_bilinear")
+def _u_upsampling_bilinear(k: Any, gen: str) -> Rejected:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((4, 4, 2)),
+            L.UpSampling2D(2, interpolation="bilinear", name="upsample_bilinear"),
+            L.Conv2D(2, 1, name="conv"),
+        ],
+        name="upsampling_bilinear",
+    )
+    return Rejected(
+        model,
+        ["upsample_bilinear", "UpSampling2D", "interpolation", "bilinear"],
+        ["UpSampling2D"],
+        "UpSampling2D with interpolation='bilinear'",
+    )
+
+
+@unsupported_fixture("two_unsupported")
+def _u_two_unsupported(k: Any, gen: str) -> Rejected:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((8, 8, 3)),
+            L.Conv2D(2, 3, name="conv"),
+            L.SeparableConv2D(2, 3, name="sep_conv"),
+            L.Cropping2D(1, name="crop"),
+            L.Flatten(name="flatten"),
+            L.Dense(2, name="head"),
+        ],
+        name="two_unsupported",
+    )
+    return Rejected(
+        model,
+        ["sep_conv", "SeparableConv2D", "crop", "Cropping2D"],
+        ["SeparableConv2D", "Cropping2D"],
+        "two unsupported layers (SeparableConv2D, Cropping2D): the error must list both",
+    )
+
+
+@unsupported_fixture("batchnorm_axis1")
+def _u_batchnorm_axis1(k: Any, gen: str) -> Rejected:
+    L = k.layers
+    model = k.Sequential(
+        [
+            k.Input((6, 6, 3)),
+            L.Conv2D(4, 3, name="conv"),
+            L.BatchNormalization(axis=1, name="bn_axis1"),
+            L.Flatten(name="flatten"),
+            L.Dense(2, name="head"),
+        ],
+        name="batchnorm_axis1",
+    )
+    return Rejected(
+        model,
+        ["bn_axis1", "BatchNormalization", "axis"],
+        ["BatchNormalization"],
+        "BatchNormalization over axis 1 (height), not the channel axis",
+    )
+
+
+UNSUPPORTED_FORMATS = {"keras3": {"h5": ".h5", "keras": ".keras"}, "keras2": {"h5": ".h5"}}
+
+
+def _layer_classes(model: Any) -> list[str]:
+    return [type(layer).__name__ for layer in _all_layers(model)]
+
+
+def _check_reloaded(k: Any, label: str, path: Path, model: Any, want_classes: list[str]) -> None:
+    loaded = k.models.load_model(str(path), compile=False)
+    got = _layer_classes(loaded)
+    if got != _layer_classes(model):
+        raise RuntimeError(f"{label}: reloaded layer classes {got}, want {_layer_classes(model)}")
+    missing = [c for c in want_classes if c not in got]
+    if missing:
+        raise RuntimeError(f"{label}: reloaded model lacks {missing}")
+    a, b = model.get_weights(), loaded.get_weights()
+    if len(a) != len(b):
+        raise RuntimeError(f"{label}: {len(b)} weights after reloading, want {len(a)}")
+    for i, (x, y) in enumerate(zip(a, b)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=f"{label}: weight {i}")
+
+
+def generate_unsupported_one(
+    k: Any, gen: str, name: str, builder: RejectBuilder, out_root: Path, versions: dict[str, str]
+) -> list[dict[str, Any]]:
+    seed = fixture_seed("unsupported/" + name)
+    k.backend.clear_session()
+    k.utils.set_random_seed(seed)
+    built = builder(k, gen)
+    model = built.model
+    # Unrecognized kinds (recurrent_kernel, PReLU alpha, pointwise_kernel) get normal values too.
+    randomize_weights(k, model, np.random.default_rng(seed))
+    d = out_root / gen
+    d.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for fmt, suffix in UNSUPPORTED_FORMATS[gen].items():
+        path = d / f"{name}{suffix}"
+        if path.exists():
+            path.unlink()
+        model.save(str(path))
+        _check_reloaded(k, f"{gen}/{name}{suffix}", path, model, built.classes)
+        entries.append(
+            {
+                "name": name,
+                "generation": gen,
+                "file": f"{gen}/{name}{suffix}",
+                "format": fmt,
+                "expect": list(built.expect),
+                "keras_version": versions["keras"],
+                "tensorflow_version": versions["tensorflow"],
+                "notes": built.notes,
+            }
+        )
+    return entries
+
+
+def run_unsupported_worker(gen: str, out_root: Path, entries_file: Path, only: list[str]) -> None:
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    if gen == "keras2":
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        import tf_keras as k
+    else:
+        os.environ.pop("TF_USE_LEGACY_KERAS", None)
+        import keras as k
+
+        if not k.__version__.startswith("3."):
+            raise RuntimeError(f"expected Keras 3, got {k.__version__}")
+    import warnings
+
+    import absl.logging
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*HDF5 file.*")
+    versions = {"keras": k.__version__, "tensorflow": tf.__version__}
+    entries: list[dict[str, Any]] = []
+    for name, builder in UNSUPPORTED_FIXTURES:
+        if only and name not in only:
+            continue
+        print(f"[{gen}] unsupported/{name}", flush=True)
+        entries += generate_unsupported_one(k, gen, name, builder, out_root, versions)
+    entries_file.write_text(json.dumps(entries))
+
+
+def write_keras0_weights(out_root: Path) -> dict[str, Any]:
+    """A synthetic Keras 0.x-style weights file (no TensorFlow/Keras involved).
+
+    Keras 0.x ``save_weights`` layout: root attribute ``nb_layers``; one group
+    ``layer_<i>`` per layer with attribute ``nb_params`` and datasets ``param_<j>``.
+    Here: two Dense-like layers (3 -> 2 -> 2), kernel + bias each.
+    """
+    import h5py
+
+    rng = np.random.default_rng(fixture_seed("unsupported/" + KERAS0_NAME))
+    params = [
+        [rng.standard_normal((3, 2)), rng.standard_normal((2,))],
+        [rng.standard_normal((2, 2)), rng.standard_normal((2,))],
+    ]
+    path = out_root / f"{KERAS0_NAME}.h5"
+    if path.exists():
+        path.unlink()
+    with h5py.File(path, "w", track_order=False) as f:
+        f.attrs["nb_layers"] = len(params)
+        for i, layer_params in enumerate(params):
+            g = f.create_group(f"layer_{i}")
+            g.attrs["nb_params"] = len(layer_params)
+            for j, p in enumerate(layer_params):
+                g.create_dataset(f"param_{j}", data=p.astype(np.float32), track_times=False)
+    with h5py.File(path, "r") as f:  # read back
+        if int(f.attrs["nb_layers"]) != 2 or sorted(f) != ["layer_0", "layer_1"]:
+            raise RuntimeError(f"{path}: unexpected layout")
+    return {
+        "name": KERAS0_NAME,
+        "generation": "keras0",
+        "file": path.name,
+        "format": "weights-h5",
+        "expect": ["Keras 0.x", "nb_layers"],
+        "synthetic": True,
+        "notes": (
+            "Synthetic: written with h5py (no Keras 0.x involved) to mimic the Keras 0.x "
+            "save_weights layout (root attr nb_layers=2; groups layer_0/layer_1 with attr "
+            "nb_params=2 and float32 datasets param_0, param_1). Weights only, no architecture."
+        ),
+    }
+
+
+def run_unsupported(generations: list[str], out_root: Path, only: list[str]) -> int:
+    """Orchestrate the unsupported fixtures only; never touches tests/fixtures/keras/."""
+    out_root.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_root / "manifest.json"
+    old: list[dict[str, Any]] = json.loads(manifest_path.read_text()) if manifest_path.exists() else []
+    model_only = [n for n in only if n != KERAS0_NAME]
+    new_entries: list[dict[str, Any]] = []
+    env = {**os.environ, **QUIET_ENV}
+    env.pop("TF_USE_LEGACY_KERAS", None)
+    run_models = not only or bool(model_only)
+    with tempfile.TemporaryDirectory() as tmp:
+        for gen in generations if run_models else []:
+            if not only and (out_root / gen).exists():
+                shutil.rmtree(out_root / gen)  # drop fixtures that no longer exist
+            entries_file = Path(tmp) / f"{gen}.json"
+            cmd = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--unsupported-only",
+                "--worker",
+                gen,
+                "--out",
+                str(out_root),
+                "--entries-file",
+                str(entries_file),
+            ]
+            for name in model_only:
+                cmd += ["--only", name]
+            proc = subprocess.run(cmd, env=env)
+            if proc.returncode != 0:
+                print(f"{gen} unsupported worker failed ({proc.returncode})", file=sys.stderr)
+                return proc.returncode
+            new_entries += json.loads(entries_file.read_text())
+    if not only or KERAS0_NAME in only:
+        new_entries.append(write_keras0_weights(out_root))
+    replaced = {(e["generation"], e["name"]) for e in new_entries}
+    regenerated = set(generations if run_models and not only else [])
+    keep = [
+        e for e in old if (e["generation"], e["name"]) not in replaced and e["generation"] not in regenerated
+    ]
+    order = {name: i for i, (name, _) in enumerate(UNSUPPORTED_FIXTURES)}
+    gen_order = {"keras0": 0, "keras2": 1, "keras3": 2}
+    entries = sorted(
+        keep + new_entries,
+        key=lambda e: (gen_order.get(e["generation"], 9), order.get(e["name"], len(order)), e["file"]),
+    )
+    manifest_path.write_text(json.dumps(entries, indent=1) + "\n")
+
+    problems = [f"{e['file']}: missing" for e in entries if not (out_root / e["file"]).is_file()]
+    total, size_problems = check_sizes(out_root)
+    problems += size_problems
+    print(f"{len(entries)} unsupported-model files, {total} bytes ({total / 1024:.0f} KiB) in {out_root}")
+    for p in problems:
+        print("PROBLEM:", p, file=sys.stderr)
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -1266,7 +1620,11 @@ def main(argv: list[str] | None = None) -> int:
         help="which generation to (re)generate (default: both)",
     )
     parser.add_argument(
-        "--out", type=Path, default=DEFAULT_OUT, help="output root (default: tests/fixtures/keras)"
+        "--out",
+        type=Path,
+        default=None,
+        help="output root (default: tests/fixtures/keras, or tests/fixtures/keras_unsupported "
+        "with --unsupported-only)",
     )
     parser.add_argument(
         "--only",
@@ -1276,10 +1634,34 @@ def main(argv: list[str] | None = None) -> int:
         help="regenerate only this fixture (repeatable)",
     )
     parser.add_argument("--list", action="store_true", help="list fixture names")
+    parser.add_argument(
+        "--unsupported-only",
+        action="store_true",
+        help="only (re)generate the files the converter must reject, in "
+        "tests/fixtures/keras_unsupported/ (leaves tests/fixtures/keras/ alone)",
+    )
     parser.add_argument("--worker", choices=GENERATIONS, help=argparse.SUPPRESS)
     parser.add_argument("--entries-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.unsupported_only:
+        names = [name for name, _ in UNSUPPORTED_FIXTURES] + [KERAS0_NAME]
+        if args.list:
+            print("\n".join(names))
+            return 0
+        unknown = set(args.only) - set(names)
+        if unknown:
+            parser.error(f"unknown unsupported fixture(s): {sorted(unknown)}")
+        out = (args.out or UNSUPPORTED_OUT).resolve()
+        if args.worker:
+            if args.entries_file is None:
+                parser.error("--worker needs --entries-file")
+            run_unsupported_worker(args.worker, out, args.entries_file, args.only)
+            return 0
+        gens = list(GENERATIONS) if args.generation == "all" else [args.generation]
+        return run_unsupported(gens, out, args.only)
+    if args.out is None:
+        args.out = DEFAULT_OUT
     if args.list:
         for name, _ in FIXTURES:
             print(name)

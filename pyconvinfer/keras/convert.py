@@ -230,7 +230,9 @@ def build_graph(src: str, config: str | None = None, arch: str | None = None,
         if arch not in builtin.ARCHS:
             raise ConversionError(f"unknown architecture {arch!r}; built in: {', '.join(builtin.ARCHS)}")
         if arch == "vgg16":
-            has_top = "fc1" in kf.weights.by_name or "predictions" in kf.weights.by_name
+            ws = kf.weights  # the top (fc1, fc2, predictions) is there when the file has dense weights
+            has_top = ("fc1" in ws.by_name or "predictions" in ws.by_name if ws.kind != "keras3_vars"
+                       else "dense" in ws.vars_root)
             model_config = builtin.vgg16(has_top, tuple(input_shape or (224, 224, 3)))
         else:
             model_config = builtin.lenet5(tuple(input_shape or (32, 32, 1)))

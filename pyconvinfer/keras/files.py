@@ -209,7 +209,7 @@ def keras3_vars_for(root: Any, layers: list, prefix: str = "") -> dict[str, list
             continue
         vars_group = group["vars"]
         attr_name = vars_group.attrs.get("name")
-        if attr_name is not None and _decode(attr_name) != lname:
+        if attr_name is not None and _decode(attr_name) != lname and len(vars_group):  # weightless: no matter
             raise ConversionError(
                 f"weights at {vars_group.name} belong to layer {_decode(attr_name)!r}, expected {lname!r}: "
                 "the architecture does not match the weights file")
