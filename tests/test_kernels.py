@@ -422,7 +422,7 @@ def _tconv_default_cases() -> list[TConvCase]:
     return sorted(set(cases), key=str)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tconv_full_grid() -> list[TConvCase]:
     cases = []
     kernels_ = [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (1, 3), (4, 2)]

@@ -109,6 +109,8 @@ def _to_raw_nodes(topo: Topology, weights: dict, generation: int) -> tuple[list[
         shapes[name] = tuple(shape)
     problems, nodes = [], []
     for call in topo.calls:
+        if any(t not in shapes for t in call.inputs):
+            continue  # fed by a layer already reported as unconvertible
         handler = HANDLERS.get(call.cls)
         if handler is None:
             problems.append(f"layer {call.layer!r} ({call.cls}): unsupported layer class")
