@@ -109,12 +109,12 @@ def _to_raw_nodes(topo: Topology, weights: dict, generation: int) -> tuple[list[
         shapes[name] = tuple(shape)
     problems, nodes = [], []
     for call in topo.calls:
-        if any(t not in shapes for t in call.inputs):
-            continue  # fed by a layer already reported as unconvertible
         handler = HANDLERS.get(call.cls)
         if handler is None:
             problems.append(f"layer {call.layer!r} ({call.cls}): unsupported layer class")
             continue
+        if any(t not in shapes for t in call.inputs):
+            continue  # fed by a layer already reported: its options cannot be checked without a shape
         try:
             ctx = Ctx(call.layer, call.cls, call.config, [shapes[t] for t in call.inputs], generation)
             made = handler(ctx, weights.get(call.layer, []))
