@@ -137,11 +137,13 @@ def conv2d_transpose(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None 
     if padding not in ("valid", "same"):
         raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
     sh, sw = _pair(strides, "strides")
-    oph, opw = (None, None) if output_padding is None else (
-        (output_padding, output_padding) if isinstance(output_padding, int) else tuple(output_padding))
-    for op_, s_ in ((oph, sh), (opw, sw)):
-        if op_ is not None and not 0 <= op_ < s_:
-            raise ValueError(f"output_padding {output_padding!r} must be >= 0 and smaller than the stride")
+    oph = opw = None
+    if output_padding is not None:
+        ops = (output_padding,) * 2 if isinstance(output_padding, (int, np.integer)) else tuple(output_padding)
+        if len(ops) != 2 or not all(isinstance(v, (int, np.integer)) and 0 <= v < s_ for v, s_ in zip(ops, (sh, sw))):
+            raise ValueError(f"output_padding must be an int or a pair, each >= 0 and smaller than the stride "
+                             f"{(sh, sw)}; got {output_padding!r}")
+        oph, opw = int(ops[0]), int(ops[1])
     oh, pt = tconv_out_and_pad(h, kh, sh, padding, oph)
     ow, pl = tconv_out_and_pad(w, kw, sw, padding, opw)
     packed = packing.pack_conv2d_transpose(kernel, (sh, sw))

@@ -95,6 +95,7 @@ class Model:
         except ValueError as e:
             raise ModelFileError(f"{self.file.path}: {e}") from None
         self._prepared: dict[tuple, _Prepared] = {}
+        self._fast: dict[tuple, tuple[_Prepared, bool]] = {}  # (x.shape, x.dtype) -> plan, single sample
         self._lock = threading.Lock()
 
     @staticmethod
@@ -256,6 +257,15 @@ class Model:
         several: a list in input order or a dict by input name. Returns an
         array, or a list for several outputs (without the batch axis for a
         single sample)."""
+        if type(x) is np.ndarray:  # the common case, checked once per shape and dtype
+            fast = self._fast.get((x.shape, x.dtype))
+            if fast is not None:
+                prep, single = fast
+                with self._lock:
+                    np.copyto(prep.inputs[0], x, casting="unsafe")
+                    prep.plan.run(self.num_threads, self.isa)
+                    outs = [o[0].copy() if single else o.copy() for o in prep.outputs]
+                return outs[0] if len(outs) == 1 else outs
         arrays, single = self._coerce_inputs(x)
         batch = arrays[0].shape[0]
         key = (batch,) + tuple(a.shape[1:] for a in arrays)
@@ -269,6 +279,8 @@ class Model:
                         raise
                     raise ValueError(f"input shape(s) {[a.shape for a in arrays]} do not fit the model: {e}") from None
                 self._prepared[key] = prep
+            if type(x) is np.ndarray and len(arrays) == 1:
+                self._fast[(x.shape, x.dtype)] = (prep, single)
             for dst, src in zip(prep.inputs, arrays):
                 np.copyto(dst, src, casting="unsafe")
             prep.plan.run(self.num_threads, self.isa)

@@ -102,6 +102,64 @@ static int plan_oc_blocks(const pci_conv_shape *s, int max_panels, oc_block *blo
     return count;
 }
 
+/* How the taps of one output pixel are laid out for the micro-kernel.
+ * Row mode (dilation_w == 1, one group): a tap is a whole kernel row, kw*cin
+ * floats that are contiguous in NHWC, so LeNet's 5x5x1 kernel is 5 taps of 5
+ * instead of 25 taps of 1; pixels whose row runs off the left/right edge get
+ * a zero-padded copy in per-thread scratch. Otherwise a tap is one (kh, kw). */
+typedef struct {
+    int row_mode, ntaps, kc;
+} tap_layout;
+
+/* Fills a[t * mr + m] for taps t0 .. t0+tn-1 of the tile's pixels. */
+static void fill_taps(const pci_conv_shape *s, tap_layout tl, const float *xg, const int *ih0,
+                      const int *iw0, int mr, int t0, int tn, const float **a, float *scratch,
+                      const float *zeros) {
+    const int h = s->h, w = s->w, c = s->c, kw = s->kw, dh = s->dh, dw = s->dw;
+    /* Common case first: every pixel of the tile on one output row, every
+     * window inside the image sideways: pointers step by stride * channels. */
+    const int span = tl.row_mode ? kw : (kw - 1) * dw + 1;
+    if (ih0[0] == ih0[mr - 1] && iw0[0] >= 0 && iw0[0] + (mr - 1) * s->sw + span <= w) {
+        const size_t step = (size_t)s->sw * c;
+        for (int t = 0; t < tn; t++) {
+            const int tap = t0 + t;
+            const int i = tl.row_mode ? tap : tap / kw, j = tl.row_mode ? 0 : tap % kw;
+            const int ih = ih0[0] + i * dh;
+            if ((unsigned)ih >= (unsigned)h) {
+                for (int m = 0; m < mr; m++) a[t * mr + m] = zeros;
+                continue;
+            }
+            const float *p = xg + ((size_t)ih * w + iw0[0] + j * dw) * c;
+            for (int m = 0; m < mr; m++) a[t * mr + m] = p + m * step;
+        }
+        return;
+    }
+    for (int t = 0; t < tn; t++) {
+        const int tap = t0 + t;
+        const int i = tl.row_mode ? tap : tap / kw, j = tl.row_mode ? 0 : tap % kw;
+        for (int m = 0; m < mr; m++) {
+            const int ih = ih0[m] + i * dh, iw = iw0[m] + j * dw;
+            const float *p = zeros;
+            if ((unsigned)ih < (unsigned)h) {
+                const float *row = xg + (size_t)ih * w * c;
+                if (!tl.row_mode) {
+                    if ((unsigned)iw < (unsigned)w) p = row + (size_t)iw * c;
+                } else if (iw >= 0 && iw + kw <= w) {
+                    p = row + (size_t)iw * c;
+                } else { /* the window leaves the image sideways: zero-padded copy */
+                    float *dst = scratch + ((size_t)t * mr + m) * tl.kc;
+                    for (int q = 0; q < kw; q++) {
+                        if ((unsigned)(iw + q) < (unsigned)w) memcpy(dst + (size_t)q * c, row + (size_t)(iw + q) * c, sizeof(float) * c);
+                        else memset(dst + (size_t)q * c, 0, sizeof(float) * c);
+                    }
+                    p = dst;
+                }
+            }
+            a[t * mr + m] = p;
+        }
+    }
+}
+
 void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *y,
                 const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
     const int cin_g = s->c / s->groups, cout_g = s->oc / s->groups;
@@ -111,13 +169,14 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
     }
     const pci_gemm_kernels *uk = pci_gemm_kernels_for(ctx.isa);
     const int mr = uk->mr, ks = s->kh * s->kw;
+    tap_layout tl = {s->dw == 1 && s->groups == 1 && s->kw * cin_g <= PCI_ZEROS_LEN, ks, cin_g};
+    if (tl.row_mode) tl.ntaps = s->kh, tl.kc = s->kw * cin_g;
+    /* Taps in the padding read a block of zeros; wider than the static one, allocate it. */
+    float *zeros_heap = tl.kc > PCI_ZEROS_LEN ? calloc((size_t)tl.kc, sizeof(float)) : NULL;
+    const float *zeros = zeros_heap ? zeros_heap : pci_zeros;
+    if (tl.kc > PCI_ZEROS_LEN && !zeros_heap) return;
     const size_t panel_stride = (size_t)ks * cin_g * PCI_NR;
     const size_t group_stride = panel_stride * ((cout_g + PCI_NR - 1) / PCI_NR);
-    /* Inputs wider than the zero block would need a bigger one; allocate it then. */
-    float *zeros_heap = NULL;
-    const float *zeros = pci_zeros;
-    if (cin_g > PCI_ZEROS_LEN) zeros = zeros_heap = calloc((size_t)cin_g, sizeof(float));
-    if (!zeros) return;
 
     const int nblocks = plan_oc_blocks(s, uk->max_panels, NULL);
     oc_block stack_blocks[256];
@@ -132,12 +191,18 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
     const int weights_outer = (double)s->kh * s->kw * s->c * cout_g * 4.0 > 1.0e6;
     const long items = ntiles * nblocks;
     const int nt = pci_threads_for(ctx, (double)ntiles * mr * s->oc * ks * cin_g);
+    const size_t scratch_floats = tl.row_mode ? (size_t)PCI_MIN(tl.ntaps, PCI_TAP_CHUNK) * mr * tl.kc : 0;
+    float clamp[2];
+    const int fused = pci_act_as_clamp(act, clamp);
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         const float *a[PCI_TAP_CHUNK * 16];
+        float stack_scratch[2048];
+        float *scratch = scratch_floats <= 2048 ? stack_scratch : malloc(scratch_floats * sizeof(float));
 #pragma omp for schedule(static)
         for (long it = 0; it < items; it++) {
+            if (!scratch) continue;
             const long tile = weights_outer ? it % ntiles : it / nblocks;
             const oc_block *b = &blocks[weights_outer ? it / ntiles : it % nblocks];
             const int n = (int)(tile / tiles_per_image);
@@ -154,24 +219,18 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
                 ih0[m] = (int)(p / s->ow) * s->sh - s->pad_t;
                 iw0[m] = (int)(p % s->ow) * s->sw - s->pad_l;
             }
-            int i = 0, j = 0; /* current tap */
-            for (int t0 = 0; t0 < ks; t0 += PCI_TAP_CHUNK) {
-                const int tn = PCI_MIN(PCI_TAP_CHUNK, ks - t0);
-                for (int t = 0; t < tn; t++) {
-                    for (int m = 0; m < mr; m++) {
-                        const int ih = ih0[m] + i * s->dh, iw = iw0[m] + j * s->dw;
-                        a[t * mr + m] = ((unsigned)ih < (unsigned)s->h && (unsigned)iw < (unsigned)s->w)
-                                            ? xg + ((size_t)ih * s->w + iw) * s->c
-                                            : zeros;
-                    }
-                    if (++j == s->kw) j = 0, i++;
-                }
-                uk->fn[b->panels](tn, cin_g, a, wb + (size_t)t0 * cin_g * PCI_NR, panel_stride, c,
-                                  (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0);
+            for (int t0 = 0; t0 < tl.ntaps; t0 += PCI_TAP_CHUNK) {
+                const int tn = PCI_MIN(PCI_TAP_CHUNK, tl.ntaps - t0);
+                fill_taps(s, tl, xg, ih0, iw0, mr, t0, tn, a, scratch, zeros);
+                const int last = t0 + tn == tl.ntaps;
+                uk->fn[b->panels](tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride, c,
+                                  (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
+                                  fused && last ? clamp : NULL);
             }
-            if (act.kind != PCI_ACT_LINEAR && act.kind != PCI_ACT_SOFTMAX)
+            if (!fused && act.kind != PCI_ACT_LINEAR && act.kind != PCI_ACT_SOFTMAX)
                 for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * s->oc, b->nc, act);
         }
+        if (scratch != stack_scratch) free(scratch);
     }
     if (act.kind == PCI_ACT_SOFTMAX) pci_activation(y, (size_t)s->n * pixels, s->oc, act, ctx);
     if (blocks != stack_blocks) free(blocks);

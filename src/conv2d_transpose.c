@@ -117,7 +117,7 @@ void pci_conv2d_transpose(const float *x, const float *wpacked, const float *bia
                             }
                         }
                         uk->fn[1](tn, s->c, a, wb + (size_t)t0 * s->c * PCI_NR, panel_stride, c, ldc, rows,
-                                  nc, bias ? bias + oc0 : NULL, t0 > 0);
+                                  nc, bias ? bias + oc0 : NULL, t0 > 0, NULL);
                     }
                     if (act.kind != PCI_ACT_LINEAR && act.kind != PCI_ACT_SOFTMAX)
                         for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * ldc, nc, act);

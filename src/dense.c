@@ -44,7 +44,7 @@ void pci_dense(const float *x, const float *wpacked, const float *bias, float *y
             const float *a[16];
             for (int i = 0; i < mr; i++) a[i] = x + (size_t)(r0 + PCI_MIN(i, rows - 1)) * k;
             uk->fn[1](1, k, a, wpacked + (size_t)b * panel_stride, panel_stride, y + (size_t)r0 * n + b * PCI_NR,
-                      (size_t)n, rows, PCI_MIN(PCI_NR, n - b * PCI_NR), bias ? bias + b * PCI_NR : NULL, 0);
+                      (size_t)n, rows, PCI_MIN(PCI_NR, n - b * PCI_NR), bias ? bias + b * PCI_NR : NULL, 0, NULL);
         }
     }
     pci_activation(y, (size_t)m, (size_t)n, act, ctx);

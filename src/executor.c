@@ -48,9 +48,6 @@ int pci_step_validate(const pci_step *st, const pci_region *regions, int nregion
         if (!positive(&s->n, 13) || s->groups <= 0 || s->pad_t < 0 || s->pad_l < 0)
             FAIL("conv2d: non-positive size");
         if (s->c % s->groups || s->oc % s->groups) FAIL("conv2d: groups do not divide channels");
-        /* every output pixel's window must start inside the padded input */
-        if ((long)(s->oh - 1) * s->sh - s->pad_t >= s->h || (long)(s->ow - 1) * s->sw - s->pad_l >= s->w)
-            FAIL("conv2d: output larger than the input allows");
         const int cin_g = s->c / s->groups, cout_g = s->oc / s->groups;
         size_t wsize = (s->groups > 1 && cin_g == 1)
                            ? (size_t)s->kh * s->kw * s->oc

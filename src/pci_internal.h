@@ -28,10 +28,12 @@ extern const float pci_zeros[PCI_ZEROS_LEN];
  *   c[m, 0:nc] (+)= bias + sum_t sum_k a[t*mr_max + m][k] * w[t*kc*16 + k*16 + panel*panel_stride]
  * for m < mr (rows >= mr are computed from whatever a[] holds but not stored).
  * `a` holds mr_max pointers per tap; `w` is panel16 data for ks taps, panels
- * panel_stride floats apart. accumulate != 0: start from c instead of bias. */
+ * panel_stride floats apart. accumulate != 0: start from c instead of bias.
+ * clamp (NULL: none) = {lo, hi}: results are clamped to [lo, hi] before the
+ * store, which fuses relu / relu6 into the kernel (XNNPACK's "minmax"). */
 typedef void (*pci_ukernel_fn)(int ks, int kc, const float *const *a, const float *w,
                                size_t panel_stride, float *c, size_t ldc, int mr, int nc,
-                               const float *bias, int accumulate);
+                               const float *bias, int accumulate, const float *clamp);
 
 typedef struct {
     int mr;                 /* rows (output pixels) per call */
@@ -48,6 +50,17 @@ extern const pci_gemm_kernels pci_gemm_generic;
 extern const pci_gemm_kernels pci_gemm_avx2;
 extern const pci_gemm_kernels pci_gemm_avx512;
 #endif
+
+/* relu / relu6 / capped relu fuse into the GEMM store as a clamp; returns 1 and
+ * fills clamp[2] when `act` is one of them (or linear with no clamp needed: 0). */
+static inline int pci_act_as_clamp(pci_act act, float clamp[2]) {
+    if (act.kind == PCI_ACT_RELU && act.p1 == 0.0f && act.p2 == 0.0f) {
+        clamp[0] = 0.0f;
+        clamp[1] = act.p0; /* INFINITY when uncapped */
+        return 1;
+    }
+    return 0;
+}
 
 /* Applies an element-wise activation to n contiguous floats (not softmax). */
 void pci_act_inplace(float *x, size_t n, pci_act act);

@@ -11,7 +11,7 @@
 
 TARGET static void ukernel_avx2_6x16(int ks, int kc, const float *const *a, const float *w,
                                      size_t panel_stride, float *c, size_t ldc, int mr, int nc,
-                                     const float *bias, int accumulate) {
+                                     const float *bias, int accumulate, const float *clamp) {
     (void)panel_stride;
     __m256 lo[MR], hi[MR];
     float tmp[16];
@@ -41,6 +41,13 @@ TARGET static void ukernel_avx2_6x16(int ks, int kc, const float *const *a, cons
     hi[m] = _mm256_fmadd_ps(v, w1, hi[m]);
             PCI_ROW(0, a0) PCI_ROW(1, a1) PCI_ROW(2, a2) PCI_ROW(3, a3) PCI_ROW(4, a4) PCI_ROW(5, a5)
 #undef PCI_ROW
+        }
+    }
+    if (clamp) {
+        const __m256 lo_v = _mm256_set1_ps(clamp[0]), hi_v = _mm256_set1_ps(clamp[1]);
+        for (int m = 0; m < MR; m++) {
+            lo[m] = _mm256_min_ps(_mm256_max_ps(lo[m], lo_v), hi_v);
+            hi[m] = _mm256_min_ps(_mm256_max_ps(hi[m], lo_v), hi_v);
         }
     }
     for (int m = 0; m < mr; m++) {

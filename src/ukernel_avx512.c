@@ -12,7 +12,7 @@
 
 TARGET static inline __attribute__((always_inline)) void ukernel_avx512_body(
     const int P, int ks, int kc, const float *const *a, const float *w, size_t panel_stride,
-    float *c, size_t ldc, int mr, int nc, const float *bias, int accumulate) {
+    float *c, size_t ldc, int mr, int nc, const float *bias, int accumulate, const float *clamp) {
     __m512 acc[MR][4];
     for (int p = 0; p < P; p++) {
         const int left = nc - 16 * p;
@@ -42,6 +42,11 @@ TARGET static inline __attribute__((always_inline)) void ukernel_avx512_body(
 #undef PCI_ROW
         }
     }
+    if (clamp) {
+        const __m512 lo = _mm512_set1_ps(clamp[0]), hi = _mm512_set1_ps(clamp[1]);
+        for (int p = 0; p < P; p++)
+            for (int m = 0; m < MR; m++) acc[m][p] = _mm512_min_ps(_mm512_max_ps(acc[m][p], lo), hi);
+    }
     for (int p = 0; p < P; p++) {
         const int left = nc - 16 * p;
         if (left <= 0) break;
@@ -53,8 +58,9 @@ TARGET static inline __attribute__((always_inline)) void ukernel_avx512_body(
 #define PCI_DEFINE_KERNEL(P)                                                                    \
     TARGET static void ukernel_avx512_6x##P(int ks, int kc, const float *const *a,             \
                                             const float *w, size_t ps, float *c, size_t ldc,   \
-                                            int mr, int nc, const float *bias, int accumulate) { \
-        ukernel_avx512_body(P, ks, kc, a, w, ps, c, ldc, mr, nc, bias, accumulate);             \
+                                            int mr, int nc, const float *bias, int accumulate,  \
+                                            const float *clamp) {                              \
+        ukernel_avx512_body(P, ks, kc, a, w, ps, c, ldc, mr, nc, bias, accumulate, clamp);      \
     }
 PCI_DEFINE_KERNEL(1)
 PCI_DEFINE_KERNEL(2)

@@ -11,7 +11,7 @@ const float pci_zeros[PCI_ZEROS_LEN];
 
 static void ukernel_generic_4x16(int ks, int kc, const float *const *a, const float *w,
                                  size_t panel_stride, float *c, size_t ldc, int mr, int nc,
-                                 const float *bias, int accumulate) {
+                                 const float *bias, int accumulate, const float *clamp) {
     (void)panel_stride;
     float acc[MR][PCI_NR];
     for (int m = 0; m < MR; m++)
@@ -36,6 +36,12 @@ static void ukernel_generic_4x16(int ks, int kc, const float *const *a, const fl
             }
         }
     }
+    if (clamp)
+        for (int m = 0; m < mr; m++)
+            for (int j = 0; j < PCI_NR; j++) {
+                const float v = acc[m][j] < clamp[0] ? clamp[0] : acc[m][j];
+                acc[m][j] = v > clamp[1] ? clamp[1] : v;
+            }
     for (int m = 0; m < mr; m++) memcpy(c + m * ldc, acc[m], (size_t)nc * sizeof(float));
 }
 

@@ -52,7 +52,7 @@ def test_usage_error_exits_2() -> None:
 
 def test_debug_shows_traceback(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "pyconvinfer.cli", "--debug", "info", str(tmp_path / "m.pci")],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, cwd=tmp_path)  # import the installed package
     assert r.returncode == 1 and "Traceback" in r.stderr
 
 

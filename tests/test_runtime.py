@@ -146,7 +146,7 @@ def test_import_and_predict_do_not_import_h5py(tmp_path: Path) -> None:
         "m.predict(np.zeros((32, 32, 1), np.float32))\n"
         "assert 'h5py' not in sys.modules, 'h5py was imported'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)  # not the source tree
 
 
 def test_bad_num_threads() -> None:
