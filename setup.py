@@ -29,6 +29,7 @@ SOURCES = [
     "src/ukernel_avx2.c",
     "src/ukernel_avx512.c",
     "src/ukernel_generic.c",
+    "src/winograd.c",
 ]
 # Never -ffast-math / -Ofast: loading such an extension turns on flush-to-zero
 # for the whole Python process.

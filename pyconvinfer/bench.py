@@ -36,6 +36,8 @@ def algorithm(node) -> str:
     if node.op == "conv2d":
         if a["groups"] > 1 and a["in_channels"] == a["groups"]:
             return "depthwise direct"
+        if a.get("algorithm", "direct") != "direct":
+            return {"winograd2": "Winograd F(2x2,3x3)", "winograd4": "Winograd F(4x4,3x3)"}[a["algorithm"]]
         return "indirect GEMM"
     if node.op == "conv2d_transpose":
         return "phase-split indirect GEMM"

@@ -48,7 +48,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     out = convert(args.input, args.output, config=args.config, arch=args.arch, input_shape=args.input_shape,
-                  progress=_progress_printer(sys.stderr))
+                  winograd=args.winograd, progress=_progress_printer(sys.stderr))
     size = os.path.getsize(out)
     print(f"wrote {out} ({size / 1e6:.1f} MB) in {time.perf_counter() - t0:.2f} s")
     return 0
@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--config", metavar="ARCH.json", help="architecture from model.to_json(), for weights-only files")
     g.add_argument("--arch", choices=["vgg16", "lenet5"], help="built-in architecture for weights-only files")
     c.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="fix the input size (e.g. 224,224,3)")
+    c.add_argument("--winograd", choices=["auto", "off", "winograd2", "winograd4"], default="auto",
+                   help="3x3 stride-1 convolutions: Winograd where it pays (auto, default) or never (off)")
     c.set_defaults(fn=cmd_convert)
 
     i = sub.add_parser("info", help="describe a .pci model: layers, shapes, parameters, MACs, sizes")

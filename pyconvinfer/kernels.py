@@ -19,8 +19,9 @@ from .shapes import conv_out_and_pads, pool_out_and_pads, tconv_out_and_pad
 OP = {
     "conv2d": 1, "conv2d_transpose": 2, "max_pool2d": 3, "avg_pool2d": 4, "global_avg_pool": 5,
     "global_max_pool": 6, "dense": 7, "zero_pad2d": 8, "upsample_nearest": 9, "add": 10,
-    "concat": 11, "scale_shift": 12, "activation": 13, "copy": 14,
+    "concat": 11, "scale_shift": 12, "activation": 13, "copy": 14, "conv2d_winograd": 15,
 }
+ALGORITHMS = ("direct", "winograd2", "winograd4")
 ISAS = ("generic", "avx2", "avx512")
 
 
@@ -79,11 +80,12 @@ def _padding(padding: object) -> tuple[object, object]:
 
 def _run(op: str, ints: Sequence[int], inputs: list[np.ndarray], out: np.ndarray, *, w=None, b=None,
          w2=None, activation: acts.ActivationSpec = None, rows: int = 0, count: int = 0,
-         cols: Sequence[int] = (), num_threads: int | None = None, isa: str | None = None) -> np.ndarray:
+         cols: Sequence[int] = (), num_threads: int | None = None, isa: str | None = None, algo: int = 0,
+         scratch: np.ndarray | None = None) -> np.ndarray:
     kind, params = acts.encode(activation)
-    regions = [*inputs, out] + [a for a in (w, b, w2) if a is not None]
-    plan = _kernels.Plan(regions, [a is out for a in regions])
-    plan.add(OP[op], list(ints), inputs, out, w, b, w2, kind, params, rows, count, list(cols))
+    regions = [*inputs, out] + [a for a in (w, b, w2, scratch) if a is not None]
+    plan = _kernels.Plan(regions, [a is out or a is scratch for a in regions])
+    plan.add(OP[op], list(ints), inputs, out, w, b, w2, kind, params, rows, count, list(cols), algo, scratch)
     plan.run(resolve_threads(num_threads), resolve_isa(isa))
     return out
 
@@ -100,10 +102,12 @@ def _bias(bias: np.ndarray | None, n: int) -> np.ndarray | None:
 def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *, strides=1, dilation=1,
            padding="valid", groups: int = 1, activation: acts.ActivationSpec = None,
            num_threads: int | None = None, isa: str | None = None,
-           packed: np.ndarray | None = None) -> np.ndarray:
+           packed: np.ndarray | None = None, algorithm: str = "direct") -> np.ndarray:
     """Keras Conv2D: x (N, H, W, C), kernel (kh, kw, C / groups, cout).
 
-    Depthwise convolution is groups == C with kernel (kh, kw, 1, C * multiplier)."""
+    Depthwise convolution is groups == C with kernel (kh, kw, 1, C * multiplier).
+    algorithm: "direct", or "winograd2" / "winograd4" (F(2x2,3x3) / F(4x4,3x3);
+    3x3 kernels, stride 1, dilation 1, one group only)."""
     x = _array(x, "x", 4)
     kernel = _array(kernel, "kernel", 4)
     n, h, w, c = x.shape
@@ -117,10 +121,23 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
     ph, pw = _padding(padding)
     oh, pt, _ = conv_out_and_pads(h, kh, sh, dh, ph)
     ow, pl, _ = conv_out_and_pads(w, kw, sw, dw, pw)
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+    ints = [n, h, w, c, oh, ow, cout, kh, kw, sh, sw, dh, dw, pt, pl, groups]
+    y = np.empty((n, oh, ow, cout), dtype=np.float32)
+    if algorithm != "direct":
+        m = int(algorithm[-1])
+        if (kh, kw, sh, sw, dh, dw, groups) != (3, 3, 1, 1, 1, 1, 1):
+            raise ValueError("Winograd needs a 3x3 kernel, stride 1, dilation 1 and one group")
+        if packed is None:
+            packed = packing.pack_winograd(kernel, m)
+        threads = resolve_threads(num_threads)
+        scratch = np.empty(_kernels.winograd_scratch_floats(ints, m) * threads, dtype=np.float32)
+        return _run("conv2d_winograd", ints, [x], y, w=packed, b=_bias(bias, cout), activation=activation,
+                    num_threads=threads, isa=isa, algo=m, scratch=scratch)
     if packed is None:
         packed = packing.pack_conv2d(kernel, groups)
-    y = np.empty((n, oh, ow, cout), dtype=np.float32)
-    return _run("conv2d", [n, h, w, c, oh, ow, cout, kh, kw, sh, sw, dh, dw, pt, pl, groups], [x], y,
+    return _run("conv2d", ints, [x], y,
                 w=packed, b=_bias(bias, cout), activation=activation, num_threads=num_threads, isa=isa)
 
 

@@ -70,13 +70,28 @@ def _conv_infer(a: dict, ins: list[Shape]) -> Shape:
     return (oh, ow, a["filters"])
 
 
-def _conv_build(plan, a, ins, out, w, in_shapes, out_shape, batch):
-    h, wd, c = in_shapes[0]
-    oh, ow, pt, pl = _conv_geometry(a, in_shapes[0])
+def winograd_tile(a: dict) -> int:
+    """0 for direct convolution, else the Winograd output tile m (2 or 4)."""
+    algo = a.get("algorithm", "direct")
+    return int(algo[-1]) if algo.startswith("winograd") else 0
+
+
+def conv_ints(a: dict, in_shape: Shape, batch: int) -> list[int]:
+    h, wd, c = in_shape
+    oh, ow, pt, pl = _conv_geometry(a, in_shape)
     (kh, kw), (sh, sw), (dh, dw) = a["kernel_size"], a["strides"], a["dilation"]
+    return [batch, h, wd, c, oh, ow, a["filters"], kh, kw, sh, sw, dh, dw, pt, pl, a["groups"]]
+
+
+def _conv_build(plan, a, ins, out, w, in_shapes, out_shape, batch, scratch=None):
     kind, params = acts.encode(a.get("activation"))
-    plan.add(OP["conv2d"], [batch, h, wd, c, oh, ow, a["filters"], kh, kw, sh, sw, dh, dw, pt, pl, a["groups"]],
-             ins, out, w["kernel"], w.get("bias"), None, kind, params)
+    ints = conv_ints(a, in_shapes[0], batch)
+    m = winograd_tile(a)
+    if m:
+        plan.add(OP["conv2d_winograd"], ints, ins, out, w["kernel"], w.get("bias"), None, kind, params,
+                 0, 0, (), m, scratch)
+    else:
+        plan.add(OP["conv2d"], ints, ins, out, w["kernel"], w.get("bias"), None, kind, params)
 
 
 def _conv_macs(a, ins, out) -> int:

@@ -66,3 +66,24 @@ def pack_conv2d_transpose(kernel: np.ndarray, strides: tuple[int, int]) -> np.nd
             if th and tw:
                 parts.append(pack_conv2d(k[np.ix_(th, tw)]))
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+# Winograd F(m x m, 3 x 3) kernel transform G (Lavin & Gray); U = G g G^T per (cin, cout).
+WINOGRAD_G = {
+    2: np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64),
+    4: np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                 [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=np.float64),
+}
+
+
+def pack_winograd(kernel: np.ndarray, m: int) -> np.ndarray:
+    """Keras 3x3 kernel (3, 3, cin, cout) -> U = G g G^T in float64, rounded once
+    to float32, stored per transform position xi (row-major over the
+    (m+2) x (m+2) tile) as panel16: [(m+2)^2][ceil(cout/16)][cin][16]."""
+    kh, kw, cin, cout = kernel.shape
+    if (kh, kw) != (3, 3) or m not in WINOGRAD_G:
+        raise ValueError(f"Winograd F({m}x{m}, 3x3) needs a 3x3 kernel, got {kh}x{kw}")
+    g = WINOGRAD_G[m]
+    u = np.einsum("ai,ijck,bj->abck", g, np.asarray(kernel, dtype=np.float64), g)  # (a, a, cin, cout)
+    a = m + 2
+    return np.concatenate([pack_conv2d(u[i, j][None, None].astype(np.float32)) for i in range(a) for j in range(a)])

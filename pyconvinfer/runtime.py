@@ -26,7 +26,7 @@ from .errors import ModelFileError
 from .format import ALIGN, read_model
 from .graph import Graph
 from .kernels import resolve_isa, resolve_threads
-from .ops import REGISTRY, infer_shapes
+from .ops import REGISTRY, conv_ints, infer_shapes, winograd_tile
 
 ArrayLike = Union[np.ndarray, Sequence[Any]]
 
@@ -38,6 +38,7 @@ class _Prepared:
     inputs: list[np.ndarray]   # arena views, (N, ...) each
     outputs: list[np.ndarray]  # arena views
     arena_bytes: int
+    scratch: np.ndarray        # Winograd scratch (kept alive with the plan)
     step_nodes: list[int]      # plan step -> index of its node in graph.nodes
 
 
@@ -185,8 +186,13 @@ class Model:
             n = batch * int(np.prod(shapes[t], dtype=np.int64))
             return arena[off // 4: off // 4 + n].reshape((batch,) + tuple(shapes[t]))
 
+        # Winograd layers share one scratch block: V and M of a tile block per thread.
+        need = max([_kernels.winograd_scratch_floats(conv_ints(n.attrs, shapes[n.inputs[0]], batch),
+                                                     winograd_tile(n.attrs))
+                    for n in self.graph.nodes if n.op == "conv2d" and winograd_tile(n.attrs)] or [0])
+        scratch = np.empty(max(need * self.num_threads, 16), dtype=np.float32)
         mapping = self.file.mapping
-        plan = _kernels.Plan([arena, mapping], [True, False])
+        plan = _kernels.Plan([arena, mapping, scratch], [True, False, True])
         step_nodes = []
         for index, node in enumerate(self.graph.nodes):
             opdef = REGISTRY[node.op]
@@ -195,13 +201,14 @@ class Model:
             weights = {r: self.file.tensors[w] for r, w in node.weights.items()}
             ins = [view(t).reshape(-1) for t in node.inputs]
             try:
+                extra = {"scratch": scratch} if node.op == "conv2d" else {}
                 opdef.build(plan, node.attrs, ins, view(node.output).reshape(-1), weights,
-                            [shapes[t] for t in node.inputs], shapes[node.output], batch)
+                            [shapes[t] for t in node.inputs], shapes[node.output], batch, **extra)
             except ValueError as e:
                 raise ModelFileError(f"{self.file.path}: node {node.name!r} ({node.op}): {e}") from None
             step_nodes.append(index)
         return _Prepared(arena, plan, [view(n) for n in names], [view(o) for o in self.graph.outputs], total,
-                         step_nodes)
+                         scratch, step_nodes)
 
     def _coerce_inputs(self, x: Any) -> tuple[list[np.ndarray], bool]:
         names = self.input_names

@@ -36,6 +36,7 @@ cdef extern from "pci_kernels.h":
     uint64_t pci_xxh64(const void *data, size_t length, uint64_t seed) nogil
     uint64_t pci_payload_hash(const void *data, size_t length, pci_ctx ctx) nogil
     size_t pci_tconv_packed_size(const pci_tconv_shape *s) nogil
+    size_t pci_winograd_scratch_floats(const pci_conv_shape *s, int m) nogil
     void pci_conv2d_ref(const float *x, const float *kernel, const float *bias, float *y,
                         const pci_conv_shape *s, pci_act act) nogil
     void pci_conv2d_transpose_ref(const float *x, const float *kernel, const float *bias, float *y,
@@ -59,6 +60,9 @@ cdef extern from "executor.h":
         pci_step_shape s
         int cols[32]
         size_t rows, count
+        int algo
+        float *scratch
+        size_t scratch_floats
     ctypedef struct pci_region:
         const char *base
         size_t size
@@ -115,6 +119,14 @@ def payload_hash(data, int num_threads=1) -> int:
     return h
 
 
+def winograd_scratch_floats(ints, int m) -> int:
+    """Scratch floats one thread needs for a Winograd conv (ints: the conv shape)."""
+    cdef int p[16]
+    for i in range(16):
+        p[i] = ints[i]
+    return pci_winograd_scratch_floats(<const pci_conv_shape *>p, m)
+
+
 def tconv_packed_size(int c, int oc, int kh, int kw, int sh, int sw) -> int:
     cdef pci_tconv_shape s
     memset(&s, 0, sizeof(s))
@@ -168,7 +180,8 @@ cdef class Plan:
         return self.n
 
     def add(self, int op, ints, list inputs, out, w=None, b=None, w2=None,
-            int act_kind=0, act_params=(0.0, 0.0, 0.0), size_t rows=0, size_t count=0, cols=()):
+            int act_kind=0, act_params=(0.0, 0.0, 0.0), size_t rows=0, size_t count=0, cols=(),
+            int algo=0, scratch=None):
         """Append a step. Arrays are ndarrays inside the plan's regions;
         raises ValueError if the step touches anything outside them."""
         cdef pci_step st
@@ -195,6 +208,10 @@ cdef class Plan:
         for i in range(len(cols)):
             st.cols[i] = cols[i]
         st.rows, st.count = rows, count
+        st.algo = algo
+        if scratch is not None:
+            st.scratch = <float *>_address(scratch)
+            st.scratch_floats = scratch.size
         if pci_step_validate(&st, self.regions, self.nregions, err, sizeof(err)) != 0:
             raise ValueError(err.decode())
         if self.n == self.cap:

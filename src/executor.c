@@ -58,6 +58,21 @@ int pci_step_validate(const pci_step *st, const pci_region *regions, int nregion
         CHECK_OUT(st->out, (size_t)s->n * s->oh * s->ow * s->oc);
         return 0;
     }
+    case PCI_OP_CONV2D_WINOGRAD: {
+        const pci_conv_shape *s = &st->s.conv;
+        if (!positive(&s->n, 13) || s->pad_t < 0 || s->pad_l < 0) FAIL("winograd: non-positive size");
+        if (s->kh != 3 || s->kw != 3 || s->sh != 1 || s->sw != 1 || s->dh != 1 || s->dw != 1 || s->groups != 1)
+            FAIL("winograd: needs a 3x3 kernel, stride 1, dilation 1, one group");
+        if (st->algo != 2 && st->algo != 4) FAIL("winograd: tile size %d is not 2 or 4", st->algo);
+        const size_t a = (size_t)st->algo + 2;
+        CHECK_IN(st->in[0], (size_t)s->n * s->h * s->w * s->c, "winograd input");
+        CHECK_IN(st->w, a * a * div_up(s->oc, PCI_NR) * s->c * PCI_NR, "winograd weights");
+        if (st->b) CHECK_IN(st->b, (size_t)s->oc, "winograd bias");
+        CHECK_OUT(st->out, (size_t)s->n * s->oh * s->ow * s->oc);
+        if (st->scratch_floats < pci_winograd_scratch_floats(s, st->algo)) FAIL("winograd: scratch too small");
+        CHECK_OUT(st->scratch, st->scratch_floats);
+        return 0;
+    }
     case PCI_OP_CONV2D_TRANSPOSE: {
         const pci_tconv_shape *s = &st->s.tconv;
         if (!positive(&s->n, 11) || s->pad_t < 0 || s->pad_l < 0) FAIL("conv2d_transpose: non-positive size");
@@ -142,6 +157,10 @@ void pci_run(const pci_step *steps, int n, pci_ctx ctx) {
         const pci_step *st = &steps[i];
         switch (st->op) {
         case PCI_OP_CONV2D: pci_conv2d(st->in[0], st->w, st->b, st->out, &st->s.conv, st->act, ctx); break;
+        case PCI_OP_CONV2D_WINOGRAD:
+            pci_conv2d_winograd(st->in[0], st->w, st->b, st->out, &st->s.conv, st->algo, st->act, st->scratch,
+                                st->scratch_floats, ctx);
+            break;
         case PCI_OP_CONV2D_TRANSPOSE:
             pci_conv2d_transpose(st->in[0], st->w, st->b, st->out, &st->s.tconv, st->act, ctx);
             break;

@@ -21,7 +21,8 @@ enum pci_op {
     PCI_OP_CONCAT = 11,         /* rows, cols[] */
     PCI_OP_SCALE_SHIFT = 12,    /* rows, ints: c */
     PCI_OP_ACTIVATION = 13,     /* rows, ints: cols */
-    PCI_OP_COPY = 14            /* count */
+    PCI_OP_COPY = 14,           /* count */
+    PCI_OP_CONV2D_WINOGRAD = 15 /* conv shape; algo = m (2 or 4); scratch */
 };
 
 typedef struct {
@@ -39,6 +40,9 @@ typedef struct {
     } s;
     int cols[PCI_MAX_INPUTS];
     size_t rows, count;
+    int algo;
+    float *scratch;
+    size_t scratch_floats;
 } pci_step;
 
 /* A memory region steps may read (and, if writable, write). */

@@ -83,6 +83,14 @@ typedef struct {
 /* Fast path. weights in panel16 layout (or dwise when groups == c and c == oc/dm). */
 void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *y,
                 const pci_conv_shape *s, pci_act act, pci_ctx ctx);
+/* Winograd F(m x m, 3 x 3), m = 2 or 4: 3x3, stride 1, dilation 1, one group.
+ * u: transformed weights [(m+2)^2][ceil(oc/16)][c][16] (packing.py). scratch:
+ * scratch_floats >= pci_winograd_scratch_floats() per thread used. */
+size_t pci_winograd_scratch_floats(const pci_conv_shape *s, int m);
+size_t pci_winograd_tile_block(const pci_conv_shape *s, int m);
+void pci_conv2d_winograd(const float *x, const float *u, const float *bias, float *y,
+                         const pci_conv_shape *s, int m, pci_act act, float *scratch,
+                         size_t scratch_floats, pci_ctx ctx);
 /* Readable reference: Keras-layout kernel (kh, kw, cin_g, oc), six loops. */
 void pci_conv2d_ref(const float *x, const float *kernel, const float *bias, float *y,
                     const pci_conv_shape *s, pci_act act);

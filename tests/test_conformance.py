@@ -76,6 +76,19 @@ def test_fixture_matches_keras(entry: dict, fmt: str, tmp_path: Path) -> None:
     CONFORMANCE_ERRORS[f"{entry['generation']}/{entry['name']} [{fmt}]"] = worst
 
 
+@pytest.mark.parametrize("entry", MANIFEST, ids=[f"{e['generation']}-{e['name']}" for e in MANIFEST])
+def test_fixture_matches_keras_with_winograd_everywhere(entry: dict, tmp_path: Path) -> None:
+    """Winograd F(4x4, 3x3) forced on every eligible layer stays within the Keras tolerance."""
+    d = FIXTURES / entry["dir"]
+    path = pyconvinfer.convert(d / entry["formats"]["h5"], tmp_path / "w.pci", winograd="winograd4")
+    model = pyconvinfer.load(path)
+    for ins, outs in zip(entry["inputs"], entry["outputs"]):
+        xs = [np.load(d / f) for f in ins]
+        got = model.predict(xs if len(xs) > 1 else xs[0])
+        for k, (g, f) in enumerate(zip(got if isinstance(got, list) else [got], outs)):
+            assert_matches_keras(g, np.load(d / f), f"output {k}")
+
+
 def test_matrix_has_no_hole() -> None:
     """Every layer x option cell has a fixture in each Keras generation, and
     every fixture exists in every file format of its generation."""

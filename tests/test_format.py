@@ -111,11 +111,10 @@ def _rewrite_header(src: Path, dst: Path, edit) -> Path:
     h = json.loads(raw[64:64 + hlen])
     edit(h)
     hj = json.dumps(h, separators=(",", ":")).encode()
-    assert 64 + len(hj) <= doff, "edited header must still fit"
-    raw[64:doff] = hj + b"\0" * (doff - 64 - len(hj))
-    fixed = FIXED.pack(magic, ver, len(hj), doff, dlen, _kernels.xxh64(hj), ph, total, 0)
-    raw[:64] = fixed[:56] + struct.pack("<Q", _kernels.xxh64(fixed[:56]))
-    dst.write_bytes(bytes(raw))
+    new_doff = (64 + len(hj) + 63) // 64 * 64
+    body = hj + b"\0" * (new_doff - 64 - len(hj)) + bytes(raw[doff:])
+    fixed = FIXED.pack(magic, ver, len(hj), new_doff, dlen, _kernels.xxh64(hj), ph, 64 + len(body), 0)
+    dst.write_bytes(fixed[:56] + struct.pack("<Q", _kernels.xxh64(fixed[:56])) + body)
     return dst
 
 

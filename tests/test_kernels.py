@@ -39,6 +39,7 @@ from helpers import (
     ref_pool2d,
     rng_for,
     tconv_geometry,
+    typical_magnitude,
     uniform,
 )
 
@@ -169,20 +170,13 @@ CONV_CHANNELS = [
 ]
 
 
-def trailing_window_in_padding(n: int, k: int, s: int, d: int, padding: Any) -> bool:
-    """True when the last output's window lies entirely in explicit bottom/right padding
-    (rejected by the C validator, see test_conv2d_large_trailing_padding)."""
-    out, before, _ = conv_geometry(n, k, s, d, padding)
-    return out > 0 and (out - 1) * s - before >= n
-
-
 def _conv_grid() -> list[ConvCase]:
     cases = []
     for hw, k, s, d, p, ch in itertools.product(CONV_SIZES, CONV_KERNELS, CONV_STRIDES, CONV_DILATIONS,
                                                 CONV_PADDINGS, CONV_CHANNELS):
         ph, pw = (p, p) if isinstance(p, str) else p
         geo = [(hw[0], k[0], s[0], d[0], ph), (hw[1], k[1], s[1], d[1], pw)]
-        if any(conv_geometry(*g)[0] <= 0 for g in geo) or any(trailing_window_in_padding(*g) for g in geo):
+        if any(conv_geometry(*g)[0] <= 0 for g in geo):
             continue
         key = (hw, k, s, d, p, ch)
         cases.append(ConvCase(hw, k, s, d, p, ch, _pick(key + ("bias",), [True, False]),
@@ -229,17 +223,20 @@ def check_conv2d(case: ConvCase) -> None:
     kw_args: dict[str, Any] = dict(strides=case.strides, dilation=case.dilation, padding=case.padding,
                                    groups=groups)
     pre = ref_conv2d(x, kernel, bias, **kw_args)
+    mag = typical_magnitude(x, kernel, fan_in)
     for isa in ISAS:
         for b in BATCHES:
             got = kernels.conv2d(x[:b], kernel, bias, activation=spec, isa=isa, **kw_args)
-            assert_close_activated(got, pre[:b], spec, reduction=fan_in, err_msg=f"conv2d {case} {isa} n={b}")
+            assert_close_activated(got, pre[:b], spec, reduction=fan_in, scale=mag,
+                                   err_msg=f"conv2d {case} {isa} n={b}")
     ints = conv_ints(x.shape, kernel.shape, case.strides, case.dilation, case.padding, groups)
     cref = c_reference("conv2d", ints, x, kernel, bias, pre.shape, spec)
-    assert_close_activated(cref, pre, spec, reduction=fan_in, err_msg=f"C reference conv2d {case}")
+    assert_close_activated(cref, pre, spec, reduction=fan_in, scale=mag, err_msg=f"C reference conv2d {case}")
     # Fast path vs the C reference, before any activation (no discontinuity to straddle).
     fast = kernels.conv2d(x, kernel, bias, **kw_args)
     cref_lin = cref if spec is None else c_reference("conv2d", ints, x, kernel, bias, pre.shape, None)
-    assert_close(fast, cref_lin.astype(np.float64), reduction=fan_in, err_msg=f"conv2d fast vs C ref {case}")
+    assert_close(fast, cref_lin.astype(np.float64), reduction=fan_in, scale=mag,
+                 err_msg=f"conv2d fast vs C ref {case}")
 
 
 def test_conv_sample_covers_every_value() -> None:
@@ -278,6 +275,9 @@ CONV_SPECIAL = [
     ConvCase((2, 3), (2, 2), (1, 1), (1, 1), "same", (65536, 2, 1), True, "linear"),
     ConvCase((2, 3), (1, 1), (1, 1), (1, 1), "valid", (65536, 2, 1), True, "relu"),
     ConvCase((33, 35), (1, 1), (1, 1), (1, 1), "valid", (64, 96, 1), True, "relu6"),
+    ConvCase((40, 40), (3, 3), (1, 1), (1, 1), "same", (64, 64, 1), True, "relu"),
+    ConvCase((28, 30), (3, 3), (1, 1), (1, 1), "valid", (32, 48, 1), False, "linear"),
+    ConvCase((15, 17), (3, 3), (1, 1), (1, 1), "same", (128, 17, 1), True, "linear"),
     ConvCase((13, 14), (3, 3), (2, 3), (2, 2), "same", (8, 24, 1), True, "linear"),
     ConvCase((8, 9), (3, 3), (1, 1), (3, 2), "same", (24, 24, 24), True, "swish"),
     ConvCase((6, 7), (2, 2), (1, 1), (1, 1), ((3, 0), (2, 1)), (3, 5, 1), True, "linear"),
@@ -323,18 +323,15 @@ def test_conv2d_same_puts_extra_padding_bottom_right() -> None:
             np.testing.assert_array_equal(got, expected)
 
 
-def test_conv2d_large_leading_padding() -> None:
-    """Explicit bottom/right padding >= the kernel extent (a ZeroPadding2D folded into the
-    conv) makes whole output rows of bias only: top/left padding like that works, the
-    bottom/right mirror image must too."""
+@pytest.mark.parametrize("padding", [((2, 0), (0, 0)), ((0, 2), (0, 0)), ((0, 0), (0, 1)), ((1, 3), (2, 2))])
+def test_conv2d_padding_wider_than_kernel(padding: Any) -> None:
+    """Explicit padding >= the kernel extent (a ZeroPadding2D folded into the conv) gives
+    whole output rows / columns of bias only, on any side. (Regression: the C validator
+    used to reject it at the bottom / right.)"""
     x = np.arange(8, dtype=np.float32).reshape(1, 4, 2, 1)
     k = np.ones((1, 1, 1, 1), np.float32)
-    top = kernels.conv2d(x, k, padding=((2, 0), (0, 0)))[0, :, :, 0]
-    np.testing.assert_array_equal(top, np.pad(x[0, :, :, 0], ((2, 0), (0, 0))))
-
-
-@pytest.mark.parametrize("padding", [((0, 2), (0, 0)), ((0, 0), (0, 1)), ((1, 3), (2, 2))])
-def test_conv2d_large_trailing_padding(padding: Any) -> None:
+    got = kernels.conv2d(x, k, padding=padding)[0, :, :, 0]
+    np.testing.assert_array_equal(got, np.pad(x[0, :, :, 0], padding))
     x = uniform(rng_for("trailing", padding), (2, 4, 3, 3))
     k = uniform(rng_for("trailing-k", padding), (1, 1, 3, 5))
     b = uniform(rng_for("trailing-b", padding), (5,))
@@ -477,20 +474,23 @@ def check_conv2d_transpose(case: TConvCase) -> None:
     spec = FUSED_ACTS[case.act]
     kw_args: dict[str, Any] = dict(strides=case.strides, padding=case.padding, output_padding=case.output_padding)
     pre = ref_conv2d_transpose(x, kernel, bias, **kw_args)
+    mag = typical_magnitude(x, kernel, fan_in)
     for isa in ISAS:
         for b in BATCHES:
             got = kernels.conv2d_transpose(x[:b], kernel, bias, activation=spec, isa=isa, **kw_args)
-            assert_close_activated(got, pre[:b], spec, reduction=fan_in,
+            assert_close_activated(got, pre[:b], spec, reduction=fan_in, scale=mag,
                                    err_msg=f"conv2d_transpose {case} {isa} n={b}")
     ops = (None, None) if case.output_padding is None else case.output_padding
     (oh, pt), (ow, pl) = (tconv_geometry(n, k, s, case.padding, op)
                           for n, k, s, op in zip(case.hw, case.kernel, case.strides, ops))
     ints = [x.shape[0], h, w, cin, oh, ow, cout, kh, kw, sh, sw, pt, pl]
     cref = c_reference("conv2d_transpose", ints, x, kernel, bias, pre.shape, spec)
-    assert_close_activated(cref, pre, spec, reduction=fan_in, err_msg=f"C reference conv2d_transpose {case}")
+    assert_close_activated(cref, pre, spec, reduction=fan_in, scale=mag,
+                           err_msg=f"C reference conv2d_transpose {case}")
     fast = kernels.conv2d_transpose(x, kernel, bias, **kw_args)
     cref_lin = cref if spec is None else c_reference("conv2d_transpose", ints, x, kernel, bias, pre.shape, None)
-    assert_close(fast, cref_lin.astype(np.float64), reduction=fan_in, err_msg=f"tconv fast vs C ref {case}")
+    assert_close(fast, cref_lin.astype(np.float64), reduction=fan_in, scale=mag,
+                 err_msg=f"tconv fast vs C ref {case}")
 
 
 def test_conv2d_transpose_more_input_channels_than_zero_block() -> None:
@@ -697,16 +697,18 @@ def check_dense(case: DenseCase) -> None:
     bias = uniform(rng, (case.units,), 0.5) if case.bias else None
     spec = FUSED_ACTS[case.act]
     pre = ref_dense(x, kernel, bias)
+    mag = typical_magnitude(x, kernel, case.k)
     for isa in ISAS:
         got = kernels.dense(x, kernel, bias, activation=spec, isa=isa)
-        assert_close_activated(got, pre, spec, reduction=case.k, err_msg=f"dense {case} {isa}")
+        assert_close_activated(got, pre, spec, reduction=case.k, scale=mag, err_msg=f"dense {case} {isa}")
     m = x.size // case.k
     cref = c_reference("dense", [m, case.k, case.units], x, kernel, bias, pre.shape, spec)
-    assert_close_activated(cref, pre, spec, reduction=case.k, err_msg=f"C reference dense {case}")
+    assert_close_activated(cref, pre, spec, reduction=case.k, scale=mag, err_msg=f"C reference dense {case}")
     fast = kernels.dense(x, kernel, bias)
     cref_lin = cref if spec is None else c_reference("dense", [m, case.k, case.units], x, kernel, bias,
                                                      pre.shape, None)
-    assert_close(fast, cref_lin.astype(np.float64), reduction=case.k, err_msg=f"dense fast vs C ref {case}")
+    assert_close(fast, cref_lin.astype(np.float64), reduction=case.k, scale=mag,
+                 err_msg=f"dense fast vs C ref {case}")
 
 
 def test_dense_sample_covers_every_value() -> None:

@@ -606,8 +606,20 @@ class Bench:
                               "reason": reason})
         self.log(f"  FAILED {runtime} {model} threads={threads} ({stage}): {reason}")
 
+    def wait_idle(self) -> None:
+        """Wait (up to --wait-idle seconds) until other processes use less than 0.3 cores."""
+        deadline = time.time() + self.args.wait_idle
+        while True:
+            b0, t0 = _cpu_busy_s(), time.time()
+            time.sleep(0.5)
+            b1 = _cpu_busy_s()
+            if b0 is None or b1 is None or (b1 - b0) / (time.time() - t0) < 0.3 or time.time() >= deadline:
+                return
+
     def run_one(self, runtime: str, model: str, threads: int, mode: str, tag: str) -> dict[str, Any] | None:
         a = self.args
+        if a.wait_idle > 0:
+            self.wait_idle()
         lenet = model == "lenet5"
         spec = {"runtime": runtime, "model": model, "threads": threads, "mode": mode, "files": self.files[model],
                 "runs": a.runs or (20 if lenet else 10), "block_s": (0.02 if a.quick else 0.05) if lenet else 0.0,
@@ -799,6 +811,9 @@ def _report(bench: Bench, started: str, elapsed: float, load_before: tuple, load
         if rt != "pyconvinfer":
             peer_lines.append(f"- {rt}: {inf.get('version', '?')} {json.dumps(extra) if extra else ''}".rstrip())
     threads_txt = ", ".join(str(t) for t in a.threads)
+    loads = [r["other_load"] for r in bench.results if "other_load" in r]
+    load_txt = (f"median {statistics.median(loads):.2f}, max {max(loads):.2f} cores (of {mach['cpus']}) over the "
+                f"{len(loads)} measuring processes" if loads else "not measured")
     out += ["", "## Setup", "",
             f"- Date: {started} (took {elapsed / 60:.1f} min); load average before {load_before}, "
             f"after {load_after}",
@@ -807,6 +822,7 @@ def _report(bench: Bench, started: str, elapsed: float, load_before: tuple, load
             f"{'yes' if mach['avx512'] else 'no'} ({' '.join(mach['avx512_flags'])}); RAM "
             + (f"{mach['mem_gb']:.1f} GiB" if mach["mem_gb"] else "?"),
             f"- Threads measured: {threads_txt}",
+            f"- CPU used by other processes while a runtime was measured (from /proc/stat): {load_txt}",
             f"- {mach['platform']}; Python {mach['python']}; numpy {vers.get('numpy', '?')}; {mach['gcc']}",
             f"- pyconvinfer {pci.get('version', vers.get('pyconvinfer', '?'))} from `{pci.get('file', '?')}` "
             f"(git {_git_state()}); build_info: `{json.dumps(pci.get('build_info', {}))}`",
@@ -835,6 +851,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                                             / "pyconvinfer" / "bench"),
                    help="where the model files are generated once and reused (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=1200.0, help="seconds per child process")
+    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                   help="before each process, wait up to this long for other processes to use < 0.3 cores")
     a = p.parse_args(argv)
     a.models = a.models.split(",") if a.models else (["lenet5"] if a.quick else list(MODELS))
     default_rt = [r for r in RUNTIMES if r != "keras"] if a.quick else list(RUNTIMES)

@@ -187,16 +187,45 @@ def _fuse(nodes: list[RawNode], outputs: list[str], shared: set[int]) -> list[Ra
             return nodes
 
 
-def _pack(nodes: list[RawNode]) -> tuple[list[Node], dict[str, np.ndarray]]:
+def choose_algorithm(attrs: dict, in_shape: tuple, policy: str) -> str:
+    """Winograd for 3x3 stride-1 convolutions where it pays (policy "auto"):
+    F(4x4) on maps of 56x56 and more (or of unknown size), F(2x2) down to
+    28x28 (4x fewer weights than F(4x4): the weights of VGG16's block 4 stay
+    near their direct size), direct below and for thin inputs. "off": direct."""
+    if policy == "off":
+        return "direct"
+    if policy not in ("auto", "winograd2", "winograd4"):
+        raise ConversionError(f"winograd must be 'auto', 'off', 'winograd2' or 'winograd4', got {policy!r}")
+    eligible = (attrs["kernel_size"] == [3, 3] and attrs["strides"] == [1, 1] and attrs["dilation"] == [1, 1]
+                and attrs["groups"] == 1 and attrs["in_channels"] >= 16 and attrs["filters"] >= 16)
+    if not eligible:
+        return "direct"
+    if policy != "auto":
+        return policy
+    h, w = in_shape[0], in_shape[1]
+    if h is None or w is None or h * w >= 56 * 56:
+        return "winograd4"
+    return "winograd2" if h * w >= 28 * 28 else "direct"
+
+
+def _pack(nodes: list[RawNode], shapes: dict, policy: str) -> tuple[list[Node], dict[str, np.ndarray]]:
     tensors: dict[str, np.ndarray] = {}
-    seen: dict[int, str] = {}
+    seen: dict[tuple, str] = {}
+    algorithm_of: dict[int, str] = {}  # a kernel shared by several calls gets one algorithm
     out = []
     for n in nodes:
         names = {}
+        if n.op == "conv2d":
+            kid = id(n.raw["kernel"])
+            if kid not in algorithm_of:
+                algorithm_of[kid] = choose_algorithm(n.attrs, shapes[n.inputs[0]], policy)
+            n.attrs["algorithm"] = algorithm_of[kid]
         for role, arr in n.raw.items():
-            key = id(arr)
+            key = (id(arr), n.attrs.get("algorithm"))
             if key not in seen:
-                if role == "kernel" and n.op == "conv2d":
+                if role == "kernel" and n.op == "conv2d" and n.attrs["algorithm"] != "direct":
+                    packed = packing.pack_winograd(arr, int(n.attrs["algorithm"][-1]))
+                elif role == "kernel" and n.op == "conv2d":
                     packed = packing.pack_conv2d(arr, n.attrs["groups"])
                 elif role == "kernel" and n.op == "dense":
                     packed = packing.pack_dense(arr)
@@ -220,7 +249,7 @@ def _pack(nodes: list[RawNode]) -> tuple[list[Node], dict[str, np.ndarray]]:
 
 
 def build_graph(src: str, config: str | None = None, arch: str | None = None,
-                input_shape: tuple | None = None) -> Graph:
+                input_shape: tuple | None = None, winograd: str = "auto") -> Graph:
     """Read a Keras file (plus an architecture) into a Graph with packed weights."""
     kf = read_keras_file(src)
     if config is not None and arch is not None:
@@ -267,7 +296,7 @@ def build_graph(src: str, config: str | None = None, arch: str | None = None,
                 first[base] = n
             shared.update(id(a) for a in n.raw.values())
     nodes = _fuse(raw_nodes, topo.outputs, shared)
-    packed_nodes, tensors = _pack(nodes)
+    packed_nodes, tensors = _pack(nodes, shapes, winograd)
     meta = {
         "name": topo.name,
         "source": {"file": os.path.basename(src), "format": kf.format, "keras_version": kf.keras_version,
@@ -281,19 +310,21 @@ def build_graph(src: str, config: str | None = None, arch: str | None = None,
 
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, config: str | None = None,
-            arch: str | None = None, input_shape: tuple | None = None,
+            arch: str | None = None, input_shape: tuple | None = None, winograd: str = "auto",
             progress: Callable[[int, int], None] | None = None) -> str:
     """Convert a Keras file to a .pci model file; returns the output path.
 
     dst defaults to src with the .pci extension. Nothing is written unless the
     whole model converts; the file appears atomically (an existing file is
-    replaced only by a complete new one)."""
+    replaced only by a complete new one). winograd: "auto" (default) picks
+    Winograd F(4x4)/F(2x2) for 3x3 stride-1 layers where it pays, "off" keeps
+    direct convolution everywhere."""
     src = os.fspath(src)
     dst = os.fspath(dst) if dst is not None else str(Path(src).with_suffix(".pci"))
     if os.path.abspath(dst) == os.path.abspath(src):
         raise ConversionError(f"output {dst} would overwrite the input file")
     try:
-        g = build_graph(src, config=config, arch=arch, input_shape=input_shape)
+        g = build_graph(src, config=config, arch=arch, input_shape=input_shape, winograd=winograd)
     except (KeyError, TypeError, IndexError, AttributeError) as e:
         raise ConversionError(f"{src}: unexpected content in the Keras file ({type(e).__name__}: {e})") from None
     header: dict[str, Any] = g.to_header()

@@ -1,0 +1,203 @@
+/* Winograd convolution F(m x m, 3 x 3), m = 2 or 4, for 3x3 stride-1 layers.
+ *
+ * Per output tile of m x m pixels the input patch d ((m+2)^2 pixels) becomes
+ * V = B^T d B, each of the (m+2)^2 positions is an independent GEMM
+ * M[xi] = V[xi] (tiles x C) . U[xi] (C x K) with U = G g G^T prepared by the
+ * converter (packing.py), and the outputs are Y = A^T M A. Multiplications per
+ * output: 9 direct, 4 for F(2x2), 2.25 for F(4x4). The GEMMs run on the same
+ * micro-kernels as the direct convolution.
+ *
+ * Tiles are processed in blocks of `tb` (fixed by the shape, not the thread
+ * count) and every tile's sums run in one order, so results do not depend on
+ * the number of threads. Scratch (V and M of one block per thread) comes from
+ * the caller: the model's arena. */
+#include <string.h>
+
+#include "pci_internal.h"
+
+/* Transforms along one axis, applied to 16 channels at a time. */
+static inline void input_1d(int m, const float *d[], float *out[], int c) {
+    if (m == 2) { /* B^T rows: [1 0 -1 0] [0 1 1 0] [0 -1 1 0] [0 1 0 -1] */
+#pragma omp simd
+        for (int i = 0; i < c; i++) {
+            const float d0 = d[0][i], d1 = d[1][i], d2 = d[2][i], d3 = d[3][i];
+            out[0][i] = d0 - d2;
+            out[1][i] = d1 + d2;
+            out[2][i] = d2 - d1;
+            out[3][i] = d1 - d3;
+        }
+    } else { /* F(4x4): B^T of Lavin & Gray */
+#pragma omp simd
+        for (int i = 0; i < c; i++) {
+            const float d0 = d[0][i], d1 = d[1][i], d2 = d[2][i], d3 = d[3][i], d4 = d[4][i], d5 = d[5][i];
+            out[0][i] = 4.0f * d0 - 5.0f * d2 + d4;
+            out[1][i] = -4.0f * d1 - 4.0f * d2 + d3 + d4;
+            out[2][i] = 4.0f * d1 - 4.0f * d2 - d3 + d4;
+            out[3][i] = -2.0f * d1 - d2 + 2.0f * d3 + d4;
+            out[4][i] = 2.0f * d1 - d2 - 2.0f * d3 + d4;
+            out[5][i] = 4.0f * d1 - 5.0f * d3 + d5;
+        }
+    }
+}
+
+static inline void output_1d(int m, const float *s[], float *out[], int c) {
+    if (m == 2) { /* A^T rows: [1 1 1 0] [0 1 -1 -1] */
+#pragma omp simd
+        for (int i = 0; i < c; i++) {
+            out[0][i] = s[0][i] + s[1][i] + s[2][i];
+            out[1][i] = s[1][i] - s[2][i] - s[3][i];
+        }
+    } else { /* [1 1 1 1 1 0] [0 1 -1 2 -2 0] [0 1 1 4 4 0] [0 1 -1 8 -8 1] */
+#pragma omp simd
+        for (int i = 0; i < c; i++) {
+            const float a = s[1][i] + s[2][i], b = s[1][i] - s[2][i];
+            const float p = s[3][i] + s[4][i], q = s[3][i] - s[4][i];
+            out[0][i] = s[0][i] + a + p;
+            out[1][i] = b + 2.0f * q;
+            out[2][i] = a + 4.0f * p;
+            out[3][i] = b + 8.0f * q + s[5][i];
+        }
+    }
+}
+
+#define CB 64 /* channels transformed at a time (stack buffers) */
+
+size_t pci_winograd_tile_block(const pci_conv_shape *s, int m) {
+    /* V and M of a block should stay within ~1 MB (L2): a*a*tb*(C + K) floats. */
+    const int a = m + 2;
+    const double per_tile = (double)a * a * (s->c + s->oc) * 4.0;
+    long tb = (long)(1.0e6 / per_tile) / 6 * 6;
+    return (size_t)PCI_MAX(6, PCI_MIN(tb, 96));
+}
+
+size_t pci_winograd_scratch_floats(const pci_conv_shape *s, int m) {
+    const size_t a = (size_t)m + 2, tb = pci_winograd_tile_block(s, m);
+    return a * a * tb * ((size_t)s->c + (size_t)s->oc);
+}
+
+void pci_conv2d_winograd(const float *x, const float *u, const float *bias, float *y,
+                         const pci_conv_shape *s, int m, pci_act act, float *scratch,
+                         size_t scratch_floats, pci_ctx ctx) {
+    const pci_gemm_kernels *uk = pci_gemm_kernels_for(ctx.isa);
+    const int a = m + 2, aa = a * a, C = s->c, K = s->oc, H = s->h, W = s->w;
+    const int th = (s->oh + m - 1) / m, tw = (s->ow + m - 1) / m;
+    const long tiles = (long)s->n * th * tw;
+    const int tb = (int)pci_winograd_tile_block(s, m);
+    const long nblocks = (tiles + tb - 1) / tb;
+    const size_t per_thread = pci_winograd_scratch_floats(s, m);
+    const int fit = (int)PCI_MIN((size_t)ctx.num_threads, scratch_floats / per_thread);
+    if (fit < 1) return; /* the validator guarantees room for one thread */
+    int nt = pci_threads_for(ctx, (double)tiles * m * m * K * C * 9);
+    nt = PCI_MIN(nt, fit);
+    const int nb = (K + PCI_NR - 1) / PCI_NR;
+    const size_t ustride = (size_t)nb * C * PCI_NR; /* floats per xi position of U */
+    float clamp[2];
+    const int fused = pci_act_as_clamp(act, clamp);
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+#ifdef _OPENMP
+        const int tid = omp_get_thread_num();
+#else
+        const int tid = 0;
+#endif
+        float *V = scratch + per_thread * tid;          /* [aa][tb][C] */
+        float *M = V + (size_t)aa * tb * C;              /* [aa][tb][K] */
+        float dbuf[6 * 6 * CB], tmp[6 * 6 * CB];
+        const float *arows[16];
+#pragma omp for schedule(static)
+        for (long blk = 0; blk < nblocks; blk++) {
+            const long t0 = blk * tb;
+            const int count = (int)PCI_MIN((long)tb, tiles - t0);
+            /* 1. input transform: V[xi][t][c] = (B^T d B)[xi] */
+            for (int t = 0; t < count; t++) {
+                const long tile = t0 + t;
+                const int n = (int)(tile / ((long)th * tw)), r = (int)(tile % ((long)th * tw));
+                const int ih0 = (r / tw) * m - s->pad_t, iw0 = (r % tw) * m - s->pad_l;
+                const float *xn = x + (size_t)n * H * W * C;
+                for (int c0 = 0; c0 < C; c0 += CB) {
+                    const int cb = PCI_MIN(CB, C - c0);
+                    for (int i = 0; i < a; i++)
+                        for (int j = 0; j < a; j++) {
+                            float *dst = dbuf + (size_t)(i * a + j) * CB;
+                            const int ih = ih0 + i, iw = iw0 + j;
+                            if ((unsigned)ih < (unsigned)H && (unsigned)iw < (unsigned)W)
+                                memcpy(dst, xn + ((size_t)ih * W + iw) * C + c0, sizeof(float) * cb);
+                            else
+                                memset(dst, 0, sizeof(float) * cb);
+                        }
+                    const float *in[6];
+                    float *out[6];
+                    for (int j = 0; j < a; j++) { /* columns: tmp = B^T d */
+                        for (int i = 0; i < a; i++) in[i] = dbuf + (size_t)(i * a + j) * CB, out[i] = tmp + (size_t)(i * a + j) * CB;
+                        input_1d(m, in, out, cb);
+                    }
+                    for (int i = 0; i < a; i++) { /* rows: V = tmp B, straight into V */
+                        for (int j = 0; j < a; j++) {
+                            in[j] = tmp + (size_t)(i * a + j) * CB;
+                            out[j] = V + ((size_t)(i * a + j) * tb + t) * C + c0;
+                        }
+                        input_1d(m, in, out, cb);
+                    }
+                }
+            }
+            /* 2. aa GEMMs over the block's tiles */
+            for (int xi = 0; xi < aa; xi++) {
+                const float *Vx = V + (size_t)xi * tb * C;
+                float *Mx = M + (size_t)xi * tb * K;
+                const float *Ux = u + (size_t)xi * ustride;
+                for (int r0 = 0; r0 < count; r0 += uk->mr) {
+                    const int rows = PCI_MIN(uk->mr, count - r0);
+                    for (int i = 0; i < uk->mr; i++) arows[i] = Vx + (size_t)(r0 + PCI_MIN(i, rows - 1)) * C;
+                    for (int p = 0; p < nb;) {
+                        int take = uk->max_panels;
+                        while (take > nb - p) take >>= 1;
+                        uk->fn[take](1, C, arows, Ux + (size_t)p * C * PCI_NR, (size_t)C * PCI_NR,
+                                     Mx + (size_t)r0 * K + p * PCI_NR, (size_t)K, rows,
+                                     PCI_MIN(take * PCI_NR, K - p * PCI_NR), NULL, 0, NULL);
+                        p += take;
+                    }
+                }
+            }
+            /* 3. output transform: Y = A^T M A + bias, activation, store the part inside the image */
+            for (int t = 0; t < count; t++) {
+                const long tile = t0 + t;
+                const int n = (int)(tile / ((long)th * tw)), r = (int)(tile % ((long)th * tw));
+                const int oh0 = (r / tw) * m, ow0 = (r % tw) * m;
+                for (int k0 = 0; k0 < K; k0 += CB) {
+                    const int kb = PCI_MIN(CB, K - k0);
+                    const float *in[6];
+                    float *out[6];
+                    float *res = dbuf; /* [m][m][CB] */
+                    for (int j = 0; j < a; j++) { /* columns: tmp = A^T M */
+                        for (int i = 0; i < a; i++) in[i] = M + ((size_t)(i * a + j) * tb + t) * K + k0;
+                        for (int i = 0; i < m; i++) out[i] = tmp + (size_t)(i * a + j) * CB;
+                        output_1d(m, in, out, kb);
+                    }
+                    for (int i = 0; i < m; i++) { /* rows: res = tmp A */
+                        for (int j = 0; j < a; j++) in[j] = tmp + (size_t)(i * a + j) * CB;
+                        for (int j = 0; j < m; j++) out[j] = res + (size_t)(i * m + j) * CB;
+                        output_1d(m, in, out, kb);
+                    }
+                    for (int i = 0; i < m && oh0 + i < s->oh; i++)
+                        for (int j = 0; j < m && ow0 + j < s->ow; j++) {
+                            const float *src = res + (size_t)(i * m + j) * CB;
+                            float *dst = y + (((size_t)n * s->oh + oh0 + i) * s->ow + ow0 + j) * K + k0;
+                            if (fused) {
+#pragma omp simd
+                                for (int q = 0; q < kb; q++) {
+                                    float v = src[q] + (bias ? bias[k0 + q] : 0.0f);
+                                    v = v < clamp[0] ? clamp[0] : v;
+                                    dst[q] = v > clamp[1] ? clamp[1] : v;
+                                }
+                            } else {
+                                for (int q = 0; q < kb; q++) dst[q] = src[q] + (bias ? bias[k0 + q] : 0.0f);
+                                if (act.kind != PCI_ACT_SOFTMAX) pci_act_inplace(dst, (size_t)kb, act);
+                            }
+                        }
+                }
+            }
+        }
+    }
+    if (act.kind == PCI_ACT_SOFTMAX) pci_activation(y, (size_t)s->n * s->oh * s->ow, K, act, ctx);
+}
