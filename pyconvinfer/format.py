@@ -96,6 +96,7 @@ def write_model(path: str | os.PathLike, header: dict[str, Any], tensors: dict[s
             f.write(fixed)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a model file is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -104,6 +105,12 @@ def write_model(path: str | os.PathLike, header: dict[str, Any], tensors: dict[s
             pass
         raise
     return total
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fail(path: str, what: str) -> ModelFileError:

@@ -12,7 +12,7 @@ import pytest
 import pyconvinfer
 from pyconvinfer import _kernels
 from pyconvinfer.errors import ModelFileError
-from pyconvinfer.format import FIXED, MAGIC, read_model, write_model
+from pyconvinfer.format import FIXED, MAGIC, _umask, read_model, write_model
 
 LENET = Path(pyconvinfer.__file__).parent / "data" / "lenet5_digits.h5"
 
@@ -39,6 +39,7 @@ def test_round_trip_and_alignment(tmp_path: Path) -> None:
         np.testing.assert_array_equal(mf.tensors[name], arr)
         assert mf.tensors[name].ctypes.data % 64 == 0
     assert path.read_bytes()[:8] == MAGIC
+    assert path.stat().st_mode & 0o444 == 0o444 & ~_umask()  # readable as an ordinary file
 
 
 def test_weights_are_views_of_the_mapping(model_file: Path) -> None:

@@ -18,7 +18,8 @@ rotating between rounds. A process first checks that its output agrees with Kera
 max |y_keras| <= 1e-4: a runtime that does not agree is not timed), then takes the median of >= 10 timed runs
 after warm-up; the table gives the median over rounds. Before the rounds, each runtime runs each model once
 (not counted) to warm the file cache and to fail fast. LeNet-5 batch 1 is timed as users run it: one
-predict / run / invoke call from Python per sample.
+predict / run / invoke call from Python per sample (Keras: predict_on_batch, its fastest documented call for
+one batch; model.predict, which adds ~0.1 s of per-call overhead, is reported beside the table).
 
 Metrics: latency at batch 1 with 1 and N threads (N = the cores this process may use), LeNet-5 batch 64
 latency, peak RSS of the VGG16 process (ru_maxrss, after its runs), the time from process start (the parent,
@@ -354,7 +355,10 @@ def _load_runtime(runtime: str, mod: dict[str, Any], files: dict[str, str], thre
         info.update(version=keras.__version__, tensorflow=tf.__version__, backend=keras.backend.backend())
 
         def make_keras(batch: int) -> Predict:
-            return lambda x: model.predict(x, batch_size=batch, verbose=0)
+            # predict_on_batch: Keras's fastest documented call for one batch (model.predict costs ~100 ms of
+            # per-call overhead here: it is timed separately, see child_main)
+            return model.predict_on_batch
+        info["predict"] = lambda x: model.predict(x, batch_size=len(x), verbose=0)
         return make_keras
     raise ValueError(f"unknown runtime {runtime!r}")
 
@@ -428,6 +432,13 @@ def child_main(spec: dict[str, Any]) -> dict[str, Any]:
         if predict_b is not None:
             lat[f"b{x.shape[0]}"] = _time_runs(predict_b, [x], runs, block_s, warmup_s)
         res["latency"] = lat
+        if "predict" in info:  # Keras: the model.predict call too (not in the tables' main columns)
+            slow = info["predict"]
+            res["rel_err"]["b1 model.predict"] = _rel_err(slow(x1), ref[:1])
+            res["predict_latency"] = {"b1": _time_runs(slow, samples, min(runs, 10), 0.0, 0.0)}
+            if predict_b is not None:
+                res["predict_latency"][f"b{x.shape[0]}"] = _time_runs(slow, [x], min(runs, 10), 0.0, 0.0)
+    info.pop("predict", None)
     import resource
 
     res["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
@@ -782,7 +793,7 @@ def _report(bench: Bench, started: str, elapsed: float, load_before: tuple, load
            f"process, the median of >= {a.runs or 10} timed runs after warm-up; then the median over "
            f"{a.rounds} round(s), each runtime in a fresh process per (round, model, thread count), runtimes "
            "alternating. LeNet-5 batch 1 is one Python call per sample (`predict`, `sess.run`, "
-           "`set_tensor`+`invoke`+`get_tensor`, Keras `model.predict`). Same seeded He-scaled random weights "
+           "`set_tensor`+`invoke`+`get_tensor`, Keras `model.predict_on_batch`). Same seeded He-scaled random weights "
            f"everywhere; every runtime's output is checked against Keras (max abs diff / max |y| <= {TOLERANCE:g}) "
            "before it is timed. Import time: `import <runtime>` in a fresh process with numpy already imported "
            "(Keras: `import keras`, which imports TensorFlow). This machine is shared: compare ratios measured "
@@ -792,6 +803,15 @@ def _report(bench: Bench, started: str, elapsed: float, load_before: tuple, load
         m = bench.gen[model]["manifest"]
         out += [f"## {titles.get(model, model)}", "", table, ""]
         out += [f"{n}" for n in notes]
+        slow = []
+        for t in a.threads:
+            for key in ("b1", f"b{LENET_BATCH}"):
+                vals = bench.values("keras", model, t, lambda r, k=key: r["predict_latency"][k]["median_s"])
+                if vals:
+                    slow.append(f"batch {key[1:]}, {t} thread{'s' if t > 1 else ''}: {_fmt_time(_median(vals))}")
+        if slow:
+            out += ["", "Keras rows time `model.predict_on_batch(x)`; `model.predict(x)` takes " + "; ".join(slow)
+                    + " per call."]
         out += ["", f"Keras output on the check input: max probability {m['ref_max_prob']:.3f}, mean entropy "
                     f"{m['ref_entropy_nats']:.2f} nats (not degenerate).", ""]
         raw = bench.raw_rounds(model)
