@@ -168,7 +168,8 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
         return;
     }
     const pci_gemm_kernels *uk = pci_gemm_kernels_for(ctx.isa);
-    const int mr = uk->mr, ks = s->kh * s->kw;
+    const int narrow = uk->narrow && cout_g <= PCI_NR; /* one panel: the taller kernel */
+    const int mr = narrow ? uk->narrow_mr : uk->mr, ks = s->kh * s->kw;
     tap_layout tl = {s->dw == 1 && s->groups == 1 && s->kw * cin_g <= PCI_ZEROS_LEN, ks, cin_g};
     if (tl.row_mode) tl.ntaps = s->kh, tl.kc = s->kw * cin_g;
     /* Taps in the padding read a block of zeros; wider than the static one, allocate it. */
@@ -223,7 +224,7 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
                 const int tn = PCI_MIN(PCI_TAP_CHUNK, tl.ntaps - t0);
                 fill_taps(s, tl, xg, ih0, iw0, mr, t0, tn, a, scratch, zeros);
                 const int last = t0 + tn == tl.ntaps;
-                uk->fn[b->panels](tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride, c,
+                (narrow ? uk->narrow : uk->fn[b->panels])(tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride, c,
                                   (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
                                   fused && last ? clamp : NULL);
             }

@@ -39,6 +39,10 @@ typedef struct {
     int mr;                 /* rows (output pixels) per call */
     int max_panels;         /* largest panel count with a kernel: 1, 2 or 4 */
     pci_ukernel_fn fn[5];   /* fn[p]: kernel for p panels (NULL where absent) */
+    /* Layers with one panel (<= 16 output channels) keep few accumulators busy
+     * with mr rows; a taller kernel (NULL: none) hides the FMA latency. */
+    int narrow_mr;
+    pci_ukernel_fn narrow;
     /* y[0:16*panels] = x . w over k (one output row; batch-1 dense). */
     void (*gemv)(int k, const float *x, const float *w, float *y16);
 } pci_gemm_kernels;

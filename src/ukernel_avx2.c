@@ -84,5 +84,5 @@ TARGET static void gemv_avx2_16(int k, const float *x, const float *w, float *y1
 }
 
 const pci_gemm_kernels pci_gemm_avx2 = {
-    MR, 1, {NULL, ukernel_avx2_6x16, NULL, NULL, NULL}, gemv_avx2_16};
+    MR, 1, {NULL, ukernel_avx2_6x16, NULL, NULL, NULL}, 0, NULL, gemv_avx2_16};
 #endif

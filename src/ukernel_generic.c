@@ -65,4 +65,4 @@ static void gemv_generic_16(int k, const float *x, const float *w, float *y16) {
 }
 
 const pci_gemm_kernels pci_gemm_generic = {
-    MR, 1, {NULL, ukernel_generic_4x16, NULL, NULL, NULL}, gemv_generic_16};
+    MR, 1, {NULL, ukernel_generic_4x16, NULL, NULL, NULL}, 0, NULL, gemv_generic_16};

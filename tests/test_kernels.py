@@ -105,7 +105,8 @@ def run_chunk(check: Callable[[Any], None], cases: Sequence[Any], chunk: int) ->
         try:
             check(case)
         except Exception as e:  # noqa: BLE001 - collect every failing case of the chunk
-            failures.append(f"{case}: {type(e).__name__}: {str(e).strip().splitlines()[0][:300]}")
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+            failures.append(f"{case}: {type(e).__name__}: {' | '.join(lines[:3])[:400]}")
     assert not failures, f"{len(failures)} of {len(mine)} cases failed:\n" + "\n".join(failures[:30])
 
 
