@@ -31,7 +31,6 @@ def pack_conv2d(kernel: np.ndarray, groups: int = 1) -> np.ndarray:
 
 def pack_depthwise(kernel: np.ndarray) -> np.ndarray:
     """Keras DepthwiseConv2D kernel (kh, kw, cin, dm) -> dwise layout (cout = cin * dm)."""
-    kh, kw, cin, dm = kernel.shape
     return np.ascontiguousarray(kernel, dtype=np.float32).reshape(-1)
 
 

@@ -71,11 +71,5 @@ void pci_act_inplace(float *x, size_t n, pci_act act);
 /* Softmax over each row of `cols` floats. */
 void pci_softmax_rows(float *x, size_t rows, size_t cols);
 
-/* Shared driver: runs the indirect GEMM for a conv-like op. */
-typedef struct {
-    /* Fill a[ks * mr_max] for output tile `tile` of image n and group g. */
-    void (*fill)(const void *self, int n, int g, long p0, int mr_max, const float **a);
-    const void *self;
-} pci_indirection;
 
 #endif

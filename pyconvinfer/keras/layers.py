@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import activations as acts
+from .. import packing
 from ..errors import ConversionError
 
 
@@ -176,7 +177,7 @@ def _depthwise(ctx: Ctx, arrays) -> list[RawNode]:
     dm = int(ctx.cfg.get("depth_multiplier", 1))
     roles = ["kernel"] + (["bias"] if _use_bias(ctx) else [])
     wts = ctx.weights(arrays, roles, {"kernel": (kh, kw, c, dm), "bias": (c * dm,)})
-    wts["kernel"] = wts["kernel"].reshape(kh, kw, 1, c * dm)  # grouped conv, output c*dm+m
+    wts["kernel"] = packing.depthwise_as_conv(wts["kernel"])  # grouped conv, output c*dm+m
     attrs = {"kernel_size": [kh, kw], "strides": list(ctx.pair("strides", 1)),
              "dilation": list(ctx.pair("dilation_rate", 1)), "padding": ctx.padding(), "groups": c,
              "filters": c * dm, "in_channels": c, "activation": ctx.activation()}
