@@ -33,6 +33,7 @@ Tolerances (one definition for every kernel test)
 from __future__ import annotations
 
 import math
+import zlib
 from typing import Any, Callable, Union
 
 import numpy as np
@@ -105,8 +106,6 @@ def assert_close_elementwise(got: np.ndarray, ref: np.ndarray, x: np.ndarray, er
 
 def rng_for(*key: object) -> np.random.Generator:
     """A generator seeded from `key` (stable across runs and processes, unlike hash())."""
-    import zlib
-
     return np.random.default_rng(zlib.crc32(repr(key).encode()))
 
 
