@@ -20,6 +20,7 @@ SOURCES = [
     "src/act.c",
     "src/checksum.c",
     "src/conv2d.c",
+    "src/conv2d_thin_avx512.c",
     "src/conv2d_transpose.c",
     "src/dense.c",
     "src/dispatch.c",

@@ -167,6 +167,12 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
         conv2d_depthwise(x, wpacked, bias, y, s, act, ctx);
         return;
     }
+#ifdef PCI_X86
+    if (s->groups == 1 && s->c <= 4 && s->oc <= PCI_NR && pci_effective_isa(ctx.isa) == PCI_ISA_AVX512) {
+        pci_conv2d_thin_avx512(x, wpacked, bias, y, s, act, ctx);
+        return;
+    }
+#endif
     const pci_gemm_kernels *uk = pci_gemm_kernels_for(ctx.isa);
     const int narrow = uk->narrow && cout_g <= PCI_NR; /* one panel: the taller kernel */
     const int mr = narrow ? uk->narrow_mr : uk->mr, ks = s->kh * s->kw;

@@ -48,6 +48,11 @@ typedef struct {
 } pci_gemm_kernels;
 
 const pci_gemm_kernels *pci_gemm_kernels_for(int isa);
+
+/* Direct convolution with 16 output pixels per vector, for cin <= 4 and
+ * cout <= 16, one group (panel16 weights); AVX-512 only. */
+void pci_conv2d_thin_avx512(const float *x, const float *w, const float *bias, float *y,
+                            const pci_conv_shape *s, pci_act act, pci_ctx ctx);
 extern const pci_gemm_kernels pci_gemm_generic;
 #if defined(__x86_64__) || defined(_M_X64)
 #define PCI_X86 1

@@ -300,8 +300,10 @@ def _load_runtime(runtime: str, mod: dict[str, Any], files: dict[str, str], thre
     if runtime == "pyconvinfer":
         pci = mod["module"]
         m = pci.load(files["pci"], num_threads=threads)
+        ext = Path(pci._kernels.__file__)
+        built = datetime.datetime.fromtimestamp(ext.stat().st_mtime, datetime.timezone.utc)
         info.update(version=pci.__version__, file=pci.__file__, build_info=pci.build_info(), isa=m.isa,
-                    num_threads=m.num_threads)
+                    num_threads=m.num_threads, extension=str(ext), built=built.strftime("%Y-%m-%d %H:%M UTC"))
         return lambda batch: m.predict
     if runtime == "onnxruntime":
         ort = mod["module"]
@@ -844,8 +846,9 @@ def _report(bench: Bench, started: str, elapsed: float, load_before: tuple, load
             f"- Threads measured: {threads_txt}",
             f"- CPU used by other processes while a runtime was measured (from /proc/stat): {load_txt}",
             f"- {mach['platform']}; Python {mach['python']}; numpy {vers.get('numpy', '?')}; {mach['gcc']}",
-            f"- pyconvinfer {pci.get('version', vers.get('pyconvinfer', '?'))} from `{pci.get('file', '?')}` "
-            f"(git {_git_state()}); build_info: `{json.dumps(pci.get('build_info', {}))}`",
+            f"- pyconvinfer {pci.get('version', vers.get('pyconvinfer', '?'))} from `{pci.get('file', '?')}`, "
+            f"extension built {pci.get('built', '?')} (repository {REPO} at git {_git_state()} when the report "
+            f"was written); build_info: `{json.dumps(pci.get('build_info', {}))}`",
             "- Peers: " + "; ".join(f"{k} {v}" for k, v in vers.items()
                                     if k not in ("numpy", "pyconvinfer", "h5py", "psutil")),
             *peer_lines,
