@@ -29,6 +29,7 @@ from .kernels import resolve_isa, resolve_threads
 from .ops import REGISTRY, conv_ints, infer_shapes, winograd_tile
 
 ArrayLike = Union[np.ndarray, Sequence[Any]]
+MAX_PLANS = 8  # input shapes whose plans (and arenas) a Model keeps
 
 
 @dataclass
@@ -285,6 +286,9 @@ class Model:
                     if isinstance(e, ModelFileError):
                         raise
                     raise ValueError(f"input shape(s) {[a.shape for a in arrays]} do not fit the model: {e}") from None
+                if len(self._prepared) >= MAX_PLANS:  # many input sizes: forget the oldest plan and its arena
+                    old = self._prepared.pop(next(iter(self._prepared)))
+                    self._fast = {k: v for k, v in self._fast.items() if v[0] is not old}
                 self._prepared[key] = prep
             if type(x) is np.ndarray and len(arrays) == 1:
                 self._fast[(x.shape, x.dtype)] = (prep, single)

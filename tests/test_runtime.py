@@ -162,3 +162,15 @@ def test_build_info() -> None:
     assert info["kernel_isa"] in ("generic", "avx2", "avx512")
     assert "-O3" in info.get("compile_flags", ["-O3"])
     assert not any(f in ("-ffast-math", "-Ofast") for f in info.get("compile_flags", []))
+
+
+def test_plans_for_many_input_sizes_are_bounded(tmp_path: Path) -> None:
+    from pyconvinfer.runtime import MAX_PLANS
+
+    e = _entry("unknown_hw")
+    d = FIXTURES / e["dir"]
+    model = pyconvinfer.load(pyconvinfer.convert(d / e["formats"]["h5"], tmp_path / "u.pci"))
+    c = model.input_shape[-1]
+    for size in range(8, 8 + 2 * MAX_PLANS):
+        model.predict(np.zeros((1, size, size, c), np.float32))
+    assert len(model._prepared) <= MAX_PLANS
