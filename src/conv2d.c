@@ -168,7 +168,7 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
         return;
     }
 #ifdef PCI_X86
-    if (s->groups == 1 && s->c <= 4 && s->oc <= PCI_NR && pci_effective_isa(ctx.isa) == PCI_ISA_AVX512) {
+    if (s->groups == 1 && s->c <= 4 && s->oc <= PCI_NR && s->kw <= 16 && pci_effective_isa(ctx.isa) == PCI_ISA_AVX512) {
         pci_conv2d_thin_avx512(x, wpacked, bias, y, s, act, ctx);
         return;
     }

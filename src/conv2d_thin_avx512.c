@@ -12,56 +12,88 @@
 
 #define TARGET __attribute__((target("avx512f,avx2,fma")))
 
-/* One output row. KK accumulators (8 or 16, a compile-time constant at each
- * call so they live in registers); the packed weights are zero beyond K, so
- * the extra ones are harmless and never stored. */
-TARGET static inline __attribute__((always_inline)) void thin_row(
-    const int KK, const float *x, const float *w, const float *bias, float *y, const pci_conv_shape *s,
-    pci_act act, int fused, const float *clamp, long r) {
+/* One output row. KK accumulators per group of 16 pixels (8 or 16, a
+ * compile-time constant at each call so they live in registers); the packed
+ * weights are zero beyond K, so the extra ones are harmless and never stored.
+ * G groups (1 or 2) share each weight broadcast, and the per-column masks are
+ * computed once per row, not per tap. */
+TARGET static inline __attribute__((always_inline)) void thin_groups(
+    const int KK, const int G, const float *xn, const float *w, const float *bias, float *out,
+    const pci_conv_shape *s, pci_act act, int fused, const float *clamp, int oh, int ow0) {
     const int C = s->c, K = s->oc, W = s->w, H = s->h, OW = s->ow;
-    const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
-    const float *xn = x + (size_t)n * H * W * C;
-    float *out = y + (size_t)r * OW * K;
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (int ow0 = 0; ow0 < OW; ow0 += 16) {
-        const int count = PCI_MIN(16, OW - ow0);
-        __m512 acc[16];
-        for (int k = 0; k < KK; k++) acc[k] = _mm512_set1_ps(bias && k < K ? bias[k] : 0.0f);
-        /* input column of lane v for tap column 0: (ow0 + v) * sw - pad_l */
+    __m512 acc[2][16];
+    __mmask16 mask[2][16];
+    __m512i idx[2][16];
+    const int kw = s->kw;
+#pragma GCC unroll 2
+    for (int g = 0; g < G; g++) {
+        const int start = ow0 + 16 * g, count = PCI_MIN(16, OW - start);
+        const __mmask16 live = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
+        /* input column of lane v for tap column j: (start + v) * sw - pad_l + j * dw */
         const __m512i col0 = _mm512_sub_epi32(
-            _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(ow0)), _mm512_set1_epi32(s->sw)),
+            _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(start)), _mm512_set1_epi32(s->sw)),
             _mm512_set1_epi32(s->pad_l));
-        const __mmask16 live = (__mmask16)((1u << count) - 1u);
-        for (int i = 0; i < s->kh; i++) {
-            const int ih = oh * s->sh - s->pad_t + i * s->dh;
-            if ((unsigned)ih >= (unsigned)H) continue;
-            const float *row = xn + (size_t)ih * W * C;
-            for (int j = 0; j < s->kw; j++) {
-                const __m512i col = _mm512_add_epi32(col0, _mm512_set1_epi32(j * s->dw));
-                const __mmask16 in = live & _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) &
-                                     _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32(W));
-                const __m512i idx = _mm512_mullo_epi32(col, _mm512_set1_epi32(C));
-                for (int ci = 0; ci < C; ci++) {
-                    __m512 xv;
-                    if (C == 1 && s->sw == 1) /* contiguous: a masked load (masked lanes never fault) */
-                        xv = _mm512_maskz_loadu_ps(in, row + (ow0 - s->pad_l + j * s->dw));
-                    else
-                        xv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, idx, row + ci, 4);
-                    const float *wk = w + ((size_t)(i * s->kw + j) * C + ci) * PCI_NR;
-                    for (int k = 0; k < KK; k++) acc[k] = _mm512_fmadd_ps(xv, _mm512_set1_ps(wk[k]), acc[k]);
+        for (int j = 0; j < kw; j++) {
+            const __m512i col = _mm512_add_epi32(col0, _mm512_set1_epi32(j * s->dw));
+            mask[g][j] = live & _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) &
+                         _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32(W));
+            idx[g][j] = _mm512_mullo_epi32(col, _mm512_set1_epi32(C));
+        }
+#pragma GCC unroll 16
+        for (int k = 0; k < KK; k++) acc[g][k] = _mm512_set1_ps(bias && k < K ? bias[k] : 0.0f);
+    }
+    const int contiguous = C == 1 && s->sw == 1;
+    for (int i = 0; i < s->kh; i++) {
+        const int ih = oh * s->sh - s->pad_t + i * s->dh;
+        if ((unsigned)ih >= (unsigned)H) continue;
+        const float *row = xn + (size_t)ih * W * C;
+        for (int j = 0; j < kw; j++)
+            for (int ci = 0; ci < C; ci++) {
+                __m512 xv[2];
+#pragma GCC unroll 2
+                for (int g = 0; g < G; g++)
+                    xv[g] = contiguous /* a masked load (masked lanes never fault) */
+                                ? _mm512_maskz_loadu_ps(mask[g][j], row + (ow0 + 16 * g - s->pad_l + j * s->dw))
+                                : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask[g][j], idx[g][j], row + ci, 4);
+                const float *wk = w + ((size_t)(i * kw + j) * C + ci) * PCI_NR;
+#pragma GCC unroll 16
+                for (int k = 0; k < KK; k++) {
+                    const __m512 wv = _mm512_set1_ps(wk[k]);
+#pragma GCC unroll 2
+                    for (int g = 0; g < G; g++) acc[g][k] = _mm512_fmadd_ps(xv[g], wv, acc[g][k]);
                 }
             }
-        }
-        float tmp[16][16];
+    }
+#pragma GCC unroll 2
+    for (int g = 0; g < G; g++) {
+        const int start = ow0 + 16 * g, count = PCI_MIN(16, OW - start);
+        const __mmask16 live = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
+        const __m512i where = _mm512_mullo_epi32(lane, _mm512_set1_epi32(K)); /* pixel v -> v * K */
+        float *base = out + (size_t)start * K;
+#pragma GCC unroll 16
         for (int k = 0; k < KK; k++) {
-            if (fused) acc[k] = _mm512_min_ps(_mm512_max_ps(acc[k], _mm512_set1_ps(clamp[0])), _mm512_set1_ps(clamp[1]));
-            _mm512_storeu_ps(tmp[k], acc[k]);
+            if (k >= K) break;
+            if (fused) acc[g][k] = _mm512_min_ps(_mm512_max_ps(acc[g][k], _mm512_set1_ps(clamp[0])),
+                                                 _mm512_set1_ps(clamp[1]));
+            _mm512_mask_i32scatter_ps(base + k, live, where, acc[g][k], 4); /* channel k of 16 pixels */
         }
-        for (int v = 0; v < count; v++) {
-            float *o = out + (size_t)(ow0 + v) * K;
-            for (int k = 0; k < K; k++) o[k] = tmp[k][v];
-            if (!fused && act.kind != PCI_ACT_SOFTMAX) pci_act_inplace(o, (size_t)K, act);
-        }
+        if (!fused && act.kind != PCI_ACT_SOFTMAX)
+            for (int v = 0; v < count; v++) pci_act_inplace(base + (size_t)v * K, (size_t)K, act);
+    }
+}
+
+TARGET static void thin_row(const float *x, const float *w, const float *bias, float *y, const pci_conv_shape *s,
+                            pci_act act, int fused, const float *clamp, long r) {
+    const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
+    const float *xn = x + (size_t)n * s->h * s->w * s->c;
+    float *out = y + (size_t)r * s->ow * s->oc;
+    int ow0 = 0;
+    if (s->oc <= 8)
+        for (; ow0 + 16 < s->ow; ow0 += 32) thin_groups(8, 2, xn, w, bias, out, s, act, fused, clamp, oh, ow0);
+    for (; ow0 < s->ow; ow0 += 16) {
+        if (s->oc <= 8) thin_groups(8, 1, xn, w, bias, out, s, act, fused, clamp, oh, ow0);
+        else thin_groups(16, 1, xn, w, bias, out, s, act, fused, clamp, oh, ow0);
     }
 }
 
@@ -71,12 +103,8 @@ TARGET void pci_conv2d_thin_avx512(const float *x, const float *w, const float *
     float clamp[2];
     const int fused = pci_act_as_clamp(act, clamp);
     const int nt = pci_threads_for(ctx, (double)rows * s->ow * s->oc * s->kh * s->kw * s->c);
-    const int wide = s->oc > 8;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (long r = 0; r < rows; r++) {
-        if (wide) thin_row(16, x, w, bias, y, s, act, fused, clamp, r);
-        else thin_row(8, x, w, bias, y, s, act, fused, clamp, r);
-    }
+    for (long r = 0; r < rows; r++) thin_row(x, w, bias, y, s, act, fused, clamp, r);
     if (act.kind == PCI_ACT_SOFTMAX) pci_activation(y, (size_t)rows * s->ow, s->oc, act, ctx);
 }
 #endif
