@@ -87,16 +87,14 @@ void pci_activation(float *x, size_t rows, size_t cols, pci_act act, pci_ctx ctx
     if (act.kind == PCI_ACT_LINEAR || rows == 0 || cols == 0) return;
     const int nt = pci_threads_for(ctx, 8.0 * (double)rows * (double)cols);
     if (act.kind == PCI_ACT_SOFTMAX) {
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (long r = 0; r < (long)rows; r++) pci_softmax_rows(x + (size_t)r * cols, 1, cols);
+        PCI_FOR(nt, long r = 0, r < (long)rows, r++, { pci_softmax_rows(x + (size_t)r * cols, 1, cols); });
         return;
     }
     /* Fixed-size chunks so each element's result is independent of the thread count. */
     const size_t total = rows * cols, chunk = 16384;
     const long nchunks = (long)((total + chunk - 1) / chunk);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (long i = 0; i < nchunks; i++) {
+    PCI_FOR(nt, long i = 0, i < nchunks, i++, {
         const size_t start = (size_t)i * chunk;
         pci_act_inplace(x + start, PCI_MIN(chunk, total - start), act);
-    }
+    });
 }

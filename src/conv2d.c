@@ -160,6 +160,71 @@ static void fill_taps(const pci_conv_shape *s, tap_layout tl, const float *xg, c
     }
 }
 
+/* Everything one thread needs to run its share of a convolution's work items. */
+typedef struct {
+    const float *x, *wpacked, *bias, *zeros;
+    float *y;
+    const pci_conv_shape *s;
+    const pci_gemm_kernels *uk;
+    const oc_block *blocks;
+    tap_layout tl;
+    pci_act act;
+    const float *clamp;
+    size_t panel_stride, group_stride, scratch_floats;
+    long items, ntiles, tiles_per_image, pixels;
+    int nblocks, weights_outer, narrow, mr, cin_g, fused;
+} conv_job;
+
+/* Called inside a parallel region (the orphaned `omp for` splits the items) or
+ * directly on one thread (no OpenMP region at all). */
+static void conv_worker(const conv_job *J) {
+    const float *x = J->x, *wpacked = J->wpacked, *bias = J->bias, *zeros = J->zeros, *clamp = J->clamp;
+    float *y = J->y;
+    const pci_conv_shape *s = J->s;
+    const pci_gemm_kernels *uk = J->uk;
+    const oc_block *blocks = J->blocks;
+    const tap_layout tl = J->tl;
+    const pci_act act = J->act;
+    const size_t panel_stride = J->panel_stride, group_stride = J->group_stride, scratch_floats = J->scratch_floats;
+    const long items = J->items, ntiles = J->ntiles, tiles_per_image = J->tiles_per_image, pixels = J->pixels;
+    const int nblocks = J->nblocks, weights_outer = J->weights_outer, narrow = J->narrow, mr = J->mr;
+    const int cin_g = J->cin_g, fused = J->fused;
+    const float *a[PCI_TAP_CHUNK * 16];
+    float stack_scratch[2048];
+    float *scratch = scratch_floats <= 2048 ? stack_scratch : malloc(scratch_floats * sizeof(float));
+#pragma omp for schedule(static) nowait
+    for (long it = 0; it < items; it++) {
+        if (!scratch) continue;
+        const long tile = weights_outer ? it % ntiles : it / nblocks;
+        const oc_block *b = &blocks[weights_outer ? it / ntiles : it % nblocks];
+        const int n = (int)(tile / tiles_per_image);
+        const long p0 = (tile % tiles_per_image) * mr;
+        const int rows = (int)PCI_MIN((long)mr, pixels - p0);
+        float *c = y + ((size_t)n * pixels + p0) * s->oc + b->oc0;
+        const float *xg = x + (size_t)n * s->h * s->w * s->c + (size_t)b->g * cin_g;
+        const float *wb = wpacked + b->g * group_stride + b->panel * panel_stride;
+        /* Top-left input coordinate of each pixel's window (rows past the
+         * end repeat the last pixel: computed, never stored). */
+        int ih0[16], iw0[16];
+        for (int m = 0; m < mr; m++) {
+            const long p = p0 + PCI_MIN(m, rows - 1);
+            ih0[m] = (int)(p / s->ow) * s->sh - s->pad_t;
+            iw0[m] = (int)(p % s->ow) * s->sw - s->pad_l;
+        }
+        for (int t0 = 0; t0 < tl.ntaps; t0 += PCI_TAP_CHUNK) {
+            const int tn = PCI_MIN(PCI_TAP_CHUNK, tl.ntaps - t0);
+            fill_taps(s, tl, xg, ih0, iw0, mr, t0, tn, a, scratch, zeros);
+            const int last = t0 + tn == tl.ntaps;
+            (narrow ? uk->narrow : uk->fn[b->panels])(tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride, c,
+                              (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
+                              fused && last ? clamp : NULL);
+        }
+        if (!fused && act.kind != PCI_ACT_LINEAR && act.kind != PCI_ACT_SOFTMAX)
+            for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * s->oc, b->nc, act);
+    }
+    if (scratch != stack_scratch) free(scratch);
+}
+
 void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *y,
                 const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
     const int cin_g = s->c / s->groups, cout_g = s->oc / s->groups;
@@ -202,42 +267,14 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
     float clamp[2];
     const int fused = pci_act_as_clamp(act, clamp);
 
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        const float *a[PCI_TAP_CHUNK * 16];
-        float stack_scratch[2048];
-        float *scratch = scratch_floats <= 2048 ? stack_scratch : malloc(scratch_floats * sizeof(float));
-#pragma omp for schedule(static)
-        for (long it = 0; it < items; it++) {
-            if (!scratch) continue;
-            const long tile = weights_outer ? it % ntiles : it / nblocks;
-            const oc_block *b = &blocks[weights_outer ? it / ntiles : it % nblocks];
-            const int n = (int)(tile / tiles_per_image);
-            const long p0 = (tile % tiles_per_image) * mr;
-            const int rows = (int)PCI_MIN((long)mr, pixels - p0);
-            float *c = y + ((size_t)n * pixels + p0) * s->oc + b->oc0;
-            const float *xg = x + (size_t)n * s->h * s->w * s->c + (size_t)b->g * cin_g;
-            const float *wb = wpacked + b->g * group_stride + b->panel * panel_stride;
-            /* Top-left input coordinate of each pixel's window (rows past the
-             * end repeat the last pixel: computed, never stored). */
-            int ih0[16], iw0[16];
-            for (int m = 0; m < mr; m++) {
-                const long p = p0 + PCI_MIN(m, rows - 1);
-                ih0[m] = (int)(p / s->ow) * s->sh - s->pad_t;
-                iw0[m] = (int)(p % s->ow) * s->sw - s->pad_l;
-            }
-            for (int t0 = 0; t0 < tl.ntaps; t0 += PCI_TAP_CHUNK) {
-                const int tn = PCI_MIN(PCI_TAP_CHUNK, tl.ntaps - t0);
-                fill_taps(s, tl, xg, ih0, iw0, mr, t0, tn, a, scratch, zeros);
-                const int last = t0 + tn == tl.ntaps;
-                (narrow ? uk->narrow : uk->fn[b->panels])(tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride, c,
-                                  (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
-                                  fused && last ? clamp : NULL);
-            }
-            if (!fused && act.kind != PCI_ACT_LINEAR && act.kind != PCI_ACT_SOFTMAX)
-                for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * s->oc, b->nc, act);
-        }
-        if (scratch != stack_scratch) free(scratch);
+    const conv_job job = {x, wpacked, bias, zeros, y, s, uk, blocks, tl, act, clamp, panel_stride, group_stride,
+                          scratch_floats, items, ntiles, tiles_per_image, pixels, nblocks, weights_outer, narrow, mr,
+                          cin_g, fused};
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        conv_worker(&job);
+    } else {
+        conv_worker(&job);
     }
     if (act.kind == PCI_ACT_SOFTMAX) pci_activation(y, (size_t)s->n * pixels, s->oc, act, ctx);
     if (blocks != stack_blocks) free(blocks);

@@ -103,8 +103,7 @@ TARGET void pci_conv2d_thin_avx512(const float *x, const float *w, const float *
     float clamp[2];
     const int fused = pci_act_as_clamp(act, clamp);
     const int nt = pci_threads_for(ctx, (double)rows * s->ow * s->oc * s->kh * s->kw * s->c);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (long r = 0; r < rows; r++) thin_row(x, w, bias, y, s, act, fused, clamp, r);
+    PCI_FOR(nt, long r = 0, r < rows, r++, { thin_row(x, w, bias, y, s, act, fused, clamp, r); });
     if (act.kind == PCI_ACT_SOFTMAX) pci_activation(y, (size_t)rows * s->ow, s->oc, act, ctx);
 }
 #endif

@@ -20,6 +20,19 @@ static inline int pci_threads_for(pci_ctx ctx, double work) {
     return (ctx.num_threads > 1 && work >= PCI_PARALLEL_MIN_WORK) ? ctx.num_threads : 1;
 }
 
+/* `#pragma omp parallel for schedule(static)` that skips OpenMP entirely on one
+ * thread: even a serialized region costs ~0.4 us, a tenth of a LeNet layer.
+ * The body must not contain pragmas (put such loops in a function). */
+#define PCI_FOR(nt, decl, cond, inc, ...)                                   \
+    do {                                                                   \
+        if ((nt) > 1) {                                                    \
+            _Pragma("omp parallel for schedule(static) num_threads(nt)")   \
+            for (decl; cond; inc) __VA_ARGS__                              \
+        } else {                                                           \
+            for (decl; cond; inc) __VA_ARGS__                              \
+        }                                                                  \
+    } while (0)
+
 /* A read-only block of zeros that padded taps point at (indirect GEMM). */
 #define PCI_ZEROS_LEN 65536
 extern const float pci_zeros[PCI_ZEROS_LEN];

@@ -51,8 +51,7 @@ static void pool2d(const float *x, float *y, const pci_pool_shape *s, int is_max
     const long rows = (long)s->n * s->oh;
     if (pool_rows_first(s)) {
         const int nt = pci_threads_for(ctx, (double)rows * s->ow * s->c * s->kh * s->kw);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (long r = 0; r < rows; r++) pool_row_rows_first(x, y + (size_t)r * s->ow * s->c, s, is_max, r);
+        PCI_FOR(nt, long r = 0, r < rows, r++, { pool_row_rows_first(x, y + (size_t)r * s->ow * s->c, s, is_max, r); });
         return;
     }
     const int nt = pci_threads_for(ctx, (double)rows * s->ow * s->c * s->kh * s->kw);
