@@ -82,6 +82,8 @@ class BuildExt(build_ext):
         out = Path(self.get_ext_fullpath("pyconvinfer._kernels")).parent / "_build_info.py"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(f"# Written by setup.py at build time.\nBUILD = {build!r}\n")
+        if self.inplace:  # setuptools builds in build/ and copies only the extension back
+            Path(__file__).parent.joinpath("pyconvinfer", "_build_info.py").write_text(out.read_text())
         super().build_extensions()
 
 
