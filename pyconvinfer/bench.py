@@ -11,7 +11,8 @@ import numpy as np
 from .runtime import load
 
 
-def _median(fn, repeat: int, warmup: int = 3) -> float:
+def median_time(fn, repeat: int, warmup: int = 3) -> float:
+    """Median wall time of fn() over `repeat` calls after `warmup` calls."""
     for _ in range(warmup):
         fn()
     ts = []
@@ -53,7 +54,7 @@ def bench_model(path: str, batch: int = 1, threads: int | None = None, repeat: i
     model = load(path, num_threads=threads)
     xs = _inputs(model, batch)
     x = xs if len(xs) > 1 else xs[0]
-    total = _median(lambda: model.predict(x), repeat)
+    total = median_time(lambda: model.predict(x), repeat)
     lines = [f"{path}: batch {batch}, {model.num_threads} thread(s), ISA {model.isa}: "
              f"median {total * 1e3:.3f} ms over {repeat} runs ({total / batch * 1e6:.1f} us per sample)"]
     if per_layer:
@@ -64,7 +65,7 @@ def bench_model(path: str, batch: int = 1, threads: int | None = None, repeat: i
         summed = 0.0
         for step, node_index in enumerate(prep.step_nodes):
             node = model.graph.nodes[node_index]
-            t = _median(lambda i=step: prep.plan.run_one(i, model.num_threads, model.isa), max(3, repeat // 2), 1)
+            t = median_time(lambda i=step: prep.plan.run_one(i, model.num_threads, model.isa), max(3, repeat // 2), 1)
             summed += t
             macs = (table[node_index]["macs"] or 0) * batch
             gflops = 2 * macs / t / 1e9 if macs else 0.0

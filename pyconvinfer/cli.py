@@ -111,17 +111,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _median_time(fn, repeat: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench_model
 
@@ -131,6 +120,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from .bench import median_time
     from .keras.convert import convert
     from .runtime import load
 
@@ -146,8 +136,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         probs = model.predict(x)
         correct = int((probs.argmax(-1) == y).sum())
         acc = correct / len(y)
-        per_image = _median_time(lambda: model.predict(x[0]), repeat=200, warmup=20)
-        batch = _median_time(lambda: model.predict(x), repeat=10)
+        per_image = median_time(lambda: model.predict(x[0]), repeat=200, warmup=20)
+        batch = median_time(lambda: model.predict(x), repeat=10)
     print(f"held-out images: {len(y)}")
     print(f"Keras accuracy:       {meta['keras_accuracy']:.4f} ({meta['keras_correct']}/{meta['n_test']})")
     print(f"pyconvinfer accuracy: {acc:.4f} ({correct}/{len(y)})")
