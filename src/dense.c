@@ -40,21 +40,9 @@ void pci_dense(const float *x, const float *wpacked, const float *bias, float *y
         });
         if (!fused) pci_activation(y, 1, (size_t)n, act, ctx);
         return;
-    } else {
-        const int mr = uk->mr, tiles = (m + mr - 1) / mr;
-        const long items = (long)tiles * nb;
-        const int nt = pci_threads_for(ctx, (double)m * k * n);
-        float clamp[2];
-        const int fused = pci_act_as_clamp(act, clamp);
-        PCI_FOR(nt, long it = 0, it < items, it++, {
-            const int t = (int)(it / nb), b = (int)(it % nb);
-            const int r0 = t * mr, rows = PCI_MIN(mr, m - r0);
-            const float *a[16];
-            for (int i = 0; i < mr; i++) a[i] = x + (size_t)(r0 + PCI_MIN(i, rows - 1)) * k;
-            uk->fn[1](1, k, a, wpacked + (size_t)b * panel_stride, panel_stride, y + (size_t)r0 * n + b * PCI_NR,
-                      (size_t)n, rows, PCI_MIN(PCI_NR, n - b * PCI_NR), bias ? bias + b * PCI_NR : NULL, 0,
-                      fused ? clamp : NULL);
-        });
-        if (!fused) pci_activation(y, (size_t)m, (size_t)n, act, ctx);
     }
+    /* Batches: the rows are pixels of a 1x1 convolution, whose driver blocks
+     * output channels for the widest micro-kernel and fuses the activation. */
+    const pci_conv_shape s1 = {1, 1, m, k, 1, m, n, 1, 1, 1, 1, 1, 1, 0, 0, 1};
+    pci_conv2d(x, wpacked, bias, y, &s1, act, ctx);
 }

@@ -30,20 +30,41 @@ static void pool_row_rows_first(const float *x, float *out, const pci_pool_shape
         }
     }
     const float inv = 1.0f / (float)(s->kh * s->kw);
-    for (int ow = 0; ow < s->ow; ow++) {
-        const float *win = acc + (size_t)ow * s->sw * c;
-        float *o = out + (size_t)ow * c;
-        for (int k = 0; k < c; k++) o[k] = win[k];
-        for (int j = 1; j < s->kw; j++) {
-            const float *col = win + (size_t)j * c;
-            if (is_max) {
-                for (int k = 0; k < c; k++) o[k] = col[k] > o[k] ? col[k] : o[k];
-            } else {
-                for (int k = 0; k < c; k++) o[k] += col[k];
+    if (c >= 8) { /* then the kw columns, a channel vector per output pixel */
+        for (int ow = 0; ow < s->ow; ow++) {
+            const float *win = acc + (size_t)ow * s->sw * c;
+            float *o = out + (size_t)ow * c;
+            memcpy(o, win, sizeof(float) * c);
+            for (int j = 1; j < s->kw; j++) {
+                const float *col = win + (size_t)j * c;
+                if (is_max) {
+#pragma omp simd
+                    for (int k = 0; k < c; k++) o[k] = col[k] > o[k] ? col[k] : o[k];
+                } else {
+#pragma omp simd
+                    for (int k = 0; k < c; k++) o[k] += col[k];
+                }
             }
+            if (!is_max)
+#pragma omp simd
+                for (int k = 0; k < c; k++) o[k] *= inv;
         }
-        if (!is_max)
-            for (int k = 0; k < c; k++) o[k] *= inv;
+        return;
+    }
+    /* Few channels: one pass over the output row (short per-pixel loops would
+     * cost more than the adds). */
+    const int total = s->ow * c, step = s->sw * c, kw = s->kw;
+    int k = 0;
+    size_t base = 0; /* ow * sw * c */
+    for (int q = 0; q < total; q++) {
+        const float *win = acc + base + k;
+        float v = win[0];
+        if (is_max)
+            for (int j = 1; j < kw; j++) v = win[(size_t)j * c] > v ? win[(size_t)j * c] : v;
+        else
+            for (int j = 1; j < kw; j++) v += win[(size_t)j * c];
+        out[q] = is_max ? v : v * inv;
+        if (++k == c) k = 0, base += (size_t)step;
     }
 }
 
