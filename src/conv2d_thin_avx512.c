@@ -17,8 +17,27 @@
  * weights are zero beyond K, so the extra ones are harmless and never stored.
  * G groups (1 or 2) share each weight broadcast, and the per-column masks are
  * computed once per row, not per tap. */
+/* Permutation tables of the NHWC store for K channels (see thin_groups). */
+typedef struct {
+    __m512i idx[16];
+    __mmask16 mask[16][16];
+} thin_transpose;
+
+TARGET static void thin_transpose_init(thin_transpose *tt, int K) {
+    for (int r = 0; r < K; r++) {
+        int lanes[16];
+        for (int k = 0; k < 16; k++) tt->mask[r][k] = 0;
+        for (int e = 0; e < 16; e++) {
+            const int q = 16 * r + e;
+            lanes[e] = q / K;
+            tt->mask[r][q % K] |= (__mmask16)(1u << e);
+        }
+        tt->idx[r] = _mm512_loadu_si512(lanes);
+    }
+}
+
 TARGET static inline __attribute__((always_inline)) void thin_groups(
-    const int KK, const int G, const float *xn, const float *w, const float *bias, float *out,
+    const int KK, const int G, const thin_transpose *tt, const float *xn, const float *w, const float *bias, float *out,
     const pci_conv_shape *s, pci_act act, int fused, const float *clamp, int oh, int ow0) {
     const int C = s->c, K = s->oc, W = s->w, H = s->h, OW = s->ow;
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -68,32 +87,39 @@ TARGET static inline __attribute__((always_inline)) void thin_groups(
 #pragma GCC unroll 2
     for (int g = 0; g < G; g++) {
         const int start = ow0 + 16 * g, count = PCI_MIN(16, OW - start);
-        const __mmask16 live = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
-        const __m512i where = _mm512_mullo_epi32(lane, _mm512_set1_epi32(K)); /* pixel v -> v * K */
         float *base = out + (size_t)start * K;
+        if (fused)
 #pragma GCC unroll 16
-        for (int k = 0; k < KK; k++) {
-            if (k >= K) break;
-            if (fused) acc[g][k] = _mm512_min_ps(_mm512_max_ps(acc[g][k], _mm512_set1_ps(clamp[0])),
-                                                 _mm512_set1_ps(clamp[1]));
-            _mm512_mask_i32scatter_ps(base + k, live, where, acc[g][k], 4); /* channel k of 16 pixels */
+            for (int k = 0; k < KK; k++)
+                acc[g][k] = _mm512_min_ps(_mm512_max_ps(acc[g][k], _mm512_set1_ps(clamp[0])), _mm512_set1_ps(clamp[1]));
+        /* Transpose (channels x 16 pixels) into NHWC: output vector r holds
+         * floats 16r .. 16r+15 of the pixels' K channels; each comes from
+         * acc[k] lane v with 16r + e = v K + k (masked permutes, no scatter). */
+        for (int r = 0; r < K; r++) {
+            __m512 v = _mm512_setzero_ps();
+#pragma GCC unroll 16
+            for (int k = 0; k < KK; k++)
+                if (k < K) v = _mm512_mask_permutexvar_ps(v, tt->mask[r][k], tt->idx[r], acc[g][k]);
+            const int left = count * K - 16 * r;
+            if (left >= 16) _mm512_storeu_ps(base + 16 * r, v);
+            else if (left > 0) _mm512_mask_storeu_ps(base + 16 * r, (__mmask16)((1u << left) - 1u), v);
         }
         if (!fused && act.kind != PCI_ACT_SOFTMAX)
             for (int v = 0; v < count; v++) pci_act_inplace(base + (size_t)v * K, (size_t)K, act);
     }
 }
 
-TARGET static void thin_row(const float *x, const float *w, const float *bias, float *y, const pci_conv_shape *s,
-                            pci_act act, int fused, const float *clamp, long r) {
+TARGET static void thin_row(const thin_transpose *tt, const float *x, const float *w, const float *bias, float *y,
+                            const pci_conv_shape *s, pci_act act, int fused, const float *clamp, long r) {
     const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
     const float *xn = x + (size_t)n * s->h * s->w * s->c;
     float *out = y + (size_t)r * s->ow * s->oc;
     int ow0 = 0;
     if (s->oc <= 8)
-        for (; ow0 + 16 < s->ow; ow0 += 32) thin_groups(8, 2, xn, w, bias, out, s, act, fused, clamp, oh, ow0);
+        for (; ow0 + 16 < s->ow; ow0 += 32) thin_groups(8, 2, tt, xn, w, bias, out, s, act, fused, clamp, oh, ow0);
     for (; ow0 < s->ow; ow0 += 16) {
-        if (s->oc <= 8) thin_groups(8, 1, xn, w, bias, out, s, act, fused, clamp, oh, ow0);
-        else thin_groups(16, 1, xn, w, bias, out, s, act, fused, clamp, oh, ow0);
+        if (s->oc <= 8) thin_groups(8, 1, tt, xn, w, bias, out, s, act, fused, clamp, oh, ow0);
+        else thin_groups(16, 1, tt, xn, w, bias, out, s, act, fused, clamp, oh, ow0);
     }
 }
 
@@ -103,7 +129,9 @@ TARGET void pci_conv2d_thin_avx512(const float *x, const float *w, const float *
     float clamp[2];
     const int fused = pci_act_as_clamp(act, clamp);
     const int nt = pci_threads_for(ctx, (double)rows * s->ow * s->oc * s->kh * s->kw * s->c);
-    PCI_FOR(nt, long r = 0, r < rows, r++, { thin_row(x, w, bias, y, s, act, fused, clamp, r); });
+    thin_transpose tt;
+    thin_transpose_init(&tt, s->oc);
+    PCI_FOR(nt, long r = 0, r < rows, r++, { thin_row(&tt, x, w, bias, y, s, act, fused, clamp, r); });
     if (act.kind == PCI_ACT_SOFTMAX) pci_activation(y, (size_t)rows * s->ow, s->oc, act, ctx);
 }
 #endif
