@@ -12,8 +12,9 @@ ONNX Runtime gets a graph written with onnx.helper from the Keras weights (NHWC-
 MaxPool / AveragePool, Transpose back before Flatten, Gemm, Softmax). The model files are generated once per
 --workdir and reused (the .pci file is re-converted on every invocation: the pyconvinfer build may change).
 
-Each measurement runs in a fresh interpreter (subprocess, never fork: OpenMP runtimes do not survive it), one
-process per (round, model, thread count, runtime), the runtimes alternating within a round and their order
+Each measurement runs in a fresh interpreter (subprocess, never fork: OpenMP runtimes do not survive it):
+tools/bench_child.py, which imports only json and typing before numpy and the runtime, so that start-up
+measures the runtime and not this harness. One process per (round, model, thread count, runtime), the runtimes alternating within a round and their order
 rotating between rounds. A process first checks that its output agrees with Keras (max |y - y_keras| /
 max |y_keras| <= 1e-4: a runtime that does not agree is not timed), then takes the median of >= 10 timed runs
 after warm-up; the table gives the median over rounds. Before the rounds, each runtime runs each model once
@@ -41,17 +42,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
-
-if TYPE_CHECKING:
-    import numpy as np
+from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parent.parent
 RUNTIMES = ("pyconvinfer", "onnxruntime", "litert", "keras")
 MODELS = ("vgg16", "lenet5")
 GEN_VERSION = 1  # bump when the generated models / inputs change
 SEED = 20240601
-TOLERANCE = 1e-4
+TOLERANCE = 1e-4  # the same bound as bench_child.TOLERANCE, which decides
 LENET_BATCH = 64
 DIST_NAMES = {"numpy": "numpy", "onnxruntime": "onnxruntime", "onnx": "onnx", "ai-edge-litert": "ai-edge-litert",
               "tensorflow": "tensorflow", "tensorflow-cpu": "tensorflow-cpu", "keras": "keras", "tf-keras": "tf-keras",
@@ -295,192 +293,6 @@ def generate_main(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Runtime measurement (one fresh process per (round, model, threads, runtime))
-# ----------------------------------------------------------------------------------------------------------------
-
-Predict = Callable[["np.ndarray"], Any]
-
-
-def _import_runtime(runtime: str) -> dict[str, Any]:
-    """Import the runtime's module (the timed import); return what the loader needs."""
-    if runtime == "pyconvinfer":
-        import pyconvinfer
-
-        return {"module": pyconvinfer}
-    if runtime == "onnxruntime":
-        import onnxruntime
-
-        return {"module": onnxruntime}
-    if runtime == "litert":
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-
-            return {"Interpreter": Interpreter, "which": "ai_edge_litert.interpreter"}
-        except ImportError:
-            import tensorflow as tf
-
-            return {"Interpreter": tf.lite.Interpreter, "which": "tf.lite.Interpreter"}
-    if runtime == "keras":
-        import keras
-
-        return {"module": keras}
-    raise ValueError(f"unknown runtime {runtime!r}")
-
-
-def _load_runtime(runtime: str, mod: dict[str, Any], files: dict[str, str], threads: int,
-                  info: dict[str, Any]) -> Callable[[int], Predict]:
-    """Load the model; return make(batch) -> predict(x), the tightest user-style call for that batch size."""
-    if runtime == "pyconvinfer":
-        pci = mod["module"]
-        m = pci.load(files["pci"], num_threads=threads)
-        ext = Path(pci._kernels.__file__)
-        built = datetime.datetime.fromtimestamp(ext.stat().st_mtime, datetime.timezone.utc)
-        info.update(version=pci.__version__, file=pci.__file__, build_info=pci.build_info(), isa=m.isa,
-                    num_threads=m.num_threads, extension=str(ext), built=built.strftime("%Y-%m-%d %H:%M UTC"))
-        return lambda batch: m.predict
-    if runtime == "onnxruntime":
-        ort = mod["module"]
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        sess = ort.InferenceSession(files["onnx"], sess_options=so, providers=["CPUExecutionProvider"])
-        in_name = sess.get_inputs()[0].name
-        info.update(version=ort.__version__, providers=sess.get_providers())
-
-        def make_ort(batch: int) -> Predict:
-            run = sess.run
-            return lambda x: run(None, {in_name: x})[0]
-        return make_ort
-    if runtime == "litert":
-        interp_cls = mod["Interpreter"]
-        interps: dict[int, Any] = {}
-        from importlib import metadata
-
-        try:
-            version = metadata.version("ai-edge-litert")
-        except metadata.PackageNotFoundError:
-            version = "tensorflow " + metadata.version("tensorflow")
-        info.update(version=version, interpreter=mod["which"])
-
-        def make_litert(batch: int) -> Predict:
-            it = interp_cls(model_path=files["tflite"], num_threads=threads)
-            in_idx = it.get_input_details()[0]["index"]
-            out_idx = it.get_output_details()[0]["index"]
-            if batch != 1:
-                it.resize_tensor_input(in_idx, [batch, *it.get_input_details()[0]["shape"][1:]])
-            it.allocate_tensors()
-            interps[batch] = it
-            set_tensor, invoke, get_tensor = it.set_tensor, it.invoke, it.get_tensor
-
-            def predict(x: np.ndarray) -> np.ndarray:
-                set_tensor(in_idx, x)
-                invoke()
-                return get_tensor(out_idx)
-            return predict
-        return make_litert
-    if runtime == "keras":
-        keras = mod["module"]
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-        model = keras.models.load_model(files["h5"], compile=False)
-        info.update(version=keras.__version__, tensorflow=tf.__version__, backend=keras.backend.backend())
-
-        def make_keras(batch: int) -> Predict:
-            # predict_on_batch: Keras's fastest documented call for one batch (model.predict costs ~100 ms of
-            # per-call overhead here: it is timed separately, see child_main)
-            return model.predict_on_batch
-        info["predict"] = lambda x: model.predict(x, batch_size=len(x), verbose=0)
-        return make_keras
-    raise ValueError(f"unknown runtime {runtime!r}")
-
-
-def _time_runs(fn: Predict, samples: list[np.ndarray], runs: int, block_s: float, warmup_s: float) -> dict[str, Any]:
-    """Median over `runs` timed blocks of the time per call; a block is k calls (k sized to ~block_s)."""
-    n = len(samples)
-    calls = 0
-    t_start = time.perf_counter()
-    while calls < 2 or (time.perf_counter() - t_start < warmup_s and calls < 10000):
-        fn(samples[calls % n])
-        calls += 1
-    per_call = (time.perf_counter() - t_start) / calls
-    k = max(1, min(5000, round(block_s / per_call)))
-    times = []
-    i = 0
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        for _ in range(k):
-            fn(samples[i % n])
-            i += 1
-        times.append((time.perf_counter() - t0) / k)
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times), "calls_per_run": k,
-            "runs": runs, "warmup_calls": calls}
-
-
-def _rel_err(y: Any, ref: np.ndarray) -> float:
-    import numpy as np
-
-    y = np.asarray(y, dtype=np.float32).reshape(ref.shape)
-    return float(np.max(np.abs(y - ref)) / np.max(np.abs(ref)))
-
-
-def child_main(spec: dict[str, Any]) -> dict[str, Any]:
-    t_enter = time.time()
-    t0 = time.perf_counter()
-    import numpy as np
-
-    numpy_import_s = time.perf_counter() - t0
-    runtime, model, threads = spec["runtime"], spec["model"], spec["threads"]
-    files = spec["files"]
-    res: dict[str, Any] = {"runtime": runtime, "model": model, "threads": threads, "t_enter": t_enter,
-                           "numpy_import_s": numpy_import_s, "ok": False}
-    info: dict[str, Any] = {}
-    res["info"] = info
-    x = np.load(files["x"])
-    ref = np.load(files["ref"])
-    t0 = time.perf_counter()
-    mod = _import_runtime(runtime)
-    res["import_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    make = _load_runtime(runtime, mod, files, threads, info)
-    res["load_s"] = time.perf_counter() - t0
-    x1 = np.ascontiguousarray(x[:1])
-    t0 = time.perf_counter()
-    predict1 = make(1)
-    y1 = predict1(x1)
-    res["t_first_result"] = time.time()
-    res["first_predict_s"] = time.perf_counter() - t0
-    errs = {"b1": _rel_err(y1, ref[:1])}
-    predict_b = None
-    if x.shape[0] > 1:
-        predict_b = make(x.shape[0])
-        errs[f"b{x.shape[0]}"] = _rel_err(predict_b(x), ref)
-    res["rel_err"] = errs
-    res["ok"] = max(errs.values()) <= TOLERANCE
-    if spec["mode"] == "measure" and res["ok"]:
-        runs, block_s, warmup_s = spec["runs"], spec["block_s"], spec["warmup_s"]
-        samples = [np.ascontiguousarray(x[i:i + 1]) for i in range(x.shape[0])]
-        lat = {"b1": _time_runs(predict1, samples, runs, block_s, warmup_s)}
-        if predict_b is not None:
-            lat[f"b{x.shape[0]}"] = _time_runs(predict_b, [x], runs, block_s, warmup_s)
-        res["latency"] = lat
-        if "predict" in info:  # Keras: the model.predict call too (not in the tables' main columns)
-            slow = info["predict"]
-            res["rel_err"]["b1 model.predict"] = _rel_err(slow(x1), ref[:1])
-            res["predict_latency"] = {"b1": _time_runs(slow, samples, min(runs, 10), 0.0, 0.0)}
-            if predict_b is not None:
-                res["predict_latency"][f"b{x.shape[0]}"] = _time_runs(slow, [x], min(runs, 10), 0.0, 0.0)
-    info.pop("predict", None)
-    import resource
-
-    res["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-    return res
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # Parent: orchestration
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -515,13 +327,19 @@ def _children_cpu_s() -> float:
 
 def _spawn(flag: str, spec: dict[str, Any], log: Path, timeout: float,
            threads: int | None = None) -> tuple[dict[str, Any] | None, float, str]:
-    """Run this file with `flag spec` in a fresh interpreter; return (result, parent start time, error).
+    """Run a fresh interpreter: a measurement (flag "--_child": bench_child.py, which imports next to nothing
+    before the runtime) or a model generation ("--_generate": this file); return (result, parent start
+    time, error).
     The result gets `other_load`: the cores that other processes kept busy meanwhile (a noise indicator)."""
     result_path = log.with_suffix(".json")
     if result_path.exists():
         result_path.unlink()
     spec = {**spec, "result": str(result_path)}
-    cmd = [sys.executable, str(Path(__file__).resolve()), flag, json.dumps(spec)]
+    here = Path(__file__).resolve()
+    if flag == "--_child":
+        cmd = [sys.executable, str(here.with_name("bench_child.py")), json.dumps(spec)]
+    else:
+        cmd = [sys.executable, str(here), flag, json.dumps(spec)]
     busy0, mine0 = _cpu_busy_s(), _children_cpu_s() + time.process_time()
     with open(log, "w") as err:
         t_start = time.time()
@@ -961,14 +779,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _child_entry(flag: str, spec_json: str) -> int:
+def _generate_entry(spec_json: str) -> int:
     spec = json.loads(spec_json)
-    result = generate_main(spec) if flag == "--_generate" else child_main(spec)
+    result = generate_main(spec)
     Path(spec["result"]).write_text(json.dumps(result, default=str))
     return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] in ("--_child", "--_generate"):
-        sys.exit(_child_entry(sys.argv[1], sys.argv[2]))
+    if len(sys.argv) == 3 and sys.argv[1] == "--_generate":
+        sys.exit(_generate_entry(sys.argv[2]))
     sys.exit(main())
