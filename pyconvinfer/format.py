@@ -20,9 +20,7 @@ import json
 import mmap
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -59,6 +57,9 @@ def write_model(path: str | os.PathLike, header: dict[str, Any], tensors: dict[s
     """Write atomically: a temporary file in the destination directory, fsync,
     then rename over `path`. On any failure the temporary file is removed and
     an existing `path` is left untouched. Returns the file size."""
+    import tempfile  # here, not at the top: a device that only loads models does not pay for these imports
+    from pathlib import Path
+
     path = Path(path)
     table, offset = [], 0
     for name, arr in tensors.items():

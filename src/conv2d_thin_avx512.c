@@ -42,47 +42,76 @@ TARGET static inline __attribute__((always_inline)) void thin_groups(
     const int C = s->c, K = s->oc, W = s->w, H = s->h, OW = s->ow;
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     __m512 acc[2][16];
-    __mmask16 mask[2][16];
+    __mmask16 mask[2][16], live[2];
     __m512i idx[2][16];
     const int kw = s->kw;
 #pragma GCC unroll 2
     for (int g = 0; g < G; g++) {
         const int start = ow0 + 16 * g, count = PCI_MIN(16, OW - start);
-        const __mmask16 live = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
+        live[g] = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
         /* input column of lane v for tap column j: (start + v) * sw - pad_l + j * dw */
         const __m512i col0 = _mm512_sub_epi32(
             _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(start)), _mm512_set1_epi32(s->sw)),
             _mm512_set1_epi32(s->pad_l));
         for (int j = 0; j < kw; j++) {
             const __m512i col = _mm512_add_epi32(col0, _mm512_set1_epi32(j * s->dw));
-            mask[g][j] = live & _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) &
+            mask[g][j] = live[g] & _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) &
                          _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32(W));
             idx[g][j] = _mm512_mullo_epi32(col, _mm512_set1_epi32(C));
         }
 #pragma GCC unroll 16
         for (int k = 0; k < KK; k++) acc[g][k] = _mm512_set1_ps(bias && k < K ? bias[k] : 0.0f);
     }
-    const int contiguous = C == 1 && s->sw == 1;
-    for (int i = 0; i < s->kh; i++) {
-        const int ih = oh * s->sh - s->pad_t + i * s->dh;
-        if ((unsigned)ih >= (unsigned)H) continue;
-        const float *row = xn + (size_t)ih * W * C;
-        for (int j = 0; j < kw; j++)
-            for (int ci = 0; ci < C; ci++) {
-                __m512 xv[2];
+    if (C == 1 && s->sw == 1) { /* one plane, unit stride: a masked load per tap (masked lanes never fault) */
+        /* Where no tap column reaches the padding (always, for 'valid'), every tap's load mask is the
+         * group's live lanes: kept in a register instead of reloaded per tap. */
+        int uniform = 1;
+        for (int g = 0; g < G; g++)
+            for (int j = 0; j < kw; j++) uniform &= mask[g][j] == live[g];
+#define PCI_THIN_PLANE_TAPS(LOAD_MASK)                                                                     \
+    for (int i = 0; i < s->kh; i++) {                                                                      \
+        const int ih = oh * s->sh - s->pad_t + i * s->dh;                                                  \
+        if ((unsigned)ih >= (unsigned)H) continue;                                                         \
+        const float *row = xn + (size_t)ih * W + ow0 - s->pad_l;                                           \
+        const float *wi = w + (size_t)i * kw * PCI_NR;                                                     \
+        for (int j = 0; j < kw; j++) {                                                                     \
+            __m512 xv[2];                                                                                  \
+            _Pragma("GCC unroll 2") for (int g = 0; g < G; g++)                                            \
+                xv[g] = _mm512_maskz_loadu_ps(LOAD_MASK, row + 16 * g + j * s->dw);                        \
+            const float *wk = wi + (size_t)j * PCI_NR;                                                     \
+            _Pragma("GCC unroll 16") for (int k = 0; k < KK; k++) {                                        \
+                const __m512 wv = _mm512_set1_ps(wk[k]);                                                   \
+                _Pragma("GCC unroll 2") for (int g = 0; g < G; g++) acc[g][k] =                            \
+                    _mm512_fmadd_ps(xv[g], wv, acc[g][k]);                                                 \
+            }                                                                                              \
+        }                                                                                                  \
+    }
+        if (uniform) {
+            PCI_THIN_PLANE_TAPS(live[g])
+        } else {
+            PCI_THIN_PLANE_TAPS(mask[g][j])
+        }
+#undef PCI_THIN_PLANE_TAPS
+    } else {
+        for (int i = 0; i < s->kh; i++) {
+            const int ih = oh * s->sh - s->pad_t + i * s->dh;
+            if ((unsigned)ih >= (unsigned)H) continue;
+            const float *row = xn + (size_t)ih * W * C;
+            for (int j = 0; j < kw; j++)
+                for (int ci = 0; ci < C; ci++) {
+                    __m512 xv[2];
 #pragma GCC unroll 2
-                for (int g = 0; g < G; g++)
-                    xv[g] = contiguous /* a masked load (masked lanes never fault) */
-                                ? _mm512_maskz_loadu_ps(mask[g][j], row + (ow0 + 16 * g - s->pad_l + j * s->dw))
-                                : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask[g][j], idx[g][j], row + ci, 4);
-                const float *wk = w + ((size_t)(i * kw + j) * C + ci) * PCI_NR;
+                    for (int g = 0; g < G; g++)
+                        xv[g] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask[g][j], idx[g][j], row + ci, 4);
+                    const float *wk = w + ((size_t)(i * kw + j) * C + ci) * PCI_NR;
 #pragma GCC unroll 16
-                for (int k = 0; k < KK; k++) {
-                    const __m512 wv = _mm512_set1_ps(wk[k]);
+                    for (int k = 0; k < KK; k++) {
+                        const __m512 wv = _mm512_set1_ps(wk[k]);
 #pragma GCC unroll 2
-                    for (int g = 0; g < G; g++) acc[g][k] = _mm512_fmadd_ps(xv[g], wv, acc[g][k]);
+                        for (int g = 0; g < G; g++) acc[g][k] = _mm512_fmadd_ps(xv[g], wv, acc[g][k]);
+                    }
                 }
-            }
+        }
     }
 #pragma GCC unroll 2
     for (int g = 0; g < G; g++) {
@@ -97,9 +126,9 @@ TARGET static inline __attribute__((always_inline)) void thin_groups(
          * acc[k] lane v with 16r + e = v K + k (masked permutes, no scatter). */
         for (int r = 0; r < K; r++) {
             __m512 v = _mm512_setzero_ps();
-#pragma GCC unroll 16
+#pragma GCC unroll 16 /* masks of k >= K are empty: no-op permutes, cheaper than a branch each */
             for (int k = 0; k < KK; k++)
-                if (k < K) v = _mm512_mask_permutexvar_ps(v, tt->mask[r][k], tt->idx[r], acc[g][k]);
+                v = _mm512_mask_permutexvar_ps(v, _load_mask16((__mmask16 *)&tt->mask[r][k]), tt->idx[r], acc[g][k]);
             const int left = count * K - 16 * r;
             if (left >= 16) _mm512_storeu_ps(base + 16 * r, v);
             else if (left > 0) _mm512_mask_storeu_ps(base + 16 * r, (__mmask16)((1u << left) - 1u), v);
@@ -114,13 +143,21 @@ TARGET static void thin_row(const thin_transpose *tt, const float *x, const floa
     const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
     const float *xn = x + (size_t)n * s->h * s->w * s->c;
     float *out = y + (size_t)r * s->ow * s->oc;
-    int ow0 = 0;
-    if (s->oc <= 8)
-        for (; ow0 + 16 < s->ow; ow0 += 32) thin_groups(8, 2, tt, xn, w, bias, out, s, act, fused, clamp, oh, ow0);
-    for (; ow0 < s->ow; ow0 += 16) {
-        if (s->oc <= 8) thin_groups(8, 1, tt, xn, w, bias, out, s, act, fused, clamp, oh, ow0);
-        else thin_groups(16, 1, tt, xn, w, bias, out, s, act, fused, clamp, oh, ow0);
-    }
+    /* KK accumulators per group of 16 pixels: the output channels rounded up to
+     * 4, 6, 8 or 16 (LeNet's 6 wastes no FMA), two groups sharing each weight
+     * broadcast while 2 KK accumulators fit the registers. */
+#define PCI_THIN_ROW(KK, G2)                                                                               \
+    do {                                                                                                   \
+        int ow0 = 0;                                                                                       \
+        if (G2)                                                                                            \
+            for (; ow0 + 16 < s->ow; ow0 += 32) thin_groups(KK, 2, tt, xn, w, bias, out, s, act, fused, clamp, oh, ow0); \
+        for (; ow0 < s->ow; ow0 += 16) thin_groups(KK, 1, tt, xn, w, bias, out, s, act, fused, clamp, oh, ow0); \
+    } while (0)
+    if (s->oc <= 4) PCI_THIN_ROW(4, 1);
+    else if (s->oc <= 6) PCI_THIN_ROW(6, 1);
+    else if (s->oc <= 8) PCI_THIN_ROW(8, 1);
+    else PCI_THIN_ROW(16, 0);
+#undef PCI_THIN_ROW
 }
 
 TARGET void pci_conv2d_thin_avx512(const float *x, const float *w, const float *bias, float *y,

@@ -14,6 +14,31 @@ static int pool_rows_first(const pci_pool_shape *s) {
            (long)(s->ow - 1) * s->sw + s->kw <= s->w && (size_t)s->w * s->c <= 4096;
 }
 
+/* Few channels (LeNet's 6): reduce the kw columns of a row with whole-row
+ * vector operations too, t[q] = op_j acc[q + j c], then pick each output pixel's
+ * c values at q = ow sw c (short per-pixel loops would cost more). */
+__attribute__((noinline)) static void pool_columns_few(const float *acc, float *out, const pci_pool_shape *s, int is_max, float inv) {
+    const int c = s->c;
+    const int span = ((s->ow - 1) * s->sw + 1) * c, kw = s->kw;
+    float t[4096]; /* span <= w c <= 4096 */
+    memcpy(t, acc, sizeof(float) * span);
+    for (int j = 1; j < kw; j++) {
+        const float *col = acc + (size_t)j * c; /* q + j c < w c: the windows fit (pool_rows_first) */
+        if (is_max) {
+#pragma omp simd
+            for (int q = 0; q < span; q++) t[q] = col[q] > t[q] ? col[q] : t[q];
+        } else {
+#pragma omp simd
+            for (int q = 0; q < span; q++) t[q] += col[q];
+        }
+    }
+    for (int ow = 0; ow < s->ow; ow++) {
+        const float *win = t + (size_t)ow * s->sw * c;
+        float *o = out + (size_t)ow * c;
+        for (int k = 0; k < c; k++) o[k] = is_max ? win[k] : win[k] * inv;
+    }
+}
+
 static void pool_row_rows_first(const float *x, float *out, const pci_pool_shape *s, int is_max, long r) {
     const int n = (int)(r / s->oh), oh = (int)(r % s->oh), wc = s->w * s->c, c = s->c;
     float acc[4096];
@@ -30,7 +55,7 @@ static void pool_row_rows_first(const float *x, float *out, const pci_pool_shape
         }
     }
     const float inv = 1.0f / (float)(s->kh * s->kw);
-    if (c >= 8) { /* then the kw columns, a channel vector per output pixel */
+    if (c >= 32) { /* then the kw columns, a channel vector per output pixel */
         for (int ow = 0; ow < s->ow; ow++) {
             const float *win = acc + (size_t)ow * s->sw * c;
             float *o = out + (size_t)ow * c;
@@ -51,21 +76,7 @@ static void pool_row_rows_first(const float *x, float *out, const pci_pool_shape
         }
         return;
     }
-    /* Few channels: one pass over the output row (short per-pixel loops would
-     * cost more than the adds). */
-    const int total = s->ow * c, step = s->sw * c, kw = s->kw;
-    int k = 0;
-    size_t base = 0; /* ow * sw * c */
-    for (int q = 0; q < total; q++) {
-        const float *win = acc + base + k;
-        float v = win[0];
-        if (is_max)
-            for (int j = 1; j < kw; j++) v = win[(size_t)j * c] > v ? win[(size_t)j * c] : v;
-        else
-            for (int j = 1; j < kw; j++) v += win[(size_t)j * c];
-        out[q] = is_max ? v : v * inv;
-        if (++k == c) k = 0, base += (size_t)step;
-    }
+    pool_columns_few(acc, out, s, is_max, inv);
 }
 
 static void pool2d(const float *x, float *y, const pci_pool_shape *s, int is_max, pci_ctx ctx) {

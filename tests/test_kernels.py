@@ -290,6 +290,30 @@ def test_conv2d_special_paths(case: ConvCase) -> None:
     check_conv2d(case)
 
 
+# The thin AVX-512 kernel (cin <= 4, cout <= 16: 16 output pixels in the lanes) has
+# variants by accumulator count (cout rounded up to 4, 6, 8 or 16), by group count (one
+# or two groups of 16 pixels per pass: output widths 7 to 40), and a plane path
+# (cin 1, stride 1) whose load masks are per tap only where a tap column meets the padding.
+THIN_CASES = [
+    ConvCase((h, w), kernel, strides, dilation, padding, (cin, cout, 1), (cin + cout) % 2 == 0,
+             _pick((cin, cout, w, padding), ["relu", "linear", "tanh", "relu6"]))
+    for cin, cout in [(1, 1), (1, 4), (1, 5), (1, 6), (2, 6), (1, 7), (4, 8), (1, 9), (3, 16)]
+    for (h, w), kernel, strides, dilation, padding in [
+        ((9, 32), (5, 5), (1, 1), (1, 1), "valid"),
+        ((6, 44), (5, 5), (1, 1), (1, 1), "valid"),
+        ((5, 33), (3, 3), (1, 1), (1, 1), "same"),
+        ((7, 40), (3, 5), (2, 2), (1, 1), "same"),
+        ((6, 37), (3, 3), (1, 1), (2, 2), ((1, 2), (3, 0))),
+        ((5, 7), (5, 5), (1, 1), (1, 1), "same"),
+    ]
+]
+
+
+@pytest.mark.parametrize("case", THIN_CASES, ids=str)
+def test_conv2d_thin_paths(case: ConvCase) -> None:
+    check_conv2d(case)
+
+
 @pytest.mark.parametrize("cin,groups,kernel", [(65540, 1, (3, 3)), (65540 * 2, 2, (1, 1)), (70000, 1, (1, 2))])
 def test_conv2d_more_input_channels_than_zero_block(cin: int, groups: int, kernel: tuple[int, int]) -> None:
     """Over 65536 input channels per group: a correct result or a clean ValueError, never
@@ -605,7 +629,15 @@ def _pool_cases() -> list[PoolCase]:
     return cases
 
 
-POOL_CASES = _pool_cases()
+# Rows of the 'valid' whole-row path: channel counts either side of its 32-channel switch
+# (fewer: columns reduced row-wide, then picked), windows wider than, equal to and
+# narrower than the stride, and the widest row it takes (w * c = 4096 floats).
+POOL_ROW_CASES = [PoolCase(hw, pool, st, "valid", kind, c)
+                  for kind in ("max", "avg")
+                  for hw, pool, st, c in [((4, 100), (3, 2), (2, 3), 5), ((5, 61), (2, 3), (1, 2), 16),
+                                          ((6, 30), (2, 2), None, 31), ((6, 30), (2, 2), None, 32),
+                                          ((3, 256), (2, 4), (1, 3), 16), ((3, 128), (3, 3), (1, 1), 33)]]
+POOL_CASES = _pool_cases() + POOL_ROW_CASES
 
 
 def check_pool(case: PoolCase) -> None:

@@ -14,13 +14,14 @@ MaxPool / AveragePool, Transpose back before Flatten, Gemm, Softmax). The model 
 
 Each measurement runs in a fresh interpreter (subprocess, never fork: OpenMP runtimes do not survive it):
 tools/bench_child.py, which imports only json and typing before numpy and the runtime, so that start-up
-measures the runtime and not this harness. One process per (round, model, thread count, runtime), the runtimes alternating within a round and their order
-rotating between rounds. A process first checks that its output agrees with Keras (max |y - y_keras| /
-max |y_keras| <= 1e-4: a runtime that does not agree is not timed), then takes the median of >= 10 timed runs
-after warm-up; the table gives the median over rounds. Before the rounds, each runtime runs each model once
-(not counted) to warm the file cache and to fail fast. LeNet-5 batch 1 is timed as users run it: one
-predict / run / invoke call from Python per sample (Keras: predict_on_batch, its fastest documented call for
-one batch; model.predict, which adds ~0.1 s of per-call overhead, is reported beside the table).
+measures the runtime and not this harness. One process per (round, model, thread count, runtime), the runtimes
+alternating within a round and their order rotating between rounds. A process first checks that its output
+agrees with Keras (max |y - y_keras| / max |y_keras| <= 1e-4: a runtime that does not agree is not timed),
+then takes the median of >= 10 timed runs after warm-up; the table gives the median over rounds. Before the
+rounds, each runtime runs each model once (not counted) to warm the file cache and to fail fast. LeNet-5 batch
+1 is timed as users run it: one predict / run / invoke call from Python per sample (Keras: predict_on_batch,
+its fastest documented call for one batch; model.predict, which adds ~0.1 s of per-call overhead, is reported
+beside the table).
 
 Metrics: latency at batch 1 with 1 and N threads (N = the cores this process may use), LeNet-5 batch 64
 latency, peak RSS of the VGG16 process (ru_maxrss, after its runs), the time from process start (the parent,
