@@ -134,6 +134,23 @@ static void fill_taps(const pci_conv_shape *s, tap_layout tl, const float *xg, c
         }
         return;
     }
+    /* Next: tiles that wrap onto the next output row (LeNet's 10-wide conv2
+     * with 8-pixel tiles) but whose windows all lie inside the image: every
+     * tap is the pixel's first tap plus a fixed offset. */
+    int inside = 1;
+    for (int m = 0; m < mr; m++)
+        inside &= ih0[m] >= 0 && ih0[m] + (s->kh - 1) * dh < h && iw0[m] >= 0 && iw0[m] + span <= w;
+    if (inside) {
+        const float *first[16];
+        for (int m = 0; m < mr; m++) first[m] = xg + ((size_t)ih0[m] * w + iw0[m]) * c;
+        for (int t = 0; t < tn; t++) {
+            const int tap = t0 + t;
+            const int i = tl.row_mode ? tap : tap / kw, j = tl.row_mode ? 0 : tap % kw;
+            const size_t off = ((size_t)i * dh * w + (size_t)j * dw) * c;
+            for (int m = 0; m < mr; m++) a[t * mr + m] = first[m] + off;
+        }
+        return;
+    }
     for (int t = 0; t < tn; t++) {
         const int tap = t0 + t;
         const int i = tl.row_mode ? tap : tap / kw, j = tl.row_mode ? 0 : tap % kw;

@@ -80,41 +80,49 @@ TARGET static void gemv_avx512_16(int k, const float *x, const float *w, float *
     _mm512_storeu_ps(y16, _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
-/* 8 rows x 16 channels: 8 independent FMA chains cover the 4-cycle latency of
- * two FMA ports, where 6 rows x 1 panel leaves a quarter of them idle. */
-TARGET static void ukernel_avx512_8x16(int ks, int kc, const float *const *a, const float *w, size_t ps,
-                                       float *c, size_t ldc, int mr, int nc, const float *bias, int accumulate,
-                                       const float *clamp) {
-    (void)ps;
-    __m512 acc[8];
+/* R rows x 16 channels (one panel: layers of at most 16 output channels, e.g.
+ * LeNet's conv2 and small dense batches). R = 8 independent FMA chains cover
+ * the 4-cycle latency of two FMA ports, where 6 rows leave a quarter of them
+ * idle; 12 rows measured no faster (12 row pointers spill out of the GPRs). */
+TARGET static inline __attribute__((always_inline)) void ukernel_avx512_rows16(
+    const int R, int ks, int kc, const float *const *a, const float *w, float *c, size_t ldc, int mr, int nc,
+    const float *bias, int accumulate, const float *clamp) {
+    __m512 acc[16];
     const __mmask16 mask = nc >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nc) - 1u);
     const __m512 b = bias && !accumulate ? _mm512_maskz_loadu_ps(mask, bias) : _mm512_setzero_ps();
-    for (int m = 0; m < 8; m++)
+#pragma GCC unroll 16
+    for (int m = 0; m < R; m++)
         acc[m] = accumulate ? (m < mr ? _mm512_maskz_loadu_ps(mask, c + m * ldc) : _mm512_setzero_ps()) : b;
     for (int t = 0; t < ks; t++) {
-        const float *a0 = a[t * 8 + 0], *a1 = a[t * 8 + 1], *a2 = a[t * 8 + 2], *a3 = a[t * 8 + 3];
-        const float *a4 = a[t * 8 + 4], *a5 = a[t * 8 + 5], *a6 = a[t * 8 + 6], *a7 = a[t * 8 + 7];
+        const float *ap[16];
+#pragma GCC unroll 16
+        for (int m = 0; m < R; m++) ap[m] = a[t * R + m];
         const float *wt = w + (size_t)t * kc * 16;
         for (int k = 0; k < kc; k++) {
             const __m512 wv = _mm512_loadu_ps(wt + k * 16);
-            acc[0] = _mm512_fmadd_ps(_mm512_set1_ps(a0[k]), wv, acc[0]);
-            acc[1] = _mm512_fmadd_ps(_mm512_set1_ps(a1[k]), wv, acc[1]);
-            acc[2] = _mm512_fmadd_ps(_mm512_set1_ps(a2[k]), wv, acc[2]);
-            acc[3] = _mm512_fmadd_ps(_mm512_set1_ps(a3[k]), wv, acc[3]);
-            acc[4] = _mm512_fmadd_ps(_mm512_set1_ps(a4[k]), wv, acc[4]);
-            acc[5] = _mm512_fmadd_ps(_mm512_set1_ps(a5[k]), wv, acc[5]);
-            acc[6] = _mm512_fmadd_ps(_mm512_set1_ps(a6[k]), wv, acc[6]);
-            acc[7] = _mm512_fmadd_ps(_mm512_set1_ps(a7[k]), wv, acc[7]);
+#pragma GCC unroll 16
+            for (int m = 0; m < R; m++) acc[m] = _mm512_fmadd_ps(_mm512_set1_ps(ap[m][k]), wv, acc[m]);
         }
     }
     if (clamp) {
         const __m512 lo = _mm512_set1_ps(clamp[0]), hi = _mm512_set1_ps(clamp[1]);
-        for (int m = 0; m < 8; m++) acc[m] = _mm512_min_ps(_mm512_max_ps(acc[m], lo), hi);
+#pragma GCC unroll 16
+        for (int m = 0; m < R; m++) acc[m] = _mm512_min_ps(_mm512_max_ps(acc[m], lo), hi);
     }
-    for (int m = 0; m < mr; m++) _mm512_mask_storeu_ps(c + m * ldc, mask, acc[m]);
+#pragma GCC unroll 16
+    for (int m = 0; m < R; m++)
+        if (m < mr) _mm512_mask_storeu_ps(c + m * ldc, mask, acc[m]);
+}
+
+#define NARROW_MR 8
+TARGET static void ukernel_avx512_narrow(int ks, int kc, const float *const *a, const float *w, size_t ps, float *c,
+                                         size_t ldc, int mr, int nc, const float *bias, int accumulate,
+                                         const float *clamp) {
+    (void)ps;
+    ukernel_avx512_rows16(NARROW_MR, ks, kc, a, w, c, ldc, mr, nc, bias, accumulate, clamp);
 }
 
 const pci_gemm_kernels pci_gemm_avx512 = {
-    MR, 4, {NULL, ukernel_avx512_6x1, ukernel_avx512_6x2, NULL, ukernel_avx512_6x4}, 8, ukernel_avx512_8x16,
+    MR, 4, {NULL, ukernel_avx512_6x1, ukernel_avx512_6x2, NULL, ukernel_avx512_6x4}, NARROW_MR, ukernel_avx512_narrow,
     gemv_avx512_16};
 #endif
