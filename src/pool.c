@@ -6,6 +6,12 @@
 
 #include "pci_internal.h"
 
+/* Thread-count weight of one pooled element against one GEMM multiply-add
+ * (pci_threads_for's unit): the GEMM kernels retire ~30 multiply-adds per ns
+ * on a core, pooling ~1-3 elements; so LeNet's first pool at batch 64
+ * (~150 us alone) is worth a parallel region and batch 1 (~3 us) is not. */
+#define PCI_POOL_COST 32.0
+
 /* Windows that never touch the padding (valid pooling): reduce the kh input
  * rows with whole-row vector operations first, then the kw columns; for few
  * channels (LeNet's 6) this beats a channel-vector loop per window. */
@@ -82,11 +88,11 @@ static void pool_row_rows_first(const float *x, float *out, const pci_pool_shape
 static void pool2d(const float *x, float *y, const pci_pool_shape *s, int is_max, pci_ctx ctx) {
     const long rows = (long)s->n * s->oh;
     if (pool_rows_first(s)) {
-        const int nt = pci_threads_for(ctx, (double)rows * s->ow * s->c * s->kh * s->kw);
+        const int nt = pci_threads_for(ctx, PCI_POOL_COST * rows * s->ow * s->c * s->kh * s->kw);
         PCI_FOR(nt, long r = 0, r < rows, r++, { pool_row_rows_first(x, y + (size_t)r * s->ow * s->c, s, is_max, r); });
         return;
     }
-    const int nt = pci_threads_for(ctx, (double)rows * s->ow * s->c * s->kh * s->kw);
+    const int nt = pci_threads_for(ctx, PCI_POOL_COST * rows * s->ow * s->c * s->kh * s->kw);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (long r = 0; r < rows; r++) {
         const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
@@ -127,7 +133,7 @@ void pci_avg_pool2d(const float *x, float *y, const pci_pool_shape *s, pci_ctx c
 }
 
 void pci_global_pool(const float *x, float *y, int n, int hw, int c, int is_max, pci_ctx ctx) {
-    const int nt = pci_threads_for(ctx, (double)n * hw * c);
+    const int nt = pci_threads_for(ctx, PCI_POOL_COST * n * hw * c);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (int i = 0; i < n; i++) {
         float *out = y + (size_t)i * c;

@@ -639,6 +639,65 @@ def _fmt_err(e: float) -> str:
     return f"{e:.1e}"
 
 
+def _targets(bench: Bench) -> list[str]:
+    """Issue 4's targets, each checked on this run's medians (only those whose runtimes and models ran)."""
+    a = bench.args
+    top = max(a.threads)
+    peers = [rt for rt in a.runtimes if rt != "pyconvinfer"]
+
+    def med(rt: str, model: str, threads: int | None, key: Callable[[dict[str, Any]], Any]) -> float | None:
+        return _median(bench.values(rt, model, threads, key))
+
+    def lat(batch: int) -> Callable[[dict[str, Any]], Any]:
+        return lambda r: r["latency"][f"b{batch}"]["median_s"]
+
+    rows: list[tuple[str, str, str, bool]] = []
+
+    def versus(what: str, model: str, threads: int, batch: int, against: list[str]) -> None:
+        mine = med("pyconvinfer", model, threads, lat(batch))
+        theirs = {rt: v for rt in against if (v := med(rt, model, threads, lat(batch))) is not None}
+        if mine is None or not theirs:
+            return
+        best = min(theirs, key=theirs.__getitem__)
+        rows.append((what, _fmt_time(mine), f"<= {best} {_fmt_time(theirs[best])}", mine <= theirs[best]))
+
+    if "vgg16" in a.models:
+        versus(f"VGG16, batch 1, {top} threads", "vgg16", top, 1, peers)
+        if 1 in a.threads and top > 1:
+            versus("VGG16, batch 1, 1 thread", "vgg16", 1, 1, [p for p in peers if p == "onnxruntime"])
+            one, many = med("pyconvinfer", "vgg16", 1, lat(1)), med("pyconvinfer", "vgg16", top, lat(1))
+            if one and many:
+                rows.append((f"VGG16, 1 -> {top} threads speed-up", f"{one / many:.2f}x", ">= 1.8x", one / many >= 1.8))
+        rss = med("pyconvinfer", "vgg16", top, lambda r: r["maxrss_mb"])
+        params = bench.gen.get("vgg16", {}).get("manifest", {}).get("params")
+        if rss is not None and params:
+            limit = params * 4 / 2**20 + 128
+            rows.append((f"VGG16 peak RSS ({top} threads)", _fmt_mb(rss), f"<= weights + 128 MB = {_fmt_mb(limit)}",
+                         rss <= limit))
+        start = med("pyconvinfer", "vgg16", top, lambda r: r["startup_s"])
+        if start is not None:
+            rows.append(("VGG16, process start to first result", _fmt_s(start), "<= 0.50 s", start <= 0.5))
+    if "lenet5" in a.models:
+        for t in a.threads:
+            threads = f"{t} thread{'s' if t > 1 else ''}"
+            versus(f"LeNet-5, batch 1, {threads}", "lenet5", t, 1, peers)
+            versus(f"LeNet-5, batch {LENET_BATCH}, {threads}", "lenet5", t, LENET_BATCH,
+                   [p for p in peers if p == "litert"])
+    imp = med("pyconvinfer", a.models[0], None, lambda r: r["import_s"])
+    if imp is not None:
+        h5 = any(v for m in a.models for v in bench.values("pyconvinfer", m, None, lambda r: r["h5py_imported"]))
+        rows.append(("`import pyconvinfer` (numpy already imported)", f"{imp * 1e3:.0f} ms"
+                     + (", imported h5py" if h5 else ", h5py not imported"), "<= 150 ms, no h5py",
+                     imp <= 0.15 and not h5))
+    if not rows:
+        return []
+    met = sum(ok for *_, ok in rows)
+    out = ["## Targets (issue 4), checked on this run's medians", "",
+           f"{met} of {len(rows)} met.", "", "| target | pyconvinfer | limit | met |", "|---|---|---|---|"]
+    out += [f"| {what} | {mine} | {limit} | {'yes' if ok else '**no**'} |" for what, mine, limit, ok in rows]
+    return out + [""]
+
+
 def _report(bench: Bench, started: str, elapsed: float, load_before: tuple, load_after: tuple) -> str:
     a = bench.args
     mach = _machine()
@@ -674,6 +733,7 @@ def _report(bench: Bench, started: str, elapsed: float, load_before: tuple, load
         raw = bench.raw_rounds(model)
         if raw:
             out += ["<details><summary>Per round</summary>", "", raw, "", "</details>", ""]
+    out += _targets(bench)
     out += ["## Failures", ""]
     if bench.failures:
         out += [f"- {f['runtime']}, {f['model']}, threads {f['threads']}, {f['stage']}: {f['reason']}"
