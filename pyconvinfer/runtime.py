@@ -97,7 +97,8 @@ class Model:
         except ValueError as e:
             raise ModelFileError(f"{self.file.path}: {e}") from None
         self._prepared: dict[tuple, _Prepared] = {}
-        self._fast: dict[tuple, tuple[_Prepared, bool]] = {}  # (x.shape, x.dtype) -> plan, single sample
+        # x.shape -> (plan, its output views: without the batch axis for a single sample)
+        self._fast: dict[tuple, tuple[_Prepared, list[np.ndarray]]] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -265,15 +266,21 @@ class Model:
         several: a list in input order or a dict by input name. Returns an
         array, or a list for several outputs (without the batch axis for a
         single sample)."""
-        if type(x) is np.ndarray:  # the common case, checked once per shape and dtype
-            fast = self._fast.get((x.shape, x.dtype))
+        if type(x) is np.ndarray:  # the common case, checked once per shape
+            fast = self._fast.get(x.shape)
             if fast is not None:
-                prep, single = fast
-                with self._lock:
-                    np.copyto(prep.inputs[0], x, casting="unsafe")
-                    prep.plan.run(self.num_threads, self.isa)
-                    outs = [o[0].copy() if single else o.copy() for o in prep.outputs]
-                return outs[0] if len(outs) == 1 else outs
+                prep, outputs = fast
+                inp = prep.inputs[0]
+                with self._lock:  # the input copy happens in C when x is C-contiguous float32
+                    ran = prep.plan.run_from(x, inp, self.num_threads, self.isa)
+                    if not ran and x.dtype.kind in "fiub":  # other dtypes: the checks below explain
+                        np.copyto(inp, x, casting="unsafe")
+                        prep.plan.run(self.num_threads, self.isa)
+                        ran = True
+                    if ran:
+                        outs = [o.copy() for o in outputs]
+                if ran:
+                    return outs[0] if len(outs) == 1 else outs
         arrays, single = self._coerce_inputs(x)
         batch = arrays[0].shape[0]
         key = (batch,) + tuple(a.shape[1:] for a in arrays)
@@ -291,7 +298,7 @@ class Model:
                     self._fast = {k: v for k, v in self._fast.items() if v[0] is not old}
                 self._prepared[key] = prep
             if type(x) is np.ndarray and len(arrays) == 1:
-                self._fast[(x.shape, x.dtype)] = (prep, single)
+                self._fast[x.shape] = (prep, [o[0] if single else o for o in prep.outputs])
             for dst, src in zip(prep.inputs, arrays):
                 np.copyto(dst, src, casting="unsafe")
             prep.plan.run(self.num_threads, self.isa)

@@ -8,7 +8,7 @@ The user-facing kernel functions live in pyconvinfer/kernels.py.
 """
 from libc.stdint cimport uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, realloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
@@ -222,6 +222,27 @@ cdef class Plan:
             self.steps, self.cap = p, new_cap
         self.steps[self.n] = st
         self.n += 1
+
+    def run_from(self, cnp.ndarray src, cnp.ndarray dst, int num_threads, str isa="avx512"):
+        """predict's fast path: copy `src` into the input buffer `dst` and run,
+        if `src` is C-contiguous float32 of dst's size (then True); otherwise
+        touch nothing and return False (the caller converts with numpy)."""
+        cdef pci_ctx ctx
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        if (cnp.PyArray_TYPE(src) != cnp.NPY_FLOAT32 or not cnp.PyArray_IS_C_CONTIGUOUS(src)
+                or cnp.PyArray_TYPE(dst) != cnp.NPY_FLOAT32 or not cnp.PyArray_IS_C_CONTIGUOUS(dst)
+                or cnp.PyArray_NBYTES(src) != cnp.PyArray_NBYTES(dst)):
+            return False
+        ctx.num_threads = num_threads
+        ctx.isa = ISA_NAMES.index(isa)
+        cdef const void *sp = cnp.PyArray_DATA(src)
+        cdef void *dp = cnp.PyArray_DATA(dst)
+        cdef size_t nbytes = cnp.PyArray_NBYTES(src)
+        with nogil:
+            memcpy(dp, sp, nbytes)
+            pci_run(self.steps, self.n, ctx)
+        return True
 
     def run_one(self, int index, int num_threads, str isa="avx512"):
         """Run step `index` alone (per-layer timing)."""

@@ -48,6 +48,29 @@ def test_single_sample_and_dtypes(lenet, digits) -> None:
     assert lenet.predict(x.tolist()).shape == (3, 10)
 
 
+def test_warm_shape_takes_any_layout_and_dtype(lenet, digits) -> None:
+    """After a float32 call has planned a shape, the fast path (input copied in C) must
+    still accept other layouts and number dtypes of that shape, and refuse the rest."""
+    x = np.ascontiguousarray(digits[0][:4], dtype=np.float32)
+    first = lenet.predict(x)
+    again = lenet.predict(x)  # the fast path
+    np.testing.assert_array_equal(first, again)
+    wide = np.zeros((4, 32, 64, 1), np.float32)
+    wide[:, :, ::2] = x
+    strided = wide[:, :, ::2]  # same shape, not contiguous
+    assert not strided.flags.c_contiguous
+    np.testing.assert_array_equal(lenet.predict(strided), first)
+    np.testing.assert_array_equal(lenet.predict(np.asfortranarray(x)), first)
+    np.testing.assert_array_equal(lenet.predict(x.astype(np.float64)), first)
+    ints = np.rint(x * 16).astype(np.int16)
+    np.testing.assert_array_equal(lenet.predict(ints), lenet.predict(ints.astype(np.float32)))
+    np.testing.assert_allclose(lenet.predict(x[0]), first[0], rtol=1e-5, atol=1e-6)  # batch 1: GEMV order
+    with pytest.raises(TypeError, match="numbers"):
+        lenet.predict(x.astype(np.complex64))
+    with pytest.raises(TypeError, match="numbers"):
+        lenet.predict(np.full(x.shape, "a"))
+
+
 def test_wrong_shape_names_the_expected_one(lenet) -> None:
     with pytest.raises(ValueError, match=r"expected shape \(None, 32, 32, 1\)"):
         lenet.predict(np.zeros((2, 28, 28, 1), np.float32))
