@@ -12,7 +12,7 @@
 
 #define TARGET __attribute__((target("avx512f,avx2,fma")))
 
-/* One output row. KK accumulators per group of 16 pixels (8 or 16, a
+/* One output row. KK accumulators per group of 16 pixels (4, 6, 8 or 16, a
  * compile-time constant at each call so they live in registers); the packed
  * weights are zero beyond K, so the extra ones are harmless and never stored.
  * G groups (1 or 2) share each weight broadcast, and the per-column masks are
