@@ -12,6 +12,18 @@
  * (~150 us alone) is worth a parallel region and batch 1 (~3 us) is not. */
 #define PCI_POOL_COST 32.0
 
+/* acc[q] = max(acc[q], v[q]) or acc[q] + v[q], for q < n: every reduction
+ * below is a sequence of these, in window order. */
+static inline void pool_combine(float *acc, const float *v, int n, int is_max) {
+    if (is_max) {
+#pragma omp simd
+        for (int q = 0; q < n; q++) acc[q] = v[q] > acc[q] ? v[q] : acc[q];
+    } else {
+#pragma omp simd
+        for (int q = 0; q < n; q++) acc[q] += v[q];
+    }
+}
+
 /* Windows that never touch the padding (valid pooling): reduce the kh input
  * rows with whole-row vector operations first, then the kw columns; for few
  * channels (LeNet's 6) this beats a channel-vector loop per window. */
@@ -23,20 +35,15 @@ static int pool_rows_first(const pci_pool_shape *s) {
 /* Few channels (LeNet's 6): reduce the kw columns of a row with whole-row
  * vector operations too, t[q] = op_j acc[q + j c], then pick each output pixel's
  * c values at q = ow sw c (short per-pixel loops would cost more). */
-__attribute__((noinline)) static void pool_columns_few(const float *acc, float *out, const pci_pool_shape *s, int is_max, float inv) {
+__attribute__((noinline)) static void pool_columns_few(const float *acc, float *out, const pci_pool_shape *s, int is_max,
+                                                        float inv) {
     const int c = s->c;
     const int span = ((s->ow - 1) * s->sw + 1) * c, kw = s->kw;
     float t[4096]; /* span <= w c <= 4096 */
     memcpy(t, acc, sizeof(float) * span);
     for (int j = 1; j < kw; j++) {
         const float *col = acc + (size_t)j * c; /* q + j c < w c: the windows fit (pool_rows_first) */
-        if (is_max) {
-#pragma omp simd
-            for (int q = 0; q < span; q++) t[q] = col[q] > t[q] ? col[q] : t[q];
-        } else {
-#pragma omp simd
-            for (int q = 0; q < span; q++) t[q] += col[q];
-        }
+        pool_combine(t, col, span, is_max);
     }
     for (int ow = 0; ow < s->ow; ow++) {
         const float *win = t + (size_t)ow * s->sw * c;
@@ -52,13 +59,7 @@ static void pool_row_rows_first(const float *x, float *out, const pci_pool_shape
     memcpy(acc, in, sizeof(float) * wc);
     for (int i = 1; i < s->kh; i++) {
         const float *row = in + (size_t)i * wc;
-        if (is_max) {
-#pragma omp simd
-            for (int q = 0; q < wc; q++) acc[q] = row[q] > acc[q] ? row[q] : acc[q];
-        } else {
-#pragma omp simd
-            for (int q = 0; q < wc; q++) acc[q] += row[q];
-        }
+        pool_combine(acc, row, wc, is_max);
     }
     const float inv = 1.0f / (float)(s->kh * s->kw);
     if (c >= 32) { /* then the kw columns, a channel vector per output pixel */
@@ -68,13 +69,7 @@ static void pool_row_rows_first(const float *x, float *out, const pci_pool_shape
             memcpy(o, win, sizeof(float) * c);
             for (int j = 1; j < s->kw; j++) {
                 const float *col = win + (size_t)j * c;
-                if (is_max) {
-#pragma omp simd
-                    for (int k = 0; k < c; k++) o[k] = col[k] > o[k] ? col[k] : o[k];
-                } else {
-#pragma omp simd
-                    for (int k = 0; k < c; k++) o[k] += col[k];
-                }
+                pool_combine(o, col, c, is_max);
             }
             if (!is_max)
 #pragma omp simd
@@ -107,13 +102,7 @@ static void pool2d(const float *x, float *y, const pci_pool_shape *s, int is_max
             for (int ih = h0; ih < h1; ih++)
                 for (int iw = w0; iw < w1; iw++) {
                     const float *in = x + (((size_t)n * s->h + ih) * s->w + iw) * s->c;
-                    if (is_max) {
-#pragma omp simd
-                        for (int c = 0; c < s->c; c++) out[c] = in[c] > out[c] ? in[c] : out[c];
-                    } else {
-#pragma omp simd
-                        for (int c = 0; c < s->c; c++) out[c] += in[c];
-                    }
+                    pool_combine(out, in, s->c, is_max);
                 }
             if (!is_max) {
                 const int cells = (h1 - h0) * (w1 - w0);
@@ -141,13 +130,7 @@ void pci_global_pool(const float *x, float *y, int n, int hw, int c, int is_max,
         for (int k = 0; k < c; k++) out[k] = is_max ? -INFINITY : 0.0f;
         for (int p = 0; p < hw; p++) {
             const float *row = in + (size_t)p * c;
-            if (is_max) {
-#pragma omp simd
-                for (int k = 0; k < c; k++) out[k] = row[k] > out[k] ? row[k] : out[k];
-            } else {
-#pragma omp simd
-                for (int k = 0; k < c; k++) out[k] += row[k];
-            }
+            pool_combine(out, row, c, is_max);
         }
         if (!is_max) {
             const float inv = 1.0f / (float)hw;

@@ -1134,7 +1134,9 @@ def generate_one(
     return entry
 
 
-def run_worker(gen: str, out_root: Path, entries_file: Path, only: list[str]) -> None:
+def _import_keras(gen: str) -> tuple[Any, dict[str, str]]:
+    """Import the Keras of generation `gen` (tf_keras for "keras2", Keras 3 otherwise) quietly;
+    return the module and the Keras / TensorFlow versions. Once per worker process."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
     if gen == "keras2":
@@ -1155,6 +1157,11 @@ def run_worker(gen: str, out_root: Path, entries_file: Path, only: list[str]) ->
     absl.logging.set_verbosity(absl.logging.ERROR)
     warnings.filterwarnings("ignore", message=".*HDF5 file.*")
     versions = {"keras": k.__version__, "tensorflow": tf.__version__}
+    return k, versions
+
+
+def run_worker(gen: str, out_root: Path, entries_file: Path, only: list[str]) -> None:
+    k, versions = _import_keras(gen)
     entries = []
     for name, builder in FIXTURES:
         if only and name not in only:
@@ -1483,26 +1490,7 @@ def generate_unsupported_one(
 
 
 def run_unsupported_worker(gen: str, out_root: Path, entries_file: Path, only: list[str]) -> None:
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
-    if gen == "keras2":
-        os.environ["TF_USE_LEGACY_KERAS"] = "1"
-        import tf_keras as k
-    else:
-        os.environ.pop("TF_USE_LEGACY_KERAS", None)
-        import keras as k
-
-        if not k.__version__.startswith("3."):
-            raise RuntimeError(f"expected Keras 3, got {k.__version__}")
-    import warnings
-
-    import absl.logging
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")
-    absl.logging.set_verbosity(absl.logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*HDF5 file.*")
-    versions = {"keras": k.__version__, "tensorflow": tf.__version__}
+    k, versions = _import_keras(gen)
     entries: list[dict[str, Any]] = []
     for name, builder in UNSUPPORTED_FIXTURES:
         if only and name not in only:
