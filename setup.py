@@ -30,6 +30,7 @@ SOURCES = [
     "src/ukernel_avx2.c",
     "src/ukernel_avx512.c",
     "src/ukernel_generic.c",
+    "src/ukernel_neon.c",
     "src/winograd.c",
 ]
 # Never -ffast-math / -Ofast: loading such an extension turns on flush-to-zero

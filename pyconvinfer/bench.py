@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 
-from . import _kernels
 from .runtime import load
 
 
@@ -68,14 +67,13 @@ def bench_model(path: str, batch: int = 1, threads: int | None = None, repeat: i
         table = model.layer_table(shapes)
         lines.append(f"{'layer':<36}{'op':<18}{'algorithm':<28}{'ms':>9}{'MMAC':>10}{'GFLOP/s':>9}")
         summed = 0.0
-        kernel_isa = _kernels.effective_isa(model.isa)
         for step, node_index in enumerate(prep.step_nodes):
             node = model.graph.nodes[node_index]
             t = median_time(lambda i=step: prep.plan.run_one(i, model.num_threads, model.isa), max(3, repeat // 2), 1)
             summed += t
             macs = (table[node_index]["macs"] or 0) * batch
             gflops = 2 * macs / t / 1e9 if macs else 0.0
-            lines.append(f"{node.name[:35]:<36}{node.op:<18}{algorithm(node, kernel_isa):<28}{t * 1e3:>9.3f}"
+            lines.append(f"{node.name[:35]:<36}{node.op:<18}{algorithm(node, model.isa):<28}{t * 1e3:>9.3f}"
                          f"{macs / 1e6:>10.1f}{gflops:>9.1f}")
         lines.append(f"sum of layers: {summed * 1e3:.3f} ms")
     return "\n".join(lines)
