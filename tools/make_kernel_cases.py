@@ -1,0 +1,292 @@
+"""Writes the kernel tests' cases as one binary file for tests/c/kernel_harness.c.
+
+The C harness runs the kernels where Python cannot (aarch64 under qemu in
+.ci/run): this script replays the pytest kernel tests (tests/test_kernels.py,
+tests/test_winograd.py) on the host with two hooks and writes what they did:
+- every C step a test runs (pyconvinfer.kernels._run): op, shape, inputs,
+  packed weights, activation, as the C API takes them;
+- every assertion on a step's result: the per-element [lo, hi] it accepts,
+  computed with the tests' own tolerances (helpers.close_bounds /
+  activated_bounds / elementwise_bounds, the Winograd bound of test_winograd.py, exact for
+  bitwise / array_equal checks).
+Steps that a test only runs at several thread counts (bitwise invariance)
+are written without bounds. The assertions still run on the host, so a
+failing host kernel stops the script. Duplicates (the same step on every
+host ISA) are written once: the harness runs each case on every ISA of its
+target at 1, 2 and 3 threads.
+
+    python tools/make_kernel_cases.py OUT.bin [--quick-out QUICK.bin]
+
+QUICK.bin leaves out the cases above QUICK_MAX_WORK multiply-adds per run
+(about 50 of 3500, most of the arithmetic): the emulator runs it in about a
+minute. Every op, shape class and activation stays, and so do cases large
+enough to run on 2 and 3 threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import struct
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.append(str(ROOT))  # the in-place build when pyconvinfer is not installed
+
+import helpers  # noqa: E402
+import test_kernels as tk  # noqa: E402
+import test_winograd as tw  # noqa: E402
+
+from pyconvinfer import activations, kernels  # noqa: E402
+
+MAGIC = b"PCIKCAS1"
+# Cases above this many multiply-adds per run are left out of the quick set.
+QUICK_MAX_WORK = 5e6
+
+
+class Recorder:
+    """Collects C steps and the bounds the tests' assertions put on their outputs."""
+
+    def __init__(self) -> None:
+        self.real_run = kernels._run
+        self.pending: dict[int, dict[str, Any]] = {}  # id(out) -> step (out kept alive in it)
+        self.cases: dict[bytes, dict[str, Any]] = {}
+        self.label = ""
+
+    # -- hooks
+    def run(self, op: str, ints, inputs, out, *, w=None, b=None, w2=None, activation=None, rows=0, count=0,
+            cols=(), num_threads=None, isa=None, algo=0, scratch=None) -> np.ndarray:
+        result = self.real_run(op, ints, inputs, out, w=w, b=b, w2=w2, activation=activation, rows=rows,
+                               count=count, cols=cols, num_threads=num_threads, isa=isa, algo=algo,
+                               scratch=scratch)
+        kind, params = activations.encode(activation)
+        step = dict(op=op, ints=[int(i) for i in ints], inputs=[np.array(x, np.float32).ravel() for x in inputs],
+                    w=None if w is None else np.array(w, np.float32).ravel(),
+                    b=None if b is None else np.array(b, np.float32).ravel(),
+                    w2=None if w2 is None else np.array(w2, np.float32).ravel(),
+                    kind=kind, params=tuple(float(p) for p in params), rows=int(rows), count=int(count),
+                    cols=[int(c) for c in cols], algo=int(algo), out=out, label=self.label)
+        self.pending[id(out)] = step
+        return result
+
+    def bound(self, got: object, lo: np.ndarray, hi: np.ndarray) -> None:
+        step = self.pending.get(id(got))
+        if step is None:
+            return
+        lo = np.broadcast_to(np.asarray(lo, np.float64), step["out"].shape).ravel()
+        hi = np.broadcast_to(np.asarray(hi, np.float64), step["out"].shape).ravel()
+        y = step["out"].astype(np.float64).ravel()
+        # The host result passed the assertion, so it must lie within the bounds written for it.
+        ok = ((y >= lo) & (y <= hi)) | (np.isnan(lo) & np.isnan(y))
+        if not ok.all():
+            i = int(np.argmin(ok))
+            raise AssertionError(f"{step['label']}: bounds disagree with the assertion at {i}: "
+                                 f"{y[i]!r} not in [{lo[i]!r}, {hi[i]!r}]")
+        key = self.key(step)
+        if key not in self.cases or self.cases[key]["lo"] is None:
+            self.cases[key] = dict(step, lo=lo, hi=hi)
+
+    def flush(self) -> None:
+        """Steps of the finished test without bounds: thread-invariance cases."""
+        for step in self.pending.values():
+            self.cases.setdefault(self.key(step), dict(step, lo=None, hi=None))
+        self.pending.clear()
+
+    @staticmethod
+    def key(step: dict[str, Any]) -> bytes:
+        h = hashlib.sha1(repr((step["op"], step["ints"], step["kind"], step["params"], step["rows"], step["count"],
+                               step["cols"], step["algo"], step["out"].shape)).encode())
+        for a in (*step["inputs"], step["w"], step["b"], step["w2"]):
+            h.update(b"-" if a is None else a.tobytes())
+        return h.digest()
+
+
+def install(rec: Recorder) -> None:
+    kernels._run = rec.run
+    real_close, real_act, real_bitwise = tk.assert_close, tk.assert_close_activated, tk.assert_bitwise_equal
+    real_elementwise = tk.assert_close_elementwise
+    real_array_equal = np.testing.assert_array_equal
+
+    def assert_close(got, ref, *, reduction, scale=0.0, atol=None, err_msg=""):
+        real_close(got, ref, reduction=reduction, scale=scale, atol=atol, err_msg=err_msg)
+        rec.bound(got, *helpers.close_bounds(ref, reduction=reduction, scale=scale, atol=atol))
+
+    def assert_close_activated(got, pre, spec, *, reduction, scale=0.0, err_msg=""):
+        real_act(got, pre, spec, reduction=reduction, scale=scale, err_msg=err_msg)
+        rec.bound(got, *helpers.activated_bounds(pre, spec, reduction=reduction, scale=scale))
+
+    def assert_close_elementwise(got, ref, x, err_msg=""):
+        real_elementwise(got, ref, x, err_msg=err_msg)
+        rec.bound(got, *helpers.elementwise_bounds(ref, x))
+
+    def exact(real: Callable[..., None]) -> Callable[..., None]:
+        def check(a, b, *args, **kw):
+            real(a, b, *args, **kw)
+            if id(b) not in rec.pending:  # a result vs a reference, not two results (threads)
+                ref = np.asarray(b, np.float64)
+                rec.bound(a, ref, ref)
+        return check
+
+    tk.assert_close, tk.assert_close_activated = assert_close, assert_close_activated
+    tk.assert_close_elementwise = assert_close_elementwise
+    tk.assert_bitwise_equal = exact(real_bitwise)
+    np.testing.assert_array_equal = exact(real_array_equal)
+
+
+def winograd_cases(rec: Recorder) -> None:
+    """test_winograd.py checks its bound inline: take its reference by wrapping ref_conv2d."""
+    refs: list[np.ndarray] = []
+    real_ref = tw.ref_conv2d
+
+    def ref_conv2d(*args, **kw):
+        refs.append(real_ref(*args, **kw))
+        return refs[-1]
+
+    tw.ref_conv2d = ref_conv2d
+    try:
+        for m in (2, 4):
+            for case in tw.CASES:
+                rec.label = f"winograd{m} {case}"
+                refs.clear()
+                tw.test_winograd_against_float64(m, case, tw.ISAS[0])
+                c = case[3]
+                tol = tw.WINOGRAD_TOL[m] * math.sqrt(c) * np.max(np.abs(refs[-1]))
+                for out_id in list(rec.pending):
+                    rec.bound(rec.pending[out_id]["out"], refs[-1] - tol, refs[-1] + tol)
+                rec.flush()
+            rec.label = f"winograd{m} relu6 threads"
+            refs.clear()
+            tw.test_winograd_fused_activation_and_thread_invariance(m)
+            ref = helpers.ref_activation(refs[-1], "relu6")
+            tol = tw.WINOGRAD_TOL[m] * math.sqrt(32) * max(1.0, float(np.max(np.abs(ref))))
+            for out_id in list(rec.pending):
+                rec.bound(rec.pending[out_id]["out"], ref - tol, ref + tol)
+            rec.flush()
+    finally:
+        tw.ref_conv2d = real_ref
+
+
+def replay(rec: Recorder) -> None:
+    def each(label: str, fn: Callable[..., None], *args: Any) -> None:
+        rec.label = label
+        fn(*args)
+        rec.flush()
+
+    isa = tk.ISAS[0]
+    for case in tk.CONV_SAMPLE + tk.CONV_SPECIAL + tk.THIN_CASES:
+        each(f"conv2d {case}", tk.check_conv2d, case)
+    for dm in (1, 2, 3):
+        for padding in ("valid", "same"):
+            each(f"depthwise dm={dm} {padding}", tk.test_depthwise_conv2d_keras_layout, dm, padding)
+    for case in tk.TCONV_CASES + tk.TCONV_SPECIAL:
+        each(f"conv2d_transpose {case}", tk.check_conv2d_transpose, case)
+    for case in tk.POOL_CASES:
+        each(f"pool {case}", tk.check_pool, case)
+    for kind in ("avg", "max"):
+        for shape in [(1, 1, 1, 1), (3, 5, 4, 17), (2, 7, 7, 64)]:
+            each(f"global {kind} {shape}", tk.test_global_pool, kind, shape)
+    for case in tk.DENSE_SAMPLE:
+        each(f"dense {case}", tk.check_dense, case)
+    for lead in [(1,), (9,)]:
+        each(f"dense large k {lead}", tk.test_dense_large_k, lead)
+    for name in tk.ELEMENTWISE_SPECS:
+        for shape in [(6000,), (3, 2000), (2, 3, 5, 200)]:
+            each(f"activation {name} {shape}", tk.test_activation_elementwise, name, shape)
+    for shape in [(1, 1), (4, 5), (3, 1000), (2, 3, 7), (17,)]:
+        each(f"softmax {shape}", tk.test_softmax_matches_reference, shape)
+    for padding in [((1, 1), (1, 1)), ((0, 2), (3, 0)), ((2, 0), (0, 0)), 2]:
+        each(f"zero_pad2d {padding}", tk.test_zero_pad2d, padding)
+    for size in [1, 2, (2, 3), (3, 1)]:
+        each(f"upsample {size}", tk.test_upsample_nearest2d, size)
+    for count in [1, 2, 3, 5]:
+        for act in ["linear", "relu", "sigmoid"]:
+            each(f"add {count} {act}", tk.test_add, count, act)
+    for widths in [[1], [3, 16], [17, 1, 64], [5] * 9]:
+        for lead in [(4,), (2, 3, 5)]:
+            each(f"concat {widths} {lead}", tk.test_concat, widths, lead)
+    for act in ["linear", "relu6", "softmax", "elu0.7"]:
+        for shape in [(7,), (3, 17), (2, 4, 5, 64)]:
+            each(f"scale_shift {act} {shape}", tk.test_scale_shift, act, shape)
+    each("threads conv2d", tk.test_threads_conv2d, isa)
+    each("threads depthwise", tk.test_threads_depthwise)
+    for batch in (1, 8):
+        each(f"threads dense {batch}", tk.test_threads_dense, isa, batch)
+    each("threads conv2d_transpose", tk.test_threads_conv2d_transpose, isa)
+    each("threads pool and element-wise", tk.test_threads_pool_and_elementwise)
+    winograd_cases(rec)
+
+
+def work(case: dict[str, Any]) -> float:
+    """Rough multiply-adds of one run (for --quick)."""
+    out = case["out"].size
+    ints = case["ints"]
+    if case["op"] in ("conv2d", "conv2d_winograd"):
+        return out * ints[7] * ints[8] * ints[3] / ints[15]
+    if case["op"] == "conv2d_transpose":
+        return out * ints[3] * math.ceil(ints[7] / ints[9]) * math.ceil(ints[8] / ints[10])
+    if case["op"] == "dense":
+        return out * ints[1]
+    return float(sum(a.size for a in case["inputs"]))
+
+
+def write(cases: list[dict[str, Any]], path: Path) -> None:
+    def arr(a: np.ndarray | None) -> bytes:
+        if a is None:
+            return struct.pack("<q", -1)
+        return struct.pack("<q", a.size) + np.ascontiguousarray(a, "<f4").tobytes()
+
+    with open(path, "wb") as f:
+        f.write(MAGIC + struct.pack("<I", len(cases)))
+        for c in cases:
+            label = c["label"].encode()[:200]
+            op = c["op"].encode()
+            f.write(struct.pack("<I", len(label)) + label + struct.pack("<I", len(op)) + op)
+            f.write(struct.pack("<I", len(c["ints"])) + struct.pack(f"<{len(c['ints'])}i", *c["ints"]))
+            f.write(struct.pack("<i3f", c["kind"], *c["params"]))
+            f.write(struct.pack("<iqq", c["algo"], c["rows"], c["count"]))
+            f.write(struct.pack("<I", len(c["cols"])) + struct.pack(f"<{len(c['cols'])}i", *c["cols"]))
+            f.write(struct.pack("<I", len(c["inputs"])))
+            for a in c["inputs"]:
+                f.write(arr(a))
+            f.write(arr(c["w"]) + arr(c["b"]) + arr(c["w2"]))
+            f.write(struct.pack("<qi", c["out"].size, c["lo"] is not None))
+            if c["lo"] is not None:
+                f.write(np.ascontiguousarray(c["lo"], "<f8").tobytes() + np.ascontiguousarray(c["hi"], "<f8").tobytes())
+
+
+def summary(cases: list[dict[str, Any]], path: Path) -> str:
+    by_op: dict[str, int] = {}
+    for c in cases:
+        by_op[c["op"]] = by_op.get(c["op"], 0) + 1
+    bounded = sum(c["lo"] is not None for c in cases)
+    return (f"{len(cases)} cases ({bounded} with bounds, {len(cases) - bounded} thread-invariance only) -> {path} "
+            f"({path.stat().st_size / 1e6:.0f} MB): " + ", ".join(f"{k} {v}" for k, v in sorted(by_op.items())))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--quick-out", type=Path, help=f"also write the cases of at most {QUICK_MAX_WORK:.0e} MACs here")
+    args = ap.parse_args()
+    rec = Recorder()
+    install(rec)
+    with np.errstate(all="ignore"):
+        replay(rec)
+    cases = list(rec.cases.values())
+    write(cases, args.out)
+    print("make_kernel_cases:", summary(cases, args.out))
+    if args.quick_out:
+        quick = [c for c in cases if work(c) <= QUICK_MAX_WORK]
+        write(quick, args.quick_out)
+        print("make_kernel_cases:", summary(quick, args.quick_out))
+
+
+if __name__ == "__main__":
+    main()
