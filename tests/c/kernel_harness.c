@@ -2,7 +2,7 @@
  * of the machine it runs on (aarch64 under qemu included), at 1, 2 and 3
  * threads.
  *
- *   kernel_harness CASES.bin [--require ISA]...
+ *   kernel_harness CASES.bin [--require ISA]... [--default ISA]
  *
  * CASES.bin comes from tools/make_kernel_cases.py: per case the op, its shape
  * ints, inputs, packed weights, activation and, for the cases a test checks
@@ -11,8 +11,10 @@
  * lie within [lo, hi] (a NaN bound: the result must be NaN), and the 2- and
  * 3-thread results must equal it bit for bit. Every size read from the file
  * is checked against the op's shape before a kernel sees it.
+ * --require ISA: that path must be available here; --default ISA: it must be
+ * the one pci_cpu_isa() picks (what isa=None runs).
  * Exit status: 0 when every case passed on every path, 1 otherwise (also when
- * the file is malformed, holds no case, or a --require'd path is missing). */
+ * the file is malformed, holds no case, or a --require / --default fails). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -298,20 +300,25 @@ int main(int argc, char **argv) {
         return 1;
     }
     path = argv[1];
-    for (int i = 2; i < argc; i++) {
-        int found = 0;
-        if (strcmp(argv[i], "--require") || i + 1 >= argc) {
+    for (int i = 2; i < argc; i += 2) {
+        const int require = !strcmp(argv[i], "--require"), want_default = !strcmp(argv[i], "--default");
+        if ((!require && !want_default) || i + 1 >= argc) {
             fprintf(stderr, "kernel_harness: unknown argument '%s'\n", argv[i]);
             return 1;
         }
-        for (int isa = 0; isa < PCI_ISA_COUNT; isa++)
-            if (!strcmp(argv[i + 1], pci_isa_name(isa))) found = pci_isa_available(isa) ? 1 : -1;
-        if (found != 1) {
-            fprintf(stderr, "kernel_harness: required path '%s' is %s here\n", argv[i + 1],
-                    found ? "not available" : "not a known path");
+        int isa = -1;
+        for (int k = 0; k < PCI_ISA_COUNT; k++)
+            if (!strcmp(argv[i + 1], pci_isa_name(k))) isa = k;
+        if (isa < 0 || !pci_isa_available(isa)) {
+            fprintf(stderr, "kernel_harness: path '%s' is %s here\n", argv[i + 1],
+                    isa < 0 ? "not a known path" : "not available");
             return 1;
         }
-        i++;
+        if (want_default && pci_cpu_isa() != isa) {
+            fprintf(stderr, "kernel_harness: the default path is %s, expected %s\n", pci_isa_name(pci_cpu_isa()),
+                    argv[i + 1]);
+            return 1;
+        }
     }
     fp = fopen(path, "rb");
     if (!fp) {
@@ -320,10 +327,11 @@ int main(int argc, char **argv) {
     }
     char magic[8];
     uint32_t ncases;
-    if (rd(magic, 1, 8, "magic") || memcmp(magic, "PCIKCAS1", 8) || rd(&ncases, 4, 1, "case count")) {
-        fail_read("not a PCIKCAS1 file");
+    if (fread(magic, 1, 8, fp) != 8 || memcmp(magic, "PCIKCAS1", 8)) {
+        fail_read("not a PCIKCAS1 file: write it with tools/make_kernel_cases.py");
         return 1;
     }
+    if (rd(&ncases, 4, 1, "case count")) return 1;
     int isas[PCI_ISA_COUNT], nisa = 0;
     char names[64] = "";
     for (int isa = 0; isa < PCI_ISA_COUNT; isa++)
@@ -335,6 +343,7 @@ int main(int argc, char **argv) {
     for (uint32_t k = 0; k < ncases; k++) {
         kcase c;
         if (read_case(&c)) {
+            fprintf(stderr, "kernel_harness: %s: stopped in case %u of %u\n", path, k, ncases);
             free_case(&c);
             return 1;
         }
@@ -381,7 +390,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("kernel_harness: %u cases (%ld against the tests' float64 bounds, all also at 1/2/3 threads bitwise) x "
-           "paths {%s}: %ld runs, %d failed\n",
-           ncases, bounded, names, runs, failures);
+           "paths {%s} (default %s): %ld runs, %d failed\n",
+           ncases, bounded, names, pci_isa_name(pci_cpu_isa()), runs, failures);
     return failures ? 1 : 0;
 }
