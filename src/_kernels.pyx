@@ -50,7 +50,7 @@ cdef extern from "executor.h":
     int PCI_MAX_PARAMS
     int PCI_OP_END
     ctypedef union pci_step_shape:
-        int p[24]
+        int p[40]
     ctypedef struct pci_step:
         int op
         int algo

@@ -11,7 +11,7 @@
 
 #define PCI_MAX_INPUTS 32
 #define PCI_MAX_WEIGHTS 4
-#define PCI_MAX_PARAMS 24
+#define PCI_MAX_PARAMS 40
 
 enum pci_op {
 #define PCI_ENUM_ROW(id, name) PCI_OP_##name = id,

@@ -24,6 +24,7 @@
     X(10, scale_shift)         \
     X(11, activation)          \
     X(12, layer_norm)          \
-    X(13, transpose)
+    X(13, transpose)           \
+    X(14, slice)
 
 #endif

@@ -163,6 +163,9 @@ void pci_scale_shift(const float *x, const float *scale, const float *shift, flo
 /* Per row of `cols`: (x - mean) / sqrt(var + eps) * gamma + beta (gamma, beta may be NULL). */
 void pci_layer_norm(const float *x, const float *gamma, const float *beta, float *y, size_t rows,
                     size_t cols, float eps, pci_ctx ctx);
+/* y[j] = x[start + j * step] per axis (steps >= 1; rank <= 8). */
+void pci_slice(const float *x, float *y, int rank, const int *in_dims, const int *start, const int *step,
+               const int *out_dims, pci_ctx ctx);
 /* y = x.transpose(perm) for a C-contiguous x of the given dims (rank <= 8). */
 void pci_transpose(const float *x, float *y, int rank, const int *dims, const int *perm, pci_ctx ctx);
 

@@ -21,7 +21,7 @@ from ..graph import Graph, Node
 from ..ops import REGISTRY, ConstShape
 from . import builtin
 from .files import KerasFile, keras3_vars_for, read_config_json, read_keras_file
-from .layers import HANDLERS, WEIGHTED_LAYERS, Ctx, RawNode
+from .layers import HANDLERS, Ctx, RawNode, has_weights
 from .topology import Topology, parse_topology
 
 
@@ -48,9 +48,12 @@ def _leaves(order: list, prefix: str = "") -> list[tuple[str, str, str]]:
     return out
 
 
-def _has_weights(entry: tuple) -> bool:
+def _has_weights(entry: tuple, configs: dict[str, dict]) -> bool:
+    """Whether a layer (or a nested model) of model.layers stores weights."""
     name, cls, children = entry
-    return any(c in WEIGHTED_LAYERS for _, _, c in _leaves(children)) if children else cls in WEIGHTED_LAYERS
+    if children:
+        return any(has_weights(c, configs.get(q, {})) for q, _, c in _leaves(children, f"{name}/"))
+    return has_weights(cls, configs.get(name, {}))
 
 
 def _split_nested(model: str, children: list, arrays: list[tuple[str, np.ndarray]]) -> dict:
@@ -82,7 +85,8 @@ def _weights_by_layer(kf: KerasFile, topo: Topology) -> dict[str, list[tuple[str
     else:
         # weights-only: Keras matches the k-th saved layer with weights to the k-th
         # model layer with weights. When the names agree it is the same thing.
-        model_layers = [e[0] for e in topo.layer_order if _has_weights(e)]
+        configs = {c.layer: c.config for c in topo.calls}
+        model_layers = [e[0] for e in topo.layer_order if _has_weights(e, configs)]
         saved = ws.order
         if set(saved) == set(model_layers):
             groups = ws.by_name

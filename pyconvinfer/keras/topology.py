@@ -58,7 +58,15 @@ def _class_key(spec: dict) -> str:
     "ops.<class>" so they are not mistaken for the merge layers of that name."""
     module = str(spec.get("module") or "")
     cls = str(spec["class_name"])
-    return f"ops.{cls}" if module.startswith("keras.src.ops") else cls
+    if module.startswith("keras.src.ops"):
+        return f"ops.{cls}"
+    # legacy .h5 files drop `module`: an operation's config has only its name and
+    # constructor arguments, where every layer's has "trainable" and "dtype"
+    cfg = spec.get("config") or {}
+    nodes = spec.get("inbound_nodes") or []
+    if not module and nodes and isinstance(nodes[0], dict) and "trainable" not in cfg and "dtype" not in cfg:
+        return f"ops.{cls}"
+    return cls
 
 
 def _inline(name: str, cls: str, cfg: dict, k: int, ins: list[str]) -> tuple[list[Call], list[str], list]:
@@ -166,13 +174,18 @@ def _node_call(node: Any) -> tuple[list[tuple[str, int, int]], list, dict]:
         raise ConversionError(f"unreadable inbound node {node!r}")
     if node and isinstance(node[0], str):
         # tf.keras TFOpLambda: the node is a single [layer, node, tensor, kwargs] entry whose
-        # kwargs may hold further tensors as bare [layer, node, tensor] triples.
-        if not _is_k2_triple(node):
-            raise ConversionError(f"unreadable inbound node {node!r}")
-        found.append((node[0], int(node[1]), int(node[2])))
+        # kwargs may hold further tensors as bare [layer, node, tensor] triples. A constant
+        # first operand (3.0 - x) is saved as ["_CONSTANT_VALUE", -1, 3.0, kwargs].
         kw = node[3] if len(node) > 3 and isinstance(node[3], dict) else {}
+        if node[0] == "_CONSTANT_VALUE" and len(node) >= 3:
+            first: Any = node[2]
+        elif _is_k2_triple(node):
+            found.append((node[0], int(node[1]), int(node[2])))
+            first = "$0"
+        else:
+            raise ConversionError(f"unreadable inbound node {node!r}")
         kwargs = _template(kw, found, _is_k2_triple, lambda t: (str(t[0]), int(t[1]), int(t[2])))
-        return found, ["$0"], kwargs
+        return found, [first], kwargs
     # Keras 2: [[layer, node_index, tensor_index, kwargs], ...]
     kwargs: dict = {}
     for e in node:

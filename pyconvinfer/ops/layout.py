@@ -217,3 +217,48 @@ def _squeeze_infer(a, ins):
 
 register(OpDef("expand_dims", _expand_infer))
 register(OpDef("squeeze", _squeeze_infer))
+
+
+# ---- slice: per per-sample axis [start, stop) with step >= 1 (Python semantics, resolved here) ----
+def _slice_bounds(a: dict, shape) -> list[tuple[int, int, int]]:
+    """(start, count, step) per per-sample axis; attrs["slices"] holds [start, stop, step]
+    per leading axis (None = default), like Python slices; missing trailing axes are whole."""
+    specs = list(a["slices"])
+    if len(specs) > len(shape):
+        raise ValueError(f"{len(specs)} slices for a {len(shape)}-D input")
+    out = []
+    for axis, n in enumerate(shape):
+        start, stop, step = specs[axis] if axis < len(specs) else (None, None, None)
+        step = 1 if step is None else int(step)
+        if step < 1:
+            raise ValueError(f"slice step {step} on axis {axis + 1}: only positive steps are supported")
+        if n is None:
+            if (start, stop) != (None, None):
+                raise ValueError(f"slicing axis {axis + 1} of unknown size")
+            out.append((0, -1, step))
+            continue
+        lo, hi, _ = slice(start, stop, step).indices(n)
+        count = max(0, -(-(hi - lo) // step))
+        if count < 1:
+            raise ValueError(f"slice {specs[axis]} of axis {axis + 1} (size {n}) is empty")
+        out.append((lo, count, step))
+    return out
+
+
+def _slice_infer(a, ins):
+    return tuple(None if c == -1 else c for _, c, _ in _slice_bounds(a, ins[0]))
+
+
+def _slice_step(a, ins, out, batch) -> Step:
+    bounds = _slice_bounds(a, ins[0])
+    in_dims = [batch, *ins[0]]
+    starts = [0] + [b[0] for b in bounds]
+    steps = [1] + [b[2] for b in bounds]
+    outs = [batch, *out]
+    r = len(in_dims)
+    if r > 8:
+        raise ValueError("slicing more than 8 axes is not supported")
+    return Step(ints=[r, *in_dims, *starts, *steps, *outs], count=prod(outs))
+
+
+register(OpDef("slice", _slice_infer, _slice_step, describe=lambda a: f"slices {a['slices']}"))

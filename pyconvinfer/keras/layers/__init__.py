@@ -38,9 +38,16 @@ class RawNode:
 
 IDENTITY_LAYERS = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
                    "GaussianDropout", "AlphaDropout", "ActivityRegularization"}
-# Layer classes whose handler reads weights (filled by @handles(..., weighted=True)): Keras
+# Layer classes whose handler reads weights (filled by @handles(..., weighted=...)): Keras
 # matches the saved layers with weights to the model's by position, so the converter must know.
-WEIGHTED_LAYERS: set[str] = set()
+# A value is True, or a predicate on the layer config (Normalization given its mean in the
+# config has no weights).
+WEIGHTED_LAYERS: dict[str, Any] = {}
+
+
+def has_weights(cls: str, cfg: dict) -> bool:
+    w = WEIGHTED_LAYERS.get(cls, False)
+    return bool(w(cfg) if callable(w) else w)
 
 
 class Ctx:
@@ -150,14 +157,14 @@ Handler = Callable[[Ctx, list[tuple[str, np.ndarray]]], list[RawNode]]
 HANDLERS: dict[str, Handler] = {}
 
 
-def handles(*classes: str, weighted: bool = False) -> Callable[[Handler], Handler]:
+def handles(*classes: str, weighted: Any = False) -> Callable[[Handler], Handler]:
     def deco(fn: Handler) -> Handler:
         for c in classes:
             if c in HANDLERS:
                 raise RuntimeError(f"Keras class {c!r} has two handlers")
             HANDLERS[c] = fn
             if weighted:
-                WEIGHTED_LAYERS.add(c)
+                WEIGHTED_LAYERS[c] = weighted
         return fn
     return deco
 

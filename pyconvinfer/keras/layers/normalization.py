@@ -8,7 +8,7 @@ import numpy as np
 from . import Ctx, RawNode, handles, node, use_bias
 
 
-@handles("LayerNormalization", weighted=True)
+@handles("LayerNormalization", weighted=lambda cfg: cfg.get("scale", True) or cfg.get("center", True))
 def _layer_norm(ctx: Ctx, arrays) -> list[RawNode]:
     s = ctx.in_shapes[0]
     rank = len(s)

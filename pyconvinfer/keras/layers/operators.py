@@ -35,7 +35,7 @@ _TF_FUNCTIONS = {
     "nn.sigmoid": ("sigmoid", False), "sigmoid": ("sigmoid", False), "nn.silu": ("swish", False),
     "nn.swish": ("swish", False), "math.tanh": ("tanh", False), "nn.tanh": ("tanh", False),
     "concat": ("concatenate", False), "reshape": ("reshape", False), "math.reduce_mean": ("mean", False),
-    "reduce_mean": ("mean", False), "image.resize": ("resize", False),
+    "reduce_mean": ("mean", False), "image.resize": ("resize", False), "__operators__.getitem": ("getitem", False),
 }
 
 
@@ -109,6 +109,29 @@ def _resize(ctx: Ctx, size, interpolation: str, cfg: dict) -> list[RawNode]:
     return [node(ctx, "resize2d", {"mode": interpolation, "size": [oh, ow]})]
 
 
+def _getitem(ctx: Ctx, spec) -> list[RawNode]:
+    """x[a:b:s, ...]: plain slices only (no integer index, Ellipsis or newaxis); the first
+    entry is the batch axis and must be whole."""
+    if not isinstance(spec, (list, tuple)):
+        spec = [spec]
+    slices = []
+    for item in spec:
+        if isinstance(item, dict) and item.get("class_name") == "__slice__":
+            item = item.get("config", {})
+        if not (isinstance(item, dict) and set(item) <= {"start", "stop", "step"}):
+            raise ctx.unsupported("index", item, "slices start:stop:step (no integer index, Ellipsis or newaxis)")
+        vals = [item.get(k) for k in ("start", "stop", "step")]
+        if any(v is not None and not isinstance(v, int) for v in vals):
+            raise ctx.unsupported("index", item, "integer slice bounds")
+        slices.append(vals)
+    if not slices or slices[0] != [None, None, None]:
+        raise ctx.unsupported("index", spec, "slices that keep the whole batch axis")
+    rest = slices[1:]
+    if not rest or all(v == [None, None, None] for v in rest):
+        return [node(ctx, "identity", {})]
+    return [node(ctx, "slice", {"slices": rest})]
+
+
 def _dispatch(ctx: Ctx, op: str, args: list, kw: dict) -> list[RawNode]:
     if op in _BINARY:
         operands = [a for a in args if a is not None] + [kw[k] for k in ("y", "x2") if k in kw]
@@ -146,6 +169,8 @@ def _tf_op(ctx: Ctx, arrays) -> list[RawNode]:
     if op == "concatenate":
         values = kw.pop("values", None) or args
         return _concat(ctx, values, kw.get("axis", -1))
+    if op == "getitem":
+        return _getitem(ctx, kw.get("slice_spec"))
     if op == "resize":
         kw.setdefault("interpolation", kw.pop("method", "bilinear"))
     return _dispatch(ctx, op, args[1:] if op == "concatenate" else args, kw)
@@ -155,7 +180,8 @@ def _tf_op(ctx: Ctx, arrays) -> list[RawNode]:
 _K3_OPS = {"Add": "add", "Subtract": "subtract", "Multiply": "multiply", "Divide": "divide", "TrueDivide": "divide",
            "Maximum": "maximum", "Minimum": "minimum", "Relu": "relu", "Relu6": "relu6", "Sigmoid": "sigmoid",
            "HardSigmoid": "hard_sigmoid", "Silu": "silu", "Swish": "silu", "HardSilu": "hard_silu", "Tanh": "tanh",
-           "Gelu": "gelu", "Concatenate": "concatenate", "Reshape": "reshape", "Mean": "mean", "Resize": "resize"}
+           "Gelu": "gelu", "Concatenate": "concatenate", "Reshape": "reshape", "Mean": "mean", "Resize": "resize",
+           "GetItem": "getitem"}
 
 
 def _k3_op(ctx: Ctx, arrays) -> list[RawNode]:
@@ -176,6 +202,8 @@ def _k3_op(ctx: Ctx, arrays) -> list[RawNode]:
         kw["shape"] = kw.get("newshape", kw.get("shape"))
     if op == "resize":
         return _resize(ctx, kw["size"], kw.get("interpolation", "bilinear"), kw)
+    if op == "getitem":
+        return _getitem(ctx, args[1] if len(args) > 1 else kw.get("key"))
     return _dispatch(ctx, op, args, kw)
 
 

@@ -49,7 +49,7 @@ def _kept_axes(ctx: Ctx) -> list[int]:
     return sorted(set(out))
 
 
-@handles("Normalization", weighted=True)
+@handles("Normalization", weighted=lambda cfg: cfg.get("mean") is None)
 def _normalization(ctx: Ctx, arrays) -> list[RawNode]:
     s = ctx.in_shapes[0]
     keep = _kept_axes(ctx)

@@ -3,6 +3,8 @@ CenterCrop, UpSampling2D, Resizing and Permute (pad2d, resize2d, transpose)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import Ctx, RawNode, handles, node
 
 
@@ -42,19 +44,32 @@ def _crop(ctx: Ctx, arrays) -> list[RawNode]:
     return [node(ctx, "pad2d", {"padding": [[-t, -b], [-lft, -r]]})]
 
 
+def _f32_div_int(a: int, b: int) -> int:
+    """int(float32(a) / b), Keras's float32 arithmetic for these crops and pads."""
+    return int(np.float32(a) / np.float32(b))
+
+
 def aspect_crop(h: int, w: int, th: int, tw: int) -> list[list[int]]:
     """The centred crop of an h x w image to the target's aspect ratio, as keras's
     smart_resize and Resizing(crop_to_aspect_ratio=True) compute it (negative pads)."""
-    ch = max(min(h, int(float(w * th) / tw)), 1)
-    cw = max(min(w, int(float(h * tw) / th)), 1)
-    top, left = int(float(h - ch) / 2), int(float(w - cw) / 2)
+    ch = max(min(h, _f32_div_int(w * th, tw)), 1)
+    cw = max(min(w, _f32_div_int(h * tw, th)), 1)
+    top, left = _f32_div_int(h - ch, 2), _f32_div_int(w - cw, 2)
     return [[-top, -(h - ch - top)], [-left, -(w - cw - left)]]
 
 
-def _crop_then_resize(ctx: Ctx, h, w, th: int, tw: int, mode: str) -> list[RawNode]:
+def aspect_pad(h: int, w: int, th: int, tw: int) -> list[list[int]]:
+    """Resizing(pad_to_aspect_ratio=True): the same margin on both sides of the short axis."""
+    ph = max(h, _f32_div_int(w * th, tw))
+    pw = max(w, _f32_div_int(h * tw, th))
+    top, left = _f32_div_int(ph - h, 2), _f32_div_int(pw - w, 2)
+    return [[top, top], [left, left]]
+
+
+def _crop_then_resize(ctx: Ctx, h, w, th: int, tw: int, mode: str, pad: bool = False) -> list[RawNode]:
     if h is None or w is None:
-        raise ctx.fail("cropping to the aspect ratio needs a known input height and width")
-    pads = aspect_crop(h, w, th, tw)
+        raise ctx.fail("cropping or padding to the aspect ratio needs a known input height and width")
+    pads = aspect_pad(h, w, th, tw) if pad else aspect_crop(h, w, th, tw)
     nodes = [node(ctx, "pad2d", {"padding": pads})] if any(v for p in pads for v in p) else []
     return nodes + [node(ctx, "resize2d", {"mode": mode, "size": [th, tw]})]
 
@@ -96,7 +111,9 @@ def _resizing(ctx: Ctx, arrays) -> list[RawNode]:
     if ctx.cfg.get("antialias"):
         raise ctx.unsupported("antialias", True, "False")
     if ctx.cfg.get("pad_to_aspect_ratio"):
-        raise ctx.unsupported("pad_to_aspect_ratio", True, "False")
+        if ctx.cfg.get("fill_mode", "constant") != "constant" or float(ctx.cfg.get("fill_value", 0.0) or 0.0) != 0.0:
+            raise ctx.unsupported("fill_value", ctx.cfg.get("fill_value"), "0.0 (padding with zeros)")
+        return _crop_then_resize(ctx, h, w, th, tw, interp, pad=True)
     if ctx.cfg.get("crop_to_aspect_ratio"):
         return _crop_then_resize(ctx, h, w, th, tw, interp)
     return [node(ctx, "resize2d", {"mode": interp, "size": [th, tw]})]
