@@ -83,7 +83,7 @@ def _run(op: str, attrs: dict, inputs: list[np.ndarray], out: np.ndarray, *, wei
     shapes (axis 0 is the batch unless batched=False); inputs listed in
     `constants` are unbatched constant operands."""
     opdef = REGISTRY[op]
-    batch = inputs[0].shape[0] if batched else 1
+    batch = next(a.shape[0] for i, a in enumerate(inputs) if i not in constants) if batched else 1
 
     def per_sample(i: int, a: np.ndarray) -> tuple:
         if i in constants:
