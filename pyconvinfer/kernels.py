@@ -20,7 +20,7 @@ from .ops import REGISTRY, ConstShape
 from .shapes import conv_out_and_pads, pool_out_and_pads, tconv_out_and_pad
 
 ALGORITHMS = ("direct", "winograd2", "winograd4")
-ISAS = ("generic", "avx2", "avx512")
+ISAS: tuple[str, ...] = _kernels.ISA_NAMES  # every path's name, from the C table (dispatch.c)
 
 
 def resolve_threads(num_threads: int | None) -> int:
@@ -33,11 +33,23 @@ def resolve_threads(num_threads: int | None) -> int:
     return int(num_threads)
 
 
+def available_isas() -> tuple[str, ...]:
+    """The instruction-set paths this CPU and build can run."""
+    return _kernels.available_isas()
+
+
 def resolve_isa(isa: str | None) -> str:
+    """None: the fastest path this CPU has; a name forces that path, which must be available.
+
+    Paths are capabilities, not a rank: asking for one this CPU (or build) lacks is an
+    error, never a silent substitute."""
     if isa is None:
-        return "avx512"
-    if isa not in ISAS:
-        raise ValueError(f"isa must be one of {ISAS}, got {isa!r}")
+        return _kernels.cpu_isa()
+    if not isinstance(isa, str) or isa not in ISAS:
+        raise ValueError(f"isa must be one of {ISAS} or None, got {isa!r}")
+    available = available_isas()
+    if isa not in available:
+        raise ValueError(f"isa {isa!r} is not available on this CPU and build; available: {', '.join(available)}")
     return isa
 
 

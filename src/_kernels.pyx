@@ -27,6 +27,8 @@ cdef extern from "pci_kernels.h":
         pass
     ctypedef struct pci_tconv_shape:
         int n, h, w, c, oh, ow, oc, kh, kw, sh, sw, pad_t, pad_l
+    int PCI_ISA_COUNT
+    int pci_isa_available(int isa) nogil
     int pci_cpu_isa() nogil
     int pci_effective_isa(int wanted) nogil
     const char *pci_isa_name(int isa) nogil
@@ -105,7 +107,8 @@ MAX_WEIGHTS = PCI_MAX_WEIGHTS
 MAX_PARAMS = PCI_MAX_PARAMS
 
 
-ISA_NAMES = ("generic", "avx2", "avx512")
+# Instruction-set paths by their C number (the table in dispatch.c).
+ISA_NAMES = tuple(pci_isa_name(i).decode() for i in range(PCI_ISA_COUNT))
 
 
 def openmp_enabled() -> bool:
@@ -117,11 +120,31 @@ def default_threads() -> int:
 
 
 def cpu_isa() -> str:
+    """The fastest instruction-set path this CPU and build have."""
     return pci_isa_name(pci_cpu_isa()).decode()
 
 
+def available_isas() -> tuple:
+    """Every path this CPU and build can run, in ISA_NAMES order."""
+    return tuple(name for i, name in enumerate(ISA_NAMES) if pci_isa_available(i))
+
+
 def effective_isa(str wanted) -> str:
+    """The path the kernels take when asked for `wanted` (itself when available, else generic)."""
     return pci_isa_name(pci_effective_isa(ISA_NAMES.index(wanted))).decode()
+
+
+cdef int _isa_id(isa) except -1:
+    """C number of an available path (None: the fastest); ValueError otherwise."""
+    if isa is None:
+        return pci_cpu_isa()
+    if isa not in ISA_NAMES:
+        raise ValueError(f"isa must be one of {ISA_NAMES} or None, got {isa!r}")
+    cdef int i = ISA_NAMES.index(isa)
+    if not pci_isa_available(i):
+        raise ValueError(f"isa {isa!r} is not available on this CPU and build; available: "
+                         f"{', '.join(available_isas())}")
+    return i
 
 
 def act_scalar(float x, int kind, float p0=0, float p1=0, float p2=0) -> float:
@@ -258,18 +281,18 @@ cdef class Plan:
         self.steps[self.n] = st
         self.n += 1
 
-    def algorithm(self, int index, str isa) -> str:
+    def algorithm(self, int index, isa=None) -> str:
         """What kernel step `index` runs on `isa` (the C dispatch's own decision)."""
         if not 0 <= index < self.n:
             raise IndexError(index)
-        return pci_step_algorithm(&self.steps[index], ISA_NAMES.index(isa)).decode()
+        return pci_step_algorithm(&self.steps[index], _isa_id(isa)).decode()
 
     def op_name(self, int index) -> str:
         if not 0 <= index < self.n:
             raise IndexError(index)
         return pci_op_name(self.steps[index].op).decode()
 
-    def run_from(self, cnp.ndarray src, cnp.ndarray dst, int num_threads, str isa="avx512"):
+    def run_from(self, cnp.ndarray src, cnp.ndarray dst, int num_threads, isa=None):
         """predict's fast path: copy `src` into the input buffer `dst` and run,
         if `src` is C-contiguous float32 of dst's size (then True); otherwise
         touch nothing and return False (the caller converts with numpy)."""
@@ -281,7 +304,7 @@ cdef class Plan:
                 or cnp.PyArray_NBYTES(src) != cnp.PyArray_NBYTES(dst)):
             return False
         ctx.num_threads = num_threads
-        ctx.isa = ISA_NAMES.index(isa)
+        ctx.isa = _isa_id(isa)
         cdef const void *sp = cnp.PyArray_DATA(src)
         cdef void *dp = cnp.PyArray_DATA(dst)
         cdef size_t nbytes = cnp.PyArray_NBYTES(src)
@@ -290,7 +313,7 @@ cdef class Plan:
             pci_run(self.steps, self.n, ctx, NULL)
         return True
 
-    def run_one(self, int index, int num_threads, str isa="avx512"):
+    def run_one(self, int index, int num_threads, isa=None):
         """Run step `index` alone (per-layer timing)."""
         cdef pci_ctx ctx
         if not 0 <= index < self.n:
@@ -298,16 +321,16 @@ cdef class Plan:
         if num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {num_threads}")
         ctx.num_threads = num_threads
-        ctx.isa = ISA_NAMES.index(isa)
+        ctx.isa = _isa_id(isa)
         with nogil:
             pci_run(self.steps + index, 1, ctx, NULL)
 
-    def run(self, int num_threads, str isa="avx512"):
+    def run(self, int num_threads, isa=None):
         cdef pci_ctx ctx
         if num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {num_threads}")
         ctx.num_threads = num_threads
-        ctx.isa = ISA_NAMES.index(isa)
+        ctx.isa = _isa_id(isa)
         with nogil:
             pci_run(self.steps, self.n, ctx, NULL)
 

@@ -26,11 +26,15 @@ extern "C" {
 
 #define PCI_NR 16 /* packed panel width (output channels), fixed by the file format */
 
-enum pci_isa { PCI_ISA_GENERIC = 0, PCI_ISA_AVX2 = 1, PCI_ISA_AVX512 = 2 };
+/* Instruction-set paths. They are capabilities, not a rank: each is either
+ * available on this CPU and build or not (pci_isa_available), and the caller
+ * picks one of the available ones. The numbers are stable (the Python layer
+ * takes the names from pci_isa_name). */
+enum pci_isa { PCI_ISA_GENERIC = 0, PCI_ISA_AVX2 = 1, PCI_ISA_AVX512 = 2, PCI_ISA_NEON = 3, PCI_ISA_COUNT = 4 };
 
 typedef struct {
     int num_threads; /* >= 1 */
-    int isa;         /* enum pci_isa: the best the caller allows; clamped to the CPU's */
+    int isa;         /* enum pci_isa: one pci_isa_available() accepts (others run the generic path) */
 } pci_ctx;
 
 enum pci_act_kind {
@@ -59,9 +63,10 @@ typedef struct {
 } pci_act;
 
 /* ---- instruction-set dispatch ---- */
-int pci_cpu_isa(void);              /* best ISA this CPU and build support */
-int pci_effective_isa(int wanted);  /* min(wanted, pci_cpu_isa()) */
-const char *pci_isa_name(int isa);
+int pci_isa_available(int isa);     /* 1 if this CPU and build can run the path */
+int pci_cpu_isa(void);              /* the fastest available path: neon / avx512 / avx2 / generic */
+int pci_effective_isa(int wanted);  /* the path kernels take for `wanted`: itself if available, else generic */
+const char *pci_isa_name(int isa);  /* "generic", "avx2", "avx512", "neon"; NULL outside [0, PCI_ISA_COUNT) */
 int pci_openmp_enabled(void);
 int pci_default_threads(void);
 
