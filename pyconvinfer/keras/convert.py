@@ -8,6 +8,7 @@ activations) -> pack weights for the kernels -> write atomically."""
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from .. import __version__
 from .. import activations as acts
-from ..errors import ConversionError
+from ..errors import ConversionError, ConversionWarning
 from ..format import write_model
 from ..graph import Graph, Node
 from ..ops import REGISTRY, ConstShape
@@ -82,6 +83,11 @@ def _weights_by_layer(kf: KerasFile, topo: Topology) -> dict[str, list[tuple[str
     top = {name: (cls, children) for name, cls, children in topo.layer_order}
     if ws.kind == "by_name":
         groups = ws.by_name
+        stray = [n for n in ws.order if n not in top]
+        if stray:
+            raise ConversionError(
+                f"the file holds weights for layers its model config does not have ({', '.join(stray[:8])}"
+                f"{'...' if len(stray) > 8 else ''}): the file is inconsistent")
     else:
         # weights-only: Keras matches the k-th saved layer with weights to the k-th
         # model layer with weights. When the names agree it is the same thing.
@@ -96,6 +102,12 @@ def _weights_by_layer(kf: KerasFile, topo: Topology) -> dict[str, list[tuple[str
                 f"({', '.join(model_layers[:6])}{'...' if len(model_layers) > 6 else ''}): they do not belong together")
         else:
             groups = {m: ws.by_name[s] for m, s in zip(model_layers, saved)}
+            renamed = [(s, m) for m, s in zip(model_layers, saved) if s != m]
+            if renamed:  # Keras does the same; the user should still know it happened
+                warnings.warn(
+                    "weights matched to layers by position, as Keras does; renamed: "
+                    + ", ".join(f"{s} -> {m}" for s, m in renamed[:12]) + ("..." if len(renamed) > 12 else ""),
+                    ConversionWarning, stacklevel=2)
     out = {}
     for name, arrays in groups.items():
         cls, children = top.get(name, ("", []))
