@@ -44,11 +44,10 @@ def _progress_printer(stream) -> object:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from .keras.convert import convert
-
     import warnings
 
     from .errors import ConversionWarning
+    from .keras.convert import convert
 
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as seen:

@@ -41,7 +41,8 @@ def test_shape_mismatch_names_the_layer(tmp_path: Path) -> None:
 def test_renamed_layers_match_by_position_with_a_warning(tmp_path: Path) -> None:
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        out = pyconvinfer.convert(FIX / "keras2_weights.h5", tmp_path / "r.pci", config=str(FIX / "keras2_renamed.json"))
+        out = pyconvinfer.convert(FIX / "keras2_weights.h5", tmp_path / "r.pci",
+                                  config=str(FIX / "keras2_renamed.json"))
     msgs = [str(w.message) for w in seen if issubclass(w.category, ConversionWarning)]
     assert msgs and "conv_a -> conv_b" in msgs[0] and "dense_a -> dense_b" in msgs[0]
     y = pyconvinfer.load(out).predict(np.load(FIX / "keras2_input.npy"))
