@@ -44,11 +44,18 @@ def _progress_printer(stream) -> object:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .errors import ConversionWarning
     from .keras.convert import convert
 
     t0 = time.perf_counter()
-    out = convert(args.input, args.output, config=args.config, arch=args.arch, input_shape=args.input_shape,
-                  winograd=args.winograd, progress=_progress_printer(sys.stderr))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ConversionWarning)
+        out = convert(args.input, args.output, config=args.config, arch=args.arch, input_shape=args.input_shape,
+                      winograd=args.winograd, progress=_progress_printer(sys.stderr))
+    for w in seen:
+        print(f"pyconvinfer convert: warning: {w.message}", file=sys.stderr)
     size = os.path.getsize(out)
     print(f"wrote {out} ({size / 1e6:.1f} MB) in {time.perf_counter() - t0:.2f} s")
     return 0

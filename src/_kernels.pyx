@@ -48,21 +48,25 @@ cdef extern from "pci_kernels.h":
 
 cdef extern from "executor.h":
     int PCI_MAX_INPUTS
+    int PCI_MAX_WEIGHTS
+    int PCI_MAX_PARAMS
+    int PCI_OP_END
     ctypedef union pci_step_shape:
-        int p[16]
+        int p[40]
     ctypedef struct pci_step:
         int op
+        int algo
         pci_act act
         int n_in
         const float *in_ "in"[32]
+        int in_flags[32]
         float *out
-        const float *w
-        const float *b
-        const float *w2
+        int out_dtype
+        const float *w[4]
+        int w_dtype[4]
         pci_step_shape s
-        int cols[32]
+        float f[4]
         size_t rows, count
-        int algo
         float *scratch
         size_t scratch_floats
     ctypedef struct pci_region:
@@ -71,7 +75,36 @@ cdef extern from "executor.h":
         int writable
     int pci_step_validate(const pci_step *st, const pci_region *regions, int nregions,
                           char *err, size_t errlen) nogil
-    void pci_run(const pci_step *steps, int n, pci_ctx ctx) nogil
+    int pci_run(const pci_step *steps, int n, pci_ctx ctx, const volatile int *stop) nogil
+    const char *pci_op_name(int op) nogil
+    const char *pci_step_algorithm(const pci_step *st, int isa) nogil
+    const char *pci_binary_kind_name(int kind) nogil
+
+
+def _op_ids() -> dict:
+    ids = {}
+    for i in range(1, PCI_OP_END):
+        name = pci_op_name(i)
+        if name != NULL:
+            ids[name.decode()] = i
+    return ids
+
+
+def _binary_kinds() -> dict:
+    kinds = {}
+    i = 0
+    while pci_binary_kind_name(i) != NULL:
+        kinds[pci_binary_kind_name(i).decode()] = i
+        i += 1
+    return kinds
+
+
+# Generated from the C tables (src/op_table.h, pci_kernels.h): never kept by hand.
+OP_IDS = _op_ids()
+BINARY_KINDS = _binary_kinds()
+MAX_INPUTS = PCI_MAX_INPUTS
+MAX_WEIGHTS = PCI_MAX_WEIGHTS
+MAX_PARAMS = PCI_MAX_PARAMS
 
 
 # Instruction-set paths by their C number (the table in dispatch.c).
@@ -202,36 +235,38 @@ cdef class Plan:
     def __len__(self):
         return self.n
 
-    def add(self, int op, ints, list inputs, out, w=None, b=None, w2=None,
-            int act_kind=0, act_params=(0.0, 0.0, 0.0), size_t rows=0, size_t count=0, cols=(),
-            int algo=0, scratch=None):
-        """Append a step. Arrays are ndarrays inside the plan's regions;
-        raises ValueError if the step touches anything outside them."""
+    def add(self, int op, list inputs, out, *, weights=(), ints=(), in_flags=(), size_t rows=0,
+            size_t count=0, int algo=0, int act_kind=0, act_params=(0.0, 0.0, 0.0), floats=(), scratch=None):
+        """Append a step of op id `op` (OP_IDS). Arrays are ndarrays inside the
+        plan's regions; `weights` fills the op's weight slots in order (None:
+        absent). Raises ValueError if the step touches anything outside the
+        regions or its parameters are inconsistent."""
         cdef pci_step st
         cdef char err[256]
         cdef int i
         memset(&st, 0, sizeof(st))
-        if len(inputs) > PCI_MAX_INPUTS or len(cols) > PCI_MAX_INPUTS or len(ints) > 16:
-            raise ValueError(f"a step takes at most {PCI_MAX_INPUTS} inputs")
+        if len(inputs) > PCI_MAX_INPUTS or len(in_flags) > PCI_MAX_INPUTS:
+            raise ValueError(f"a step takes at most {PCI_MAX_INPUTS} inputs, got {len(inputs)}")
+        if len(ints) > PCI_MAX_PARAMS or len(weights) > PCI_MAX_WEIGHTS or len(floats) > 4:
+            raise ValueError("too many step parameters")
         st.op = op
+        st.algo = algo
         st.act.kind = act_kind
         st.act.p0, st.act.p1, st.act.p2 = act_params
         st.n_in = len(inputs)
         for i in range(st.n_in):
             st.in_[i] = <const float *>_address(inputs[i])
+        for i in range(len(in_flags)):
+            st.in_flags[i] = in_flags[i]
         st.out = <float *>_address(out)
-        if w is not None:
-            st.w = <const float *>_address(w)
-        if b is not None:
-            st.b = <const float *>_address(b)
-        if w2 is not None:
-            st.w2 = <const float *>_address(w2)
+        for i in range(len(weights)):
+            if weights[i] is not None:
+                st.w[i] = <const float *>_address(weights[i])
         for i in range(len(ints)):
             st.s.p[i] = ints[i]
-        for i in range(len(cols)):
-            st.cols[i] = cols[i]
+        for i in range(len(floats)):
+            st.f[i] = floats[i]
         st.rows, st.count = rows, count
-        st.algo = algo
         if scratch is not None:
             st.scratch = <float *>_address(scratch)
             st.scratch_floats = scratch.size
@@ -245,6 +280,17 @@ cdef class Plan:
             self.steps, self.cap = p, new_cap
         self.steps[self.n] = st
         self.n += 1
+
+    def algorithm(self, int index, isa=None) -> str:
+        """What kernel step `index` runs on `isa` (the C dispatch's own decision)."""
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        return pci_step_algorithm(&self.steps[index], _isa_id(isa)).decode()
+
+    def op_name(self, int index) -> str:
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        return pci_op_name(self.steps[index].op).decode()
 
     def run_from(self, cnp.ndarray src, cnp.ndarray dst, int num_threads, isa=None):
         """predict's fast path: copy `src` into the input buffer `dst` and run,
@@ -264,7 +310,7 @@ cdef class Plan:
         cdef size_t nbytes = cnp.PyArray_NBYTES(src)
         with nogil:
             memcpy(dp, sp, nbytes)
-            pci_run(self.steps, self.n, ctx)
+            pci_run(self.steps, self.n, ctx, NULL)
         return True
 
     def run_one(self, int index, int num_threads, isa=None):
@@ -277,7 +323,7 @@ cdef class Plan:
         ctx.num_threads = num_threads
         ctx.isa = _isa_id(isa)
         with nogil:
-            pci_run(self.steps + index, 1, ctx)
+            pci_run(self.steps + index, 1, ctx, NULL)
 
     def run(self, int num_threads, isa=None):
         cdef pci_ctx ctx
@@ -286,7 +332,7 @@ cdef class Plan:
         ctx.num_threads = num_threads
         ctx.isa = _isa_id(isa)
         with nogil:
-            pci_run(self.steps, self.n, ctx)
+            pci_run(self.steps, self.n, ctx, NULL)
 
 
 def run_reference(str op, ints, cnp.ndarray x, cnp.ndarray kernel, bias, cnp.ndarray out,
