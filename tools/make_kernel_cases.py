@@ -3,8 +3,8 @@
 The C harness runs the kernels where Python cannot (aarch64 under qemu in
 .ci/run): this script replays the pytest kernel tests (tests/test_kernels.py,
 tests/test_winograd.py) on the host with two hooks and writes what they did:
-- every C step a test runs (pyconvinfer.kernels._run): op, shape, inputs,
-  packed weights, activation, as the C API takes them;
+- every C step a test runs (the Plan.add calls of pyconvinfer.kernels): op,
+  shape ints, input flags, inputs, packed weights, activation;
 - every assertion on a step's result: the per-element [lo, hi] it accepts,
   computed with the tests' own tolerances (helpers.close_bounds /
   activated_bounds / elementwise_bounds, the Winograd bound of test_winograd.py, exact for
@@ -30,6 +30,7 @@ import hashlib
 import math
 import struct
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,10 @@ import helpers  # noqa: E402
 import test_kernels as tk  # noqa: E402
 import test_winograd as tw  # noqa: E402
 
-from pyconvinfer import activations, kernels  # noqa: E402
+from pyconvinfer import _kernels, kernels  # noqa: E402
 
-MAGIC = b"PCIKCAS1"
+MAGIC = b"PCIKCAS2"
+OP_NAMES = {v: k for k, v in _kernels.OP_IDS.items()}
 # Cases above this many multiply-adds per run are left out of the quick set.
 QUICK_MAX_WORK = 5e6
 
@@ -55,26 +57,22 @@ class Recorder:
     """Collects C steps and the bounds the tests' assertions put on their outputs."""
 
     def __init__(self) -> None:
-        self.real_run = kernels._run
         self.pending: dict[int, dict[str, Any]] = {}  # id(out) -> step (out kept alive in it)
         self.cases: dict[bytes, dict[str, Any]] = {}
         self.label = ""
 
     # -- hooks
-    def run(self, op: str, ints, inputs, out, *, w=None, b=None, w2=None, activation=None, rows=0, count=0,
-            cols=(), num_threads=None, isa=None, algo=0, scratch=None) -> np.ndarray:
-        result = self.real_run(op, ints, inputs, out, w=w, b=b, w2=w2, activation=activation, rows=rows,
-                               count=count, cols=cols, num_threads=num_threads, isa=isa, algo=algo,
-                               scratch=scratch)
-        kind, params = activations.encode(activation)
-        step = dict(op=op, ints=[int(i) for i in ints], inputs=[np.array(x, np.float32).ravel() for x in inputs],
-                    w=None if w is None else np.array(w, np.float32).ravel(),
-                    b=None if b is None else np.array(b, np.float32).ravel(),
-                    w2=None if w2 is None else np.array(w2, np.float32).ravel(),
-                    kind=kind, params=tuple(float(p) for p in params), rows=int(rows), count=int(count),
-                    cols=[int(c) for c in cols], algo=int(algo), out=out, label=self.label)
-        self.pending[id(out)] = step
-        return result
+    def add(self, op: int, inputs: list[np.ndarray], out: np.ndarray, *, weights=(), ints=(), in_flags=(), rows=0,
+            count=0, algo=0, act_kind=0, act_params=(0.0, 0.0, 0.0), floats=(), scratch=None) -> None:
+        """A copy of one step, as Plan.add receives it; `out` is the result array the
+        tests' assertions see (a view of it: the base array is what they compare)."""
+        base = out.base if out.base is not None else out
+        self.pending[id(base)] = dict(
+            op=OP_NAMES[op], ints=[int(i) for i in ints], in_flags=[int(f) for f in in_flags],
+            floats=[float(f) for f in floats], inputs=[np.array(x, np.float32).ravel() for x in inputs],
+            weights=[None if w is None else np.array(w, np.float32).ravel() for w in weights],
+            kind=int(act_kind), params=tuple(float(p) for p in act_params), rows=int(rows), count=int(count),
+            algo=int(algo), out=base, label=self.label)
 
     def bound(self, got: object, lo: np.ndarray, hi: np.ndarray) -> None:
         step = self.pending.get(id(got))
@@ -101,15 +99,36 @@ class Recorder:
 
     @staticmethod
     def key(step: dict[str, Any]) -> bytes:
-        h = hashlib.sha1(repr((step["op"], step["ints"], step["kind"], step["params"], step["rows"], step["count"],
-                               step["cols"], step["algo"], step["out"].shape)).encode())
-        for a in (*step["inputs"], step["w"], step["b"], step["w2"]):
+        h = hashlib.sha1(repr((step["op"], step["ints"], step["in_flags"], step["floats"], step["kind"],
+                               step["params"], step["rows"], step["count"], step["algo"],
+                               step["out"].shape)).encode())
+        for a in (*step["inputs"], *step["weights"]):
             h.update(b"-" if a is None else a.tobytes())
         return h.digest()
 
 
+class _RecordingPlan:
+    """pyconvinfer's Plan, with every add() reported to the recorder first."""
+
+    recorder: Recorder
+
+    def __init__(self, regions, writable) -> None:
+        self._plan = _kernels.Plan(regions, writable)
+
+    def add(self, op, inputs, out, **kw) -> None:
+        self.recorder.add(op, inputs, out, **kw)
+        self._plan.add(op, inputs, out, **kw)
+
+    def run(self, *args) -> None:
+        self._plan.run(*args)
+
+
 def install(rec: Recorder) -> None:
-    kernels._run = rec.run
+    _RecordingPlan.recorder = rec
+    proxy = types.ModuleType("_kernels_recording")
+    proxy.__dict__.update({k: getattr(_kernels, k) for k in dir(_kernels) if not k.startswith("__")})
+    proxy.Plan = _RecordingPlan  # type: ignore[attr-defined]
+    kernels._kernels = proxy  # kernels._run builds its Plan through this name
     real_close, real_act, real_bitwise = tk.assert_close, tk.assert_close_activated, tk.assert_bitwise_equal
     real_elementwise = tk.assert_close_elementwise
     real_array_equal = np.testing.assert_array_equal
@@ -224,10 +243,10 @@ def replay(rec: Recorder) -> None:
 
 
 def work(case: dict[str, Any]) -> float:
-    """Rough multiply-adds of one run (for --quick)."""
+    """Rough multiply-adds of one run (for the quick set)."""
     out = case["out"].size
     ints = case["ints"]
-    if case["op"] in ("conv2d", "conv2d_winograd"):
+    if case["op"] == "conv2d":
         return out * ints[7] * ints[8] * ints[3] / ints[15]
     if case["op"] == "conv2d_transpose":
         return out * ints[3] * math.ceil(ints[7] / ints[9]) * math.ceil(ints[8] / ints[10])
@@ -248,14 +267,17 @@ def write(cases: list[dict[str, Any]], path: Path) -> None:
             label = c["label"].encode()[:200]
             op = c["op"].encode()
             f.write(struct.pack("<I", len(label)) + label + struct.pack("<I", len(op)) + op)
-            f.write(struct.pack("<I", len(c["ints"])) + struct.pack(f"<{len(c['ints'])}i", *c["ints"]))
+            for ints in (c["ints"], c["in_flags"]):
+                f.write(struct.pack("<I", len(ints)) + struct.pack(f"<{len(ints)}i", *ints))
+            f.write(struct.pack("<I", len(c["floats"])) + struct.pack(f"<{len(c['floats'])}f", *c["floats"]))
             f.write(struct.pack("<i3f", c["kind"], *c["params"]))
             f.write(struct.pack("<iqq", c["algo"], c["rows"], c["count"]))
-            f.write(struct.pack("<I", len(c["cols"])) + struct.pack(f"<{len(c['cols'])}i", *c["cols"]))
             f.write(struct.pack("<I", len(c["inputs"])))
             for a in c["inputs"]:
                 f.write(arr(a))
-            f.write(arr(c["w"]) + arr(c["b"]) + arr(c["w2"]))
+            f.write(struct.pack("<I", len(c["weights"])))
+            for a in c["weights"]:
+                f.write(arr(a))
             f.write(struct.pack("<qi", c["out"].size, c["lo"] is not None))
             if c["lo"] is not None:
                 f.write(np.ascontiguousarray(c["lo"], "<f8").tobytes() + np.ascontiguousarray(c["hi"], "<f8").tobytes())

@@ -4,13 +4,15 @@
  *
  *   kernel_harness CASES.bin [--require ISA]... [--default ISA]
  *
- * CASES.bin comes from tools/make_kernel_cases.py: per case the op, its shape
- * ints, inputs, packed weights, activation and, for the cases a test checks
+ * CASES.bin comes from tools/make_kernel_cases.py: per case one step as the
+ * tests ran it (the C op name of src/op_table.h, its shape ints and input
+ * flags, inputs, packed weights, activation) and, for the cases a test checks
  * against a reference, the per-element [lo, hi] that the test's tolerance
  * accepts. Each case runs on each available path: the 1-thread result must
  * lie within [lo, hi] (a NaN bound: the result must be NaN), and the 2- and
  * 3-thread results must equal it bit for bit. Every size read from the file
- * is checked against the op's shape before a kernel sees it.
+ * is checked against the op's shape before a kernel sees it. The kernels are
+ * called through their C API (pci_kernels.h), not the plan executor.
  * --require ISA: that path must be available here; --default ISA: it must be
  * the one pci_cpu_isa() picks (what isa=None runs).
  * Exit status: 0 when every case passed on every path, 1 otherwise (also when
@@ -23,7 +25,7 @@
 
 #include "pci_kernels.h"
 
-#define MAX_INTS 32
+#define MAX_INTS 40 /* PCI_MAX_PARAMS */
 #define MAX_INPUTS 32
 #define MAX_FLOATS ((int64_t)1 << 31) /* per array: far above any case, bounds the allocation */
 #define MAX_REPORTED 20
@@ -33,15 +35,19 @@ typedef struct {
     float *v;
 } farr;
 
+#define MAX_WEIGHTS 4
+
 typedef struct {
     char label[201], op[33];
     int nints, ints[MAX_INTS];
+    int nflags, in_flags[MAX_INPUTS];
+    int nfloats;
+    float floats[4];
     pci_act act;
     int algo;
     int64_t rows, count;
-    int ncols, cols[MAX_INPUTS];
-    int nin;
-    farr in[MAX_INPUTS], w, b, w2;
+    int nin, nw;
+    farr in[MAX_INPUTS], w[MAX_WEIGHTS];
     int64_t nout;
     int bounded;
     double *lo, *hi;
@@ -86,25 +92,32 @@ static int rd_arr(farr *a, const char *what) {
 
 static void free_case(kcase *c) {
     for (int i = 0; i < c->nin; i++) free(c->in[i].v);
-    free(c->w.v), free(c->b.v), free(c->w2.v), free(c->lo), free(c->hi);
+    for (int i = 0; i < c->nw; i++) free(c->w[i].v);
+    free(c->lo), free(c->hi);
 }
 
 static int read_case(kcase *c) {
     memset(c, 0, sizeof *c);
-    c->w.n = c->b.n = c->w2.n = -1;
     float p[3];
-    uint32_t nin;
+    uint32_t nfloats, n;
     if (rd_str(c->label, sizeof c->label, "label") || rd_str(c->op, sizeof c->op, "op") ||
-        rd_ints(c->ints, MAX_INTS, &c->nints, "ints") || rd(&c->act.kind, 4, 1, "activation") ||
+        rd_ints(c->ints, MAX_INTS, &c->nints, "ints") || rd_ints(c->in_flags, MAX_INPUTS, &c->nflags, "input flags") ||
+        rd(&nfloats, 4, 1, "float count"))
+        return -1;
+    if (nfloats > 4) return fail_read("float count");
+    c->nfloats = (int)nfloats;
+    if (rd(c->floats, 4, nfloats, "floats") || rd(&c->act.kind, 4, 1, "activation") ||
         rd(p, 4, 3, "activation parameters") || rd(&c->algo, 4, 1, "algo") || rd(&c->rows, 8, 1, "rows") ||
-        rd(&c->count, 8, 1, "count") || rd_ints(c->cols, MAX_INPUTS, &c->ncols, "cols") ||
-        rd(&nin, 4, 1, "input count"))
+        rd(&c->count, 8, 1, "count") || rd(&n, 4, 1, "input count"))
         return -1;
     c->act.p0 = p[0], c->act.p1 = p[1], c->act.p2 = p[2];
-    if (nin > MAX_INPUTS) return fail_read("input count");
-    for (c->nin = 0; c->nin < (int)nin; c->nin++)
+    if (n > MAX_INPUTS) return fail_read("input count");
+    for (c->nin = 0; c->nin < (int)n; c->nin++)
         if (rd_arr(&c->in[c->nin], "input")) return c->nin++, -1;
-    if (rd_arr(&c->w, "w") || rd_arr(&c->b, "b") || rd_arr(&c->w2, "w2")) return -1;
+    if (rd(&n, 4, 1, "weight count") || n > MAX_WEIGHTS) return fail_read("weight count");
+    for (c->nw = 0; c->nw < (int)n; c->nw++)
+        if (rd_arr(&c->w[c->nw], "weights")) return c->nw++, -1;
+    for (int i = c->nw; i < MAX_WEIGHTS; i++) c->w[i].n = -1;
     if (rd(&c->nout, 8, 1, "output size") || c->nout <= 0 || c->nout > MAX_FLOATS) return fail_read("output size");
     if (rd(&c->bounded, 4, 1, "bounds flag")) return -1;
     if (c->bounded) {
@@ -135,19 +148,31 @@ static int need(const farr *a, int64_t n, int at_least, const char *what) {
     return 0;
 }
 
-static int bias_ok(const kcase *c, int64_t oc) { return c->b.n < 0 ? 0 : need(&c->b, oc, 0, "bias"); }
+/* Optional weight slot i: absent, or exactly n floats. */
+static int optional(const kcase *c, int i, int64_t n, const char *what) {
+    return c->w[i].n < 0 ? 0 : need(&c->w[i], n, 0, what);
+}
+
+static int64_t prod(const int *v, int n) {
+    int64_t r = 1;
+    for (int i = 0; i < n; i++) r *= v[i];
+    return r;
+}
+
+#define BINARY_MAX_RANK 8
 
 static int check_case(const kcase *c) {
     const int *p = c->ints;
+    const char *op = c->op;
     if (c->act.kind < 0 || c->act.kind >= PCI_ACT_COUNT) BAD("unknown activation %d", c->act.kind);
-    if (!strcmp(c->op, "conv2d") || !strcmp(c->op, "conv2d_winograd")) {
+    if (!strcmp(op, "conv2d")) {
         if (c->nints != 16 || c->nin != 1 || !positive(p, 13) || p[13] < 0 || p[14] < 0 || p[15] <= 0)
-            BAD("conv: bad shape");
+            BAD("conv2d: bad shape");
         const pci_conv_shape *s = (const pci_conv_shape *)p;
-        if (s->c % s->groups || s->oc % s->groups) BAD("conv: groups do not divide the channels");
+        if (s->c % s->groups || s->oc % s->groups) BAD("conv2d: groups do not divide the channels");
         const int64_t cin_g = s->c / s->groups, cout_g = s->oc / s->groups;
         int64_t wsize;
-        if (!strcmp(c->op, "conv2d")) {
+        if (c->algo == 0) {
             wsize = s->groups > 1 && cin_g == 1 ? (int64_t)s->kh * s->kw * s->oc
                                                 : (int64_t)s->groups * div_up(cout_g, PCI_NR) * s->kh * s->kw * cin_g * PCI_NR;
         } else {
@@ -156,116 +181,140 @@ static int check_case(const kcase *c) {
                 BAD("winograd: not a 3x3 stride-1 one-group shape with m = 2 or 4");
             wsize = (int64_t)(c->algo + 2) * (c->algo + 2) * div_up(s->oc, PCI_NR) * s->c * PCI_NR;
         }
-        if (need(&c->in[0], (int64_t)s->n * s->h * s->w * s->c, 0, "input") || need(&c->w, wsize, 1, "weights") ||
-            bias_ok(c, s->oc))
+        if (need(&c->in[0], (int64_t)s->n * s->h * s->w * s->c, 0, "input") || need(&c->w[0], wsize, 1, "weights") ||
+            optional(c, 1, s->oc, "bias"))
             return -1;
-        if (c->nout != (int64_t)s->n * s->oh * s->ow * s->oc) BAD("conv: output size");
+        if (c->nout != (int64_t)s->n * s->oh * s->ow * s->oc) BAD("conv2d: output size");
         return 0;
     }
-    if (!strcmp(c->op, "conv2d_transpose")) {
+    if (!strcmp(op, "conv2d_transpose")) {
         if (c->nints != 13 || c->nin != 1 || !positive(p, 11) || p[11] < 0 || p[12] < 0) BAD("tconv: bad shape");
         const pci_tconv_shape *s = (const pci_tconv_shape *)p;
         if (need(&c->in[0], (int64_t)s->n * s->h * s->w * s->c, 0, "input") ||
-            need(&c->w, (int64_t)pci_tconv_packed_size(s), 1, "weights") || bias_ok(c, s->oc))
+            need(&c->w[0], (int64_t)pci_tconv_packed_size(s), 1, "weights") || optional(c, 1, s->oc, "bias"))
             return -1;
         if (c->nout != (int64_t)s->n * s->oh * s->ow * s->oc) BAD("tconv: output size");
         return 0;
     }
-    if (!strcmp(c->op, "max_pool2d") || !strcmp(c->op, "avg_pool2d")) {
-        if (c->nints != 12 || c->nin != 1 || !positive(p, 10) || p[10] < 0 || p[11] < 0) BAD("pool: bad shape");
-        if (need(&c->in[0], (int64_t)p[0] * p[1] * p[2] * p[3], 0, "input")) return -1;
-        if (c->nout != (int64_t)p[0] * p[4] * p[5] * p[3]) BAD("pool: output size");
+    if (!strcmp(op, "pool2d")) {
+        if (c->nints != 13 || c->nin != 1 || !positive(p, 10) || p[10] < 0 || p[11] < 0 || p[10] >= p[6] ||
+            p[11] >= p[7] || (p[12] != 0 && p[12] != 1))
+            BAD("pool2d: bad shape");
+        if (need(&c->in[0], prod(p, 4), 0, "input")) return -1;
+        if (c->nout != (int64_t)p[0] * p[4] * p[5] * p[3]) BAD("pool2d: output size");
         return 0;
     }
-    if (!strcmp(c->op, "global_avg_pool") || !strcmp(c->op, "global_max_pool")) {
-        if (c->nints != 3 || c->nin != 1 || !positive(p, 3)) BAD("global pool: bad shape");
-        if (need(&c->in[0], (int64_t)p[0] * p[1] * p[2], 0, "input")) return -1;
-        if (c->nout != (int64_t)p[0] * p[2]) BAD("global pool: output size");
+    if (!strcmp(op, "global_pool")) {
+        if (c->nints != 4 || c->nin != 1 || !positive(p, 3) || (p[3] != 0 && p[3] != 1)) BAD("global_pool: bad shape");
+        if (need(&c->in[0], prod(p, 3), 0, "input")) return -1;
+        if (c->nout != (int64_t)p[0] * p[2]) BAD("global_pool: output size");
         return 0;
     }
-    if (!strcmp(c->op, "dense")) {
+    if (!strcmp(op, "dense")) {
         if (c->nints != 3 || c->nin != 1 || !positive(p, 3)) BAD("dense: bad shape");
         if (need(&c->in[0], (int64_t)p[0] * p[1], 0, "input") ||
-            need(&c->w, div_up(p[2], PCI_NR) * p[1] * PCI_NR, 1, "weights") || bias_ok(c, p[2]))
+            need(&c->w[0], div_up(p[2], PCI_NR) * p[1] * PCI_NR, 1, "weights") || optional(c, 1, p[2], "bias"))
             return -1;
         if (c->nout != (int64_t)p[0] * p[2]) BAD("dense: output size");
         return 0;
     }
-    if (!strcmp(c->op, "activation") || !strcmp(c->op, "scale_shift")) {
-        if (c->nints != 1 || c->nin != 1 || p[0] <= 0 || c->rows <= 0) BAD("%s: bad shape", c->op);
+    if (!strcmp(op, "activation")) {
+        if (c->nints != 1 || c->nin != 1 || p[0] <= 0 || c->rows <= 0) BAD("activation: bad shape");
         if (need(&c->in[0], c->rows * p[0], 0, "input")) return -1;
-        if (!strcmp(c->op, "scale_shift") && (need(&c->w, p[0], 0, "scale") || need(&c->w2, p[0], 0, "shift")))
+        if (c->nout != c->rows * p[0]) BAD("activation: output size");
+        return 0;
+    }
+    if (!strcmp(op, "scale_shift")) {
+        if (c->nints != 3 || c->nin != 1 || !positive(p, 3)) BAD("scale_shift: bad shape");
+        if (need(&c->in[0], prod(p, 3), 0, "input") || optional(c, 0, p[1], "scale") || optional(c, 1, p[1], "shift"))
             return -1;
-        if (c->nout != c->rows * p[0]) BAD("%s: output size", c->op);
+        if (c->nout != prod(p, 3)) BAD("scale_shift: output size");
         return 0;
     }
-    if (!strcmp(c->op, "zero_pad2d")) {
-        if (c->nints != 8 || c->nin != 1 || !positive(p, 4) || p[4] < 0 || p[5] < 0 || p[6] < 0 || p[7] < 0)
-            BAD("zero_pad2d: bad shape");
-        if (need(&c->in[0], (int64_t)p[0] * p[1] * p[2] * p[3], 0, "input")) return -1;
-        if (c->nout != (int64_t)p[0] * (p[1] + p[4] + p[5]) * (p[2] + p[6] + p[7]) * p[3]) BAD("zero_pad2d: output size");
+    if (!strcmp(op, "pad2d")) {
+        if (c->nints != 8 || c->nin != 1 || !positive(p, 4)) BAD("pad2d: bad shape");
+        for (int i = 4; i < 8; i++)
+            if (p[i] < -65536 || p[i] > 65536) BAD("pad2d: padding %d out of range", p[i]);
+        const int64_t oh = (int64_t)p[1] + p[4] + p[5], ow = (int64_t)p[2] + p[6] + p[7];
+        if (oh < 1 || ow < 1) BAD("pad2d: cropping leaves nothing");
+        if (need(&c->in[0], prod(p, 4), 0, "input")) return -1;
+        if (c->nout != p[0] * oh * ow * p[3]) BAD("pad2d: output size");
         return 0;
     }
-    if (!strcmp(c->op, "upsample_nearest")) {
-        if (c->nints != 6 || c->nin != 1 || !positive(p, 6)) BAD("upsample: bad shape");
-        if (need(&c->in[0], (int64_t)p[0] * p[1] * p[2] * p[3], 0, "input")) return -1;
-        if (c->nout != (int64_t)p[0] * p[1] * p[4] * p[2] * p[5] * p[3]) BAD("upsample: output size");
+    if (!strcmp(op, "resize2d")) {
+        if (c->nints != 7 || c->nin != 1 || !positive(p, 6) || (p[6] != 0 && p[6] != 1) || p[4] > (1 << 24) ||
+            p[5] > (1 << 24))
+            BAD("resize2d: bad shape");
+        if (need(&c->in[0], prod(p, 4), 0, "input")) return -1;
+        if (c->nout != (int64_t)p[0] * p[4] * p[5] * p[3]) BAD("resize2d: output size");
         return 0;
     }
-    if (!strcmp(c->op, "add")) {
-        if (c->nin < 1 || c->count <= 0 || c->nout != c->count) BAD("add: bad shape");
-        for (int i = 0; i < c->nin; i++)
-            if (need(&c->in[i], c->count, 0, "input")) return -1;
-        return 0;
-    }
-    if (!strcmp(c->op, "concat")) {
-        int64_t total = 0;
-        if (c->nin < 1 || c->ncols != c->nin || c->rows <= 0) BAD("concat: bad shape");
+    if (!strcmp(op, "binary")) {
+        const int rank = c->nints >= 2 ? p[1] : 0;
+        if (c->nints < 2 || p[0] < 0 || p[0] >= PCI_BINARY_COUNT || rank < 1 || rank > BINARY_MAX_RANK ||
+            c->nints != 2 + rank || !positive(p + 2, rank) || c->nin < 1 || c->nflags != c->nin)
+            BAD("binary: bad shape");
+        if ((p[0] == PCI_BINARY_SUB || p[0] == PCI_BINARY_DIV || p[0] == PCI_BINARY_PRELU) && c->nin != 2)
+            BAD("binary: kind %d takes two inputs", p[0]);
         for (int i = 0; i < c->nin; i++) {
-            if (c->cols[i] <= 0) BAD("concat: non-positive width");
-            if (need(&c->in[i], c->rows * c->cols[i], 0, "input")) return -1;
-            total += c->cols[i];
+            const int mask = c->in_flags[i];
+            int dims[BINARY_MAX_RANK];
+            if (mask < 0 || mask >= (1 << rank)) BAD("binary: bad broadcast mask %d", mask);
+            for (int a = 0; a < rank; a++) dims[a] = (mask >> a) & 1 ? 1 : p[2 + a];
+            if (need(&c->in[i], prod(dims, rank), 0, "input")) return -1;
+        }
+        if (c->nout != prod(p + 2, rank)) BAD("binary: output size");
+        return 0;
+    }
+    if (!strcmp(op, "concat")) {
+        int64_t total = 0;
+        if (c->nin < 1 || c->nflags != c->nin || c->rows <= 0) BAD("concat: bad shape");
+        for (int i = 0; i < c->nin; i++) {
+            if (c->in_flags[i] <= 0) BAD("concat: non-positive width");
+            if (need(&c->in[i], c->rows * c->in_flags[i], 0, "input")) return -1;
+            total += c->in_flags[i];
         }
         if (c->nout != c->rows * total) BAD("concat: output size");
         return 0;
     }
-    BAD("unknown op '%s'", c->op);
+    BAD("op '%s' is not one the harness runs", op);
 }
 
 /* ---- running ---- */
 
 static void run_case(const kcase *c, float *y, pci_ctx ctx, float *scratch, size_t scratch_floats) {
     const int *p = c->ints;
+    const char *op = c->op;
     const float *x = c->in[0].v;
-    const float *b = c->b.n >= 0 ? c->b.v : NULL;
-    if (!strcmp(c->op, "conv2d")) {
-        pci_conv2d(x, c->w.v, b, y, (const pci_conv_shape *)p, c->act, ctx);
-    } else if (!strcmp(c->op, "conv2d_winograd")) {
-        pci_conv2d_winograd(x, c->w.v, b, y, (const pci_conv_shape *)p, c->algo, c->act, scratch, scratch_floats, ctx);
-    } else if (!strcmp(c->op, "conv2d_transpose")) {
-        pci_conv2d_transpose(x, c->w.v, b, y, (const pci_tconv_shape *)p, c->act, ctx);
-    } else if (!strcmp(c->op, "max_pool2d")) {
-        pci_max_pool2d(x, y, (const pci_pool_shape *)p, ctx);
-    } else if (!strcmp(c->op, "avg_pool2d")) {
-        pci_avg_pool2d(x, y, (const pci_pool_shape *)p, ctx);
-    } else if (!strcmp(c->op, "global_avg_pool") || !strcmp(c->op, "global_max_pool")) {
-        pci_global_pool(x, y, p[0], p[1], p[2], !strcmp(c->op, "global_max_pool"), ctx);
-    } else if (!strcmp(c->op, "dense")) {
-        pci_dense(x, c->w.v, b, y, p[0], p[1], p[2], c->act, ctx);
-    } else if (!strcmp(c->op, "activation")) {
+    const float *w0 = c->w[0].n >= 0 ? c->w[0].v : NULL, *w1 = c->w[1].n >= 0 ? c->w[1].v : NULL;
+    const float *xs[MAX_INPUTS];
+    for (int i = 0; i < c->nin; i++) xs[i] = c->in[i].v;
+    if (!strcmp(op, "conv2d")) {
+        if (c->algo)
+            pci_conv2d_winograd(x, w0, w1, y, (const pci_conv_shape *)p, c->algo, c->act, scratch, scratch_floats, ctx);
+        else
+            pci_conv2d(x, w0, w1, y, (const pci_conv_shape *)p, c->act, ctx);
+    } else if (!strcmp(op, "conv2d_transpose")) {
+        pci_conv2d_transpose(x, w0, w1, y, (const pci_tconv_shape *)p, c->act, ctx);
+    } else if (!strcmp(op, "pool2d")) {
+        (p[12] ? pci_max_pool2d : pci_avg_pool2d)(x, y, (const pci_pool_shape *)p, ctx);
+    } else if (!strcmp(op, "global_pool")) {
+        pci_global_pool(x, y, p[0], p[1], p[2], p[3], ctx);
+    } else if (!strcmp(op, "dense")) {
+        pci_dense(x, w0, w1, y, p[0], p[1], p[2], c->act, ctx);
+    } else if (!strcmp(op, "activation")) {
         memcpy(y, x, (size_t)c->nout * sizeof(float));
         pci_activation(y, (size_t)c->rows, (size_t)p[0], c->act, ctx);
-    } else if (!strcmp(c->op, "scale_shift")) {
-        pci_scale_shift(x, c->w.v, c->w2.v, y, (size_t)c->rows, p[0], c->act, ctx);
-    } else if (!strcmp(c->op, "zero_pad2d")) {
-        pci_zero_pad2d(x, y, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], ctx);
-    } else if (!strcmp(c->op, "upsample_nearest")) {
-        pci_upsample_nearest2d(x, y, p[0], p[1], p[2], p[3], p[4], p[5], ctx);
-    } else if (!strcmp(c->op, "add") || !strcmp(c->op, "concat")) {
-        const float *xs[MAX_INPUTS];
-        for (int i = 0; i < c->nin; i++) xs[i] = c->in[i].v;
-        if (!strcmp(c->op, "add")) pci_add(xs, c->nin, y, (size_t)c->count, c->act, ctx);
-        else pci_concat(xs, c->cols, c->nin, y, (size_t)c->rows, ctx);
+    } else if (!strcmp(op, "scale_shift")) {
+        pci_scale_shift(x, w0, w1, y, (size_t)p[0], p[1], (size_t)p[2], c->act, ctx);
+    } else if (!strcmp(op, "pad2d")) {
+        pci_pad2d(x, y, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], ctx);
+    } else if (!strcmp(op, "resize2d")) {
+        pci_resize2d(x, y, p[0], p[1], p[2], p[3], p[4], p[5], p[6], ctx);
+    } else if (!strcmp(op, "binary")) {
+        pci_binary(xs, c->in_flags, c->nin, y, p[0], p[1], p + 2, c->act, ctx);
+    } else if (!strcmp(op, "concat")) {
+        pci_concat(xs, c->in_flags, c->nin, y, (size_t)c->rows, ctx);
     }
 }
 
@@ -327,8 +376,8 @@ int main(int argc, char **argv) {
     }
     char magic[8];
     uint32_t ncases;
-    if (fread(magic, 1, 8, fp) != 8 || memcmp(magic, "PCIKCAS1", 8)) {
-        fail_read("not a PCIKCAS1 file: write it with tools/make_kernel_cases.py");
+    if (fread(magic, 1, 8, fp) != 8 || memcmp(magic, "PCIKCAS2", 8)) {
+        fail_read("not a PCIKCAS2 file: write it with tools/make_kernel_cases.py");
         return 1;
     }
     if (rd(&ncases, 4, 1, "case count")) return 1;
@@ -354,7 +403,7 @@ int main(int argc, char **argv) {
         }
         bounded += c.bounded;
         size_t scratch_floats = 0;
-        if (!strcmp(c.op, "conv2d_winograd"))
+        if (!strcmp(c.op, "conv2d") && c.algo)
             scratch_floats = 3 * pci_winograd_scratch_floats((const pci_conv_shape *)c.ints, c.algo);
         float *scratch = scratch_floats ? malloc(scratch_floats * sizeof(float)) : NULL;
         float *y1 = malloc((size_t)c.nout * sizeof(float)), *yt = malloc((size_t)c.nout * sizeof(float));
