@@ -2,7 +2,7 @@
 
 The C harness runs the kernels where Python cannot (aarch64 under qemu in
 .ci/run): this script replays the pytest kernel tests (tests/test_kernels.py,
-tests/test_winograd.py) on the host with two hooks and writes what they did:
+test_winograd.py, test_elementwise_ops.py, test_layout_ops.py) on the host with two hooks and writes what they did:
 - every C step a test runs (the Plan.add calls of pyconvinfer.kernels): op,
   shape ints, input flags, inputs, packed weights, activation;
 - every assertion on a step's result: the per-element [lo, hi] it accepts,
@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
+import itertools
 import math
 import struct
 import sys
@@ -36,13 +38,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.append(str(ROOT))  # the in-place build when pyconvinfer is not installed
 
 import helpers  # noqa: E402
+import test_elementwise_ops as te  # noqa: E402
 import test_kernels as tk  # noqa: E402
+import test_layout_ops as tl  # noqa: E402
 import test_winograd as tw  # noqa: E402
 
 from pyconvinfer import _kernels, kernels  # noqa: E402
@@ -123,27 +128,30 @@ class _RecordingPlan:
         self._plan.run(*args)
 
 
+# Test modules whose assertions are hooked (each imported the helpers by name).
+HOOKED = (tk, te, tl)
+
+
 def install(rec: Recorder) -> None:
     _RecordingPlan.recorder = rec
     proxy = types.ModuleType("_kernels_recording")
     proxy.__dict__.update({k: getattr(_kernels, k) for k in dir(_kernels) if not k.startswith("__")})
     proxy.Plan = _RecordingPlan  # type: ignore[attr-defined]
     kernels._kernels = proxy  # kernels._run builds its Plan through this name
-    real_close, real_act, real_bitwise = tk.assert_close, tk.assert_close_activated, tk.assert_bitwise_equal
-    real_elementwise = tk.assert_close_elementwise
-    real_array_equal = np.testing.assert_array_equal
 
     def assert_close(got, ref, *, reduction, scale=0.0, atol=None, err_msg=""):
-        real_close(got, ref, reduction=reduction, scale=scale, atol=atol, err_msg=err_msg)
+        helpers.assert_close(got, ref, reduction=reduction, scale=scale, atol=atol, err_msg=err_msg)
         rec.bound(got, *helpers.close_bounds(ref, reduction=reduction, scale=scale, atol=atol))
 
     def assert_close_activated(got, pre, spec, *, reduction, scale=0.0, err_msg=""):
-        real_act(got, pre, spec, reduction=reduction, scale=scale, err_msg=err_msg)
+        helpers.assert_close_activated(got, pre, spec, reduction=reduction, scale=scale, err_msg=err_msg)
         rec.bound(got, *helpers.activated_bounds(pre, spec, reduction=reduction, scale=scale))
 
     def assert_close_elementwise(got, ref, x, err_msg=""):
-        real_elementwise(got, ref, x, err_msg=err_msg)
+        helpers.assert_close_elementwise(got, ref, x, err_msg=err_msg)
         rec.bound(got, *helpers.elementwise_bounds(ref, x))
+
+    real_array_equal, real_allclose = np.testing.assert_array_equal, np.testing.assert_allclose
 
     def exact(real: Callable[..., None]) -> Callable[..., None]:
         def check(a, b, *args, **kw):
@@ -153,10 +161,39 @@ def install(rec: Recorder) -> None:
                 rec.bound(a, ref, ref)
         return check
 
-    tk.assert_close, tk.assert_close_activated = assert_close, assert_close_activated
-    tk.assert_close_elementwise = assert_close_elementwise
-    tk.assert_bitwise_equal = exact(real_bitwise)
+    def assert_allclose(actual, desired, rtol=1e-7, atol=0.0, *args, **kw):
+        real_allclose(actual, desired, rtol, atol, *args, **kw)
+        ref = np.asarray(desired, np.float64)
+        tol = atol + rtol * np.abs(ref)
+        finite = np.isfinite(ref)
+        rec.bound(actual, np.where(finite, ref - tol, ref), np.where(finite, ref + tol, ref))
+
+    hooks = dict(assert_close=assert_close, assert_close_activated=assert_close_activated,
+                 assert_close_elementwise=assert_close_elementwise,
+                 assert_bitwise_equal=exact(helpers.assert_bitwise_equal))
+    for mod in HOOKED:
+        for name, hook in hooks.items():
+            if hasattr(mod, name):
+                setattr(mod, name, hook)
     np.testing.assert_array_equal = exact(real_array_equal)
+    np.testing.assert_allclose = assert_allclose
+
+
+def parameter_sets(fn: Callable[..., None]) -> list[dict[str, Any]]:
+    """Every argument combination of a test's @pytest.mark.parametrize marks; none for a
+    test marked skip / full_grid or taking anything else (a fixture such as tmp_path)."""
+    axes = []
+    for mark in getattr(fn, "pytestmark", []):
+        if mark.name in ("skip", "skipif", "full_grid"):
+            return []
+        if mark.name != "parametrize":
+            continue
+        names = [n.strip() for n in mark.args[0].split(",")] if isinstance(mark.args[0], str) else list(mark.args[0])
+        values = [getattr(v, "values", v) for v in mark.args[1]]
+        axes.append([dict(zip(names, v if len(names) > 1 else (v,))) for v in values])
+    sets = [{k: v for d in combo for k, v in d.items()} for combo in itertools.product(*axes)]
+    params = set(inspect.signature(fn).parameters)
+    return sets if all(set(d) == params for d in sets) else []
 
 
 def winograd_cases(rec: Recorder) -> None:
@@ -195,7 +232,10 @@ def winograd_cases(rec: Recorder) -> None:
 def replay(rec: Recorder) -> None:
     def each(label: str, fn: Callable[..., None], *args: Any) -> None:
         rec.label = label
-        fn(*args)
+        try:
+            fn(*args)
+        except pytest.skip.Exception:  # the test skips this parametrization: nothing to write
+            rec.pending.clear()
         rec.flush()
 
     isa = tk.ISAS[0]
@@ -240,6 +280,11 @@ def replay(rec: Recorder) -> None:
     each("threads conv2d_transpose", tk.test_threads_conv2d_transpose, isa)
     each("threads pool and element-wise", tk.test_threads_pool_and_elementwise)
     winograd_cases(rec)
+    for mod in (te, tl):  # every test of these modules, with every parametrization
+        for name, fn in vars(mod).items():
+            if name.startswith("test_") and callable(fn):
+                for kw in parameter_sets(fn):
+                    each(f"{mod.__name__}::{name} {kw}", lambda f=fn, k=kw: f(**k))
 
 
 def work(case: dict[str, Any]) -> float:

@@ -159,7 +159,7 @@ static int64_t prod(const int *v, int n) {
     return r;
 }
 
-#define BINARY_MAX_RANK 8
+#define MAX_RANK 8 /* binary, transpose and slice (PCI_*_MAX_RANK) */
 
 static int check_case(const kcase *c) {
     const int *p = c->ints;
@@ -251,14 +251,14 @@ static int check_case(const kcase *c) {
     }
     if (!strcmp(op, "binary")) {
         const int rank = c->nints >= 2 ? p[1] : 0;
-        if (c->nints < 2 || p[0] < 0 || p[0] >= PCI_BINARY_COUNT || rank < 1 || rank > BINARY_MAX_RANK ||
+        if (c->nints < 2 || p[0] < 0 || p[0] >= PCI_BINARY_COUNT || rank < 1 || rank > MAX_RANK ||
             c->nints != 2 + rank || !positive(p + 2, rank) || c->nin < 1 || c->nflags != c->nin)
             BAD("binary: bad shape");
         if ((p[0] == PCI_BINARY_SUB || p[0] == PCI_BINARY_DIV || p[0] == PCI_BINARY_PRELU) && c->nin != 2)
             BAD("binary: kind %d takes two inputs", p[0]);
         for (int i = 0; i < c->nin; i++) {
             const int mask = c->in_flags[i];
-            int dims[BINARY_MAX_RANK];
+            int dims[MAX_RANK];
             if (mask < 0 || mask >= (1 << rank)) BAD("binary: bad broadcast mask %d", mask);
             for (int a = 0; a < rank; a++) dims[a] = (mask >> a) & 1 ? 1 : p[2 + a];
             if (need(&c->in[i], prod(dims, rank), 0, "input")) return -1;
@@ -275,6 +275,40 @@ static int check_case(const kcase *c) {
             total += c->in_flags[i];
         }
         if (c->nout != c->rows * total) BAD("concat: output size");
+        return 0;
+    }
+    if (!strcmp(op, "layer_norm")) {
+        if (c->nints != 1 || c->nin != 1 || p[0] <= 0 || c->rows <= 0 || c->nfloats < 1 || !(c->floats[0] >= 0.0f) ||
+            !isfinite(c->floats[0]))
+            BAD("layer_norm: bad shape or epsilon");
+        if (need(&c->in[0], c->rows * p[0], 0, "input") || optional(c, 0, p[0], "gamma") || optional(c, 1, p[0], "beta"))
+            return -1;
+        if (c->nout != c->rows * p[0]) BAD("layer_norm: output size");
+        return 0;
+    }
+    if (!strcmp(op, "transpose")) {
+        const int rank = c->nints >= 1 ? p[0] : 0;
+        if (rank < 1 || rank > MAX_RANK || c->nints != 1 + 2 * rank || c->nin != 1 || !positive(p + 1, rank))
+            BAD("transpose: bad shape");
+        int seen = 0;
+        for (int a = 0; a < rank; a++) {
+            const int q = p[1 + rank + a];
+            if (q < 0 || q >= rank || (seen >> q) & 1) BAD("transpose: not a permutation");
+            seen |= 1 << q;
+        }
+        if (need(&c->in[0], prod(p + 1, rank), 0, "input")) return -1;
+        if (c->nout != prod(p + 1, rank)) BAD("transpose: output size");
+        return 0;
+    }
+    if (!strcmp(op, "slice")) {
+        const int rank = c->nints >= 1 ? p[0] : 0;
+        if (rank < 1 || rank > MAX_RANK || c->nints != 1 + 4 * rank || c->nin != 1) BAD("slice: bad shape");
+        const int *in = p + 1, *start = in + rank, *step = start + rank, *out = step + rank;
+        if (!positive(in, rank) || !positive(step, rank) || !positive(out, rank)) BAD("slice: bad shape");
+        for (int a = 0; a < rank; a++)
+            if (start[a] < 0 || (int64_t)start[a] + (int64_t)(out[a] - 1) * step[a] >= in[a]) BAD("slice: outside the input");
+        if (need(&c->in[0], prod(in, rank), 0, "input")) return -1;
+        if (c->nout != prod(out, rank)) BAD("slice: output size");
         return 0;
     }
     BAD("op '%s' is not one the harness runs", op);
@@ -315,6 +349,13 @@ static void run_case(const kcase *c, float *y, pci_ctx ctx, float *scratch, size
         pci_binary(xs, c->in_flags, c->nin, y, p[0], p[1], p + 2, c->act, ctx);
     } else if (!strcmp(op, "concat")) {
         pci_concat(xs, c->in_flags, c->nin, y, (size_t)c->rows, ctx);
+    } else if (!strcmp(op, "layer_norm")) {
+        pci_layer_norm(x, w0, w1, y, (size_t)c->rows, (size_t)p[0], c->floats[0], ctx);
+        if (c->act.kind != PCI_ACT_LINEAR) pci_activation(y, (size_t)c->rows, (size_t)p[0], c->act, ctx);
+    } else if (!strcmp(op, "transpose")) {
+        pci_transpose(x, y, p[0], p + 1, p + 1 + p[0], ctx);
+    } else if (!strcmp(op, "slice")) {
+        pci_slice(x, y, p[0], p + 1, p + 1 + p[0], p + 1 + 2 * p[0], p + 1 + 3 * p[0], ctx);
     }
 }
 
