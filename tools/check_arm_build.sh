@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Cross-compiles the C kernels for 64-bit ARM (NEON through the compiler's
-# vectorizer; the x86 micro-kernels compile away behind their guards) to show
-# the C is portable. Needs Debian's gcc-aarch64-linux-gnu; installs it when run
-# as root with apt available, otherwise skips with a message.
+# Cross-compiles the C kernels for 64-bit ARM with -Werror (the NEON GEMM
+# micro-kernels of src/ukernel_neon.c; the rest is generic C that GCC
+# vectorizes for NEON; the x86 kernels compile away behind their guards).
+# A compile check only: tools/check_arm.sh runs the kernel tests' cases on
+# aarch64 under qemu. Needs Debian's gcc-aarch64-linux-gnu; installs it when
+# run as root with apt available, otherwise skips with a message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CC=${CC_ARM:-aarch64-linux-gnu-gcc}
