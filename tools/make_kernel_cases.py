@@ -2,7 +2,7 @@
 
 The C harness runs the kernels where Python cannot (aarch64 under qemu in
 .ci/run): this script replays the pytest kernel tests (tests/test_kernels.py,
-test_winograd.py, test_elementwise_ops.py, test_layout_ops.py) on the host with two hooks and writes what they did:
+test_winograd.py, and all of WHOLE_MODULES that exist) on the host with two hooks and writes what they did:
 - every C step a test runs (the Plan.add calls of pyconvinfer.kernels): op,
   shape ints, input flags, inputs, packed weights, activation;
 - every assertion on a step's result: the per-element [lo, hi] it accepts,
@@ -44,16 +44,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.append(str(ROOT))  # the in-place build when pyconvinfer is not installed
 
+import importlib  # noqa: E402
+
 import helpers  # noqa: E402
-import test_elementwise_ops as te  # noqa: E402
 import test_kernels as tk  # noqa: E402
-import test_layout_ops as tl  # noqa: E402
 import test_winograd as tw  # noqa: E402
 
 from pyconvinfer import _kernels, kernels  # noqa: E402
 
 MAGIC = b"PCIKCAS2"
 OP_NAMES = {v: k for k, v in _kernels.OP_IDS.items()}
+# The C ops tests/c/kernel_harness.c maps to the C API; steps of other ops are counted, not written.
+HARNESS_OPS = {"conv2d", "conv2d_transpose", "pool2d", "global_pool", "dense", "activation", "scale_shift", "pad2d",
+               "resize2d", "binary", "concat", "layer_norm", "transpose", "slice"}
+# Kernel test modules replayed whole (every parametrization of every test), when present.
+WHOLE_MODULES = ("test_elementwise_ops", "test_layout_ops", "test_activations", "test_depthwise")
 # Cases above this many multiply-adds per run are left out of the quick set.
 QUICK_MAX_WORK = 5e6
 
@@ -65,12 +70,16 @@ class Recorder:
         self.pending: dict[int, dict[str, Any]] = {}  # id(out) -> step (out kept alive in it)
         self.cases: dict[bytes, dict[str, Any]] = {}
         self.label = ""
+        self.other_ops: dict[str, int] = {}
 
     # -- hooks
     def add(self, op: int, inputs: list[np.ndarray], out: np.ndarray, *, weights=(), ints=(), in_flags=(), rows=0,
             count=0, algo=0, act_kind=0, act_params=(0.0, 0.0, 0.0), floats=(), scratch=None) -> None:
         """A copy of one step, as Plan.add receives it; `out` is the result array the
         tests' assertions see (a view of it: the base array is what they compare)."""
+        if OP_NAMES[op] not in HARNESS_OPS:
+            self.other_ops[OP_NAMES[op]] = self.other_ops.get(OP_NAMES[op], 0) + 1
+            return
         base = out.base if out.base is not None else out
         self.pending[id(base)] = dict(
             op=OP_NAMES[op], ints=[int(i) for i in ints], in_flags=[int(f) for f in in_flags],
@@ -128,8 +137,9 @@ class _RecordingPlan:
         self._plan.run(*args)
 
 
+WHOLE = [importlib.import_module(m) for m in WHOLE_MODULES if (ROOT / "tests" / f"{m}.py").exists()]
 # Test modules whose assertions are hooked (each imported the helpers by name).
-HOOKED = (tk, te, tl)
+HOOKED = (tk, *WHOLE)
 
 
 def install(rec: Recorder) -> None:
@@ -280,7 +290,7 @@ def replay(rec: Recorder) -> None:
     each("threads conv2d_transpose", tk.test_threads_conv2d_transpose, isa)
     each("threads pool and element-wise", tk.test_threads_pool_and_elementwise)
     winograd_cases(rec)
-    for mod in (te, tl):  # every test of these modules, with every parametrization
+    for mod in WHOLE:  # every test of these modules, with every parametrization
         for name, fn in vars(mod).items():
             if name.startswith("test_") and callable(fn):
                 for kw in parameter_sets(fn):
@@ -349,6 +359,9 @@ def main() -> None:
     cases = list(rec.cases.values())
     write(cases, args.out)
     print("make_kernel_cases:", summary(cases, args.out))
+    if rec.other_ops:
+        print("make_kernel_cases: steps of ops the harness does not run, not written:",
+              ", ".join(f"{k} {v}" for k, v in sorted(rec.other_ops.items())))
     if args.quick_out:
         quick = [c for c in cases if work(c) <= QUICK_MAX_WORK]
         write(quick, args.quick_out)
