@@ -26,6 +26,7 @@ SOURCES = [
     "src/dispatch.c",
     "src/executor.c",
     "src/glue.c",
+    "src/interrupt.c",
     "src/pool.c",
     "src/ukernel_avx2.c",
     "src/ukernel_avx512.c",

@@ -152,8 +152,9 @@ int pci_step_validate(const pci_step *st, const pci_region *regions, int nregion
     }
 }
 
-void pci_run(const pci_step *steps, int n, pci_ctx ctx) {
+int pci_run(const pci_step *steps, int n, pci_ctx ctx, const volatile int *stop) {
     for (int i = 0; i < n; i++) {
+        if (stop && *stop) return i;
         const pci_step *st = &steps[i];
         switch (st->op) {
         case PCI_OP_CONV2D: pci_conv2d(st->in[0], st->w, st->b, st->out, &st->s.conv, st->act, ctx); break;
@@ -197,4 +198,5 @@ void pci_run(const pci_step *steps, int n, pci_ctx ctx) {
         default: break;
         }
     }
+    return n;
 }

@@ -56,6 +56,15 @@ typedef struct {
  * consistent. Returns 0, or -1 with a message in err. */
 int pci_step_validate(const pci_step *st, const pci_region *regions, int nregions, char *err,
                       size_t errlen);
-void pci_run(const pci_step *steps, int n, pci_ctx ctx);
+/* Runs steps in order; before each step, stops if *stop (may be NULL) is set.
+ * Returns how many steps ran (n unless stopped). */
+int pci_run(const pci_step *steps, int n, pci_ctx ctx, const volatile int *stop);
+
+/* Ctrl-C while a long plan runs (src/interrupt.c): begin installs a SIGINT
+ * handler that sets pci_sigint_flag and passes the signal on to the previous
+ * handler (Python's); end restores the previous handler. Main thread only. */
+extern volatile int pci_sigint_flag;
+int pci_sigint_begin(void);
+void pci_sigint_end(void);
 
 #endif
