@@ -8,6 +8,7 @@ tests, benchmarks and users who want a single op.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -27,12 +28,19 @@ ISAS = ("generic", "avx2", "avx512")
 
 def resolve_threads(num_threads: int | None) -> int:
     if num_threads is None:
-        return _kernels.default_threads()
+        return _env_threads() or _kernels.default_threads()
     if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)):
         raise TypeError(f"num_threads must be an int, got {type(num_threads).__name__}")
     if num_threads < 1:
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     return int(num_threads)
+
+
+def _env_threads() -> int | None:
+    """OMP_NUM_THREADS as OpenMP reads it ("4", or "4,2" for nested levels: the
+    first); None when unset or not a positive number."""
+    text = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 def resolve_isa(isa: str | None) -> str:
