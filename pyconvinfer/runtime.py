@@ -486,7 +486,7 @@ class Model:
 
 _UNPICKLED: dict[tuple, Model] = {}  # per process: (path, options, identity) -> Model
 _UNPICKLED_MAX = 8
-_unpickle_lock = threading.Lock()
+_unpickle_lock = threading.RLock()  # close() inside _unpickle takes it again
 
 
 def _unpickle(path: str, options: dict, identity: tuple) -> Model:
