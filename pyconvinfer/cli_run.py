@@ -36,7 +36,7 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--top-k", type=int, default=5, metavar="K", help="classes shown per sample (5)")
     r.add_argument("--preprocess", choices=PREPROCESS, default="none",
                    help="images: as keras.applications defines them (default none: pixels 0..255)")
-    r.add_argument("--scale", type=float, help="images with --preprocess none: multiply pixels by this")
+    r.add_argument("--scale", type=_number, help="images with --preprocess none: multiply pixels by this (e.g. 1/255)")
     r.add_argument("--mean", type=_floats, metavar="M[,M,M]", help="images: then subtract (per channel)")
     r.add_argument("--std", type=_floats, metavar="S[,S,S]", help="images: then divide (per channel)")
     r.add_argument("--crop", choices=CROPS, default="none",
@@ -47,10 +47,19 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--threads", type=int, default=None)
 
 
+def _number(text: str) -> float:
+    """A float, or a fraction such as 1/255."""
+    try:
+        num, _, den = text.partition("/")
+        return float(num) / float(den) if den else float(num)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.5 or 1/255, got {text!r}") from None
+
+
 def _floats(text: str) -> list[float]:
     try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
+        return [_number(v) for v in text.split(",")]
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
 
 

@@ -103,11 +103,13 @@ def read(path: str | os.PathLike, size: tuple[int | None, int | None] = (None, N
         raise PyconvinferError(f"{path}: cannot read as an image ({e})") from None
     h, w = size
     if h is not None and w is not None:
-        if crop == "center":
+        if crop == "center":  # the largest centred region with the target's aspect ratio, in whole pixels
             scale = min(img.width / w, img.height / h)
-            cw, ch = w * scale, h * scale
-            left, top = (img.width - cw) / 2, (img.height - ch) / 2
-            img = img.resize((w, h), image_mod.BILINEAR, box=(left, top, left + cw, top + ch))
+            cw, ch = round(w * scale), round(h * scale)
+            left, top = (img.width - cw) // 2, (img.height - ch) // 2
+            img = img.crop((left, top, left + cw, top + ch))
+            if (cw, ch) != (w, h):
+                img = img.resize((w, h), image_mod.BILINEAR)
         elif (img.width, img.height) != (w, h):
             img = img.resize((w, h), image_mod.BILINEAR)
     x = np.asarray(img, dtype=np.float32)
