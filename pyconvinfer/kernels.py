@@ -10,6 +10,7 @@ single op.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,7 +26,7 @@ ISAS: tuple[str, ...] = _kernels.ISA_NAMES  # every path's name, from the C tabl
 
 def resolve_threads(num_threads: int | None) -> int:
     if num_threads is None:
-        return _kernels.default_threads()
+        return _env_threads() or _kernels.default_threads()
     if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)):
         raise TypeError(f"num_threads must be an int, got {type(num_threads).__name__}")
     if num_threads < 1:
@@ -36,6 +37,13 @@ def resolve_threads(num_threads: int | None) -> int:
 def available_isas() -> tuple[str, ...]:
     """The instruction-set paths this CPU and build can run."""
     return _kernels.available_isas()
+
+
+def _env_threads() -> int | None:
+    """OMP_NUM_THREADS as OpenMP reads it ("4", or "4,2" for nested levels: the
+    first); None when unset or not a positive number."""
+    text = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 def resolve_isa(isa: str | None) -> str:
