@@ -36,9 +36,10 @@ Usage (from the repository root)::
     /path/to/venv/bin/python tools/make_keras_fixtures.py --unsupported-only  # see below
 
 ``--unsupported-only`` generates only ``tests/fixtures/keras_unsupported/``: small
-real Keras files the converter must reject (Conv1D, LSTM, PReLU, channels_first,
-bilinear UpSampling2D, two unsupported layers, BatchNormalization on axis 1; plus a
-synthetic Keras 0.x weights file written with h5py) and a ``manifest.json`` listing,
+real Keras files the converter must reject (LSTM, channels_first, bicubic UpSampling2D
+and Resizing, two unsupported layers, LayerNormalization over axis 1, an operator
+layer outside the supported set (cumsum); plus a synthetic Keras 0.x weights file
+written with h5py) and a ``manifest.json`` listing,
 per file, substrings the converter's error message must contain. It does not touch
 ``tests/fixtures/keras/``; the normal run does not touch ``keras_unsupported/``.
 
@@ -2093,37 +2094,11 @@ def unsupported_fixture(name: str) -> Callable[[RejectBuilder], RejectBuilder]:
     return register
 
 
-@unsupported_fixture("conv1d")
-def _u_conv1d(k: Any, gen: str) -> Rejected:
-    L = k.layers
-    model = k.Sequential(
-        [k.Input((8, 3)), L.Conv1D(2, 3, name="temporal_conv"), L.Flatten(name="flatten"), L.Dense(2, name="head")],
-        name="conv1d",
-    )
-    return Rejected(model, ["temporal_conv", "Conv1D"], ["Conv1D"], "unsupported layer class Conv1D")
-
-
 @unsupported_fixture("lstm")
 def _u_lstm(k: Any, gen: str) -> Rejected:
     L = k.layers
     model = k.Sequential([k.Input((5, 3)), L.LSTM(4, name="recurrent"), L.Dense(2, name="head")], name="lstm")
     return Rejected(model, ["recurrent", "LSTM"], ["LSTM"], "unsupported layer class LSTM")
-
-
-@unsupported_fixture("prelu")
-def _u_prelu(k: Any, gen: str) -> Rejected:
-    L = k.layers
-    model = k.Sequential(
-        [
-            k.Input((6, 6, 3)),
-            L.Conv2D(4, 3, name="conv"),
-            L.PReLU(name="prelu_act"),
-            L.Flatten(name="flatten"),
-            L.Dense(2, name="head"),
-        ],
-        name="prelu",
-    )
-    return Rejected(model, ["prelu_act", "PReLU"], ["PReLU"], "unsupported layer class PReLU (learned alpha)")
 
 
 @unsupported_fixture("channels_first")
@@ -2146,22 +2121,37 @@ def _u_channels_first(k: Any, gen: str) -> Rejected:
     )
 
 
-@unsupported_fixture("upsampling_bilinear")
-def _u_upsampling_bilinear(k: Any, gen: str) -> Rejected:
+@unsupported_fixture("upsampling_bicubic")
+def _u_upsampling_bicubic(k: Any, gen: str) -> Rejected:
     L = k.layers
     model = k.Sequential(
         [
             k.Input((4, 4, 2)),
-            L.UpSampling2D(2, interpolation="bilinear", name="upsample_bilinear"),
+            L.UpSampling2D(2, interpolation="bicubic", name="upsample_bicubic"),
             L.Conv2D(2, 1, name="conv"),
         ],
-        name="upsampling_bilinear",
+        name="upsampling_bicubic",
     )
     return Rejected(
         model,
-        ["upsample_bilinear", "UpSampling2D", "interpolation", "bilinear"],
+        ["upsample_bicubic", "UpSampling2D", "interpolation", "bicubic"],
         ["UpSampling2D"],
-        "UpSampling2D with interpolation='bilinear'",
+        "UpSampling2D with interpolation='bicubic' (nearest and bilinear are the supported ones)",
+    )
+
+
+@unsupported_fixture("resizing_bicubic")
+def _u_resizing_bicubic(k: Any, gen: str) -> Rejected:
+    L = k.layers
+    model = k.Sequential(
+        [k.Input((6, 6, 2)), L.Resizing(9, 9, interpolation="bicubic", name="resize_bicubic")],
+        name="resizing_bicubic",
+    )
+    return Rejected(
+        model,
+        ["resize_bicubic", "Resizing", "interpolation", "bicubic"],
+        ["Resizing"],
+        "Resizing with interpolation='bicubic'",
     )
 
 
@@ -2170,10 +2160,10 @@ def _u_two_unsupported(k: Any, gen: str) -> Rejected:
     L = k.layers
     model = k.Sequential(
         [
-            k.Input((8, 8, 3)),
-            L.Conv2D(2, 3, name="conv"),
-            L.SeparableConv2D(2, 3, name="sep_conv"),
-            L.Cropping2D(1, name="crop"),
+            k.Input((8, 8, 4)),
+            L.Conv2D(4, 3, name="conv"),
+            L.GroupNormalization(groups=2, name="group_norm"),
+            L.UnitNormalization(name="unit_norm"),
             L.Flatten(name="flatten"),
             L.Dense(2, name="head"),
         ],
@@ -2181,31 +2171,49 @@ def _u_two_unsupported(k: Any, gen: str) -> Rejected:
     )
     return Rejected(
         model,
-        ["sep_conv", "SeparableConv2D", "crop", "Cropping2D"],
-        ["SeparableConv2D", "Cropping2D"],
-        "two unsupported layers (SeparableConv2D, Cropping2D): the error must list both",
+        ["group_norm", "GroupNormalization", "unit_norm", "UnitNormalization"],
+        ["GroupNormalization", "UnitNormalization"],
+        "two unsupported layers (GroupNormalization, UnitNormalization): the error must list both",
     )
 
 
-@unsupported_fixture("batchnorm_axis1")
-def _u_batchnorm_axis1(k: Any, gen: str) -> Rejected:
+@unsupported_fixture("layernorm_axis1")
+def _u_layernorm_axis1(k: Any, gen: str) -> Rejected:
     L = k.layers
     model = k.Sequential(
         [
-            k.Input((6, 6, 3)),
-            L.Conv2D(4, 3, name="conv"),
-            L.BatchNormalization(axis=1, name="bn_axis1"),
+            k.Input((4, 4, 3)),
+            L.Conv2D(3, 3, name="conv"),
+            L.LayerNormalization(axis=1, name="ln_height"),
             L.Flatten(name="flatten"),
             L.Dense(2, name="head"),
         ],
-        name="batchnorm_axis1",
+        name="layernorm_axis1",
     )
     return Rejected(
         model,
-        ["bn_axis1", "BatchNormalization", "axis"],
-        ["BatchNormalization"],
-        "BatchNormalization over axis 1 (height), not the channel axis",
+        ["ln_height", "LayerNormalization", "axis"],
+        ["LayerNormalization"],
+        "LayerNormalization over axis 1 (height; only the last axis is supported)",
     )
+
+
+@unsupported_fixture("op_cumsum")
+def _u_op_cumsum(k: Any, gen: str) -> Rejected:
+    """An operator layer outside the supported set: the error names it and its function."""
+    L = k.layers
+    x = k.Input((5, 4, 3))
+    t = L.Conv2D(3, 1, name="conv")(x)
+    if gen == "keras3":
+        y = k.ops.cumsum(t, axis=1)  # saved as class Cumsum (keras.src.ops.numpy), layer "cumsum"
+        expect = ["cumsum", "Cumsum"]
+    else:
+        import tensorflow as tf
+
+        y = tf.math.cumsum(t, axis=1)  # saved as TFOpLambda "tf.math.cumsum", function "math.cumsum"
+        expect = ["tf.math.cumsum", "TFOpLambda", "math.cumsum"]
+    model = k.Model(x, L.Conv2D(2, 1, name="head")(y), name="op_cumsum")
+    return Rejected(model, expect, ["Conv2D"], "operator layer cumsum (not a supported operator)")
 
 
 UNSUPPORTED_FORMATS = {"keras3": {"h5": ".h5", "keras": ".keras"}, "keras2": {"h5": ".h5"}}
@@ -2216,7 +2224,7 @@ def _layer_classes(model: Any) -> list[str]:
 
 
 def _check_reloaded(k: Any, label: str, path: Path, model: Any, want_classes: list[str]) -> None:
-    loaded = k.models.load_model(str(path), compile=False)
+    loaded = k.models.load_model(str(path), compile=False, custom_objects=op_layer_classes(model))
     got = _layer_classes(loaded)
     if got != _layer_classes(model):
         raise RuntimeError(f"{label}: reloaded layer classes {got}, want {_layer_classes(model)}")
