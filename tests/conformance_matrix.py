@@ -271,6 +271,11 @@ REQUIRED_CELLS: list[str] = [
     "Op:mean_spatial",
     "Op:image_resize_bilinear",
     "Op:image_resize_nearest",
+    "Op:multiply_const",
+    "Op:mobilenetv3_hard_sigmoid",
+    "Op:add_const_left",
+    "Op:multiply_const_left",
+    "Op:divide_const_left",
     "Op:slice",
 ]
 
