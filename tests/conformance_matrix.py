@@ -276,6 +276,8 @@ REQUIRED_CELLS: list[str] = [
     "Op:add_const_left",
     "Op:multiply_const_left",
     "Op:divide_const_left",
+    "Op:sub_const",
+    "Op:mean_spatial_no_keepdims",
     "Op:slice",
 ]
 

@@ -1548,6 +1548,8 @@ OPS_KERAS3_OUTPUTS = [
     "0.5 + x",
     "2.0 * x",
     "1.0 / (x * x + 1.0)",
+    "x - 3.0",
+    "mean(x, axis=(1, 2))",
 ]
 
 OPS_COVERS = [
@@ -1577,6 +1579,8 @@ OPS_COVERS = [
     "Op:add_const_left",
     "Op:multiply_const_left",
     "Op:divide_const_left",
+    "Op:sub_const",
+    "Op:mean_spatial_no_keepdims",
     "Graph:multi_input",
     "Graph:multi_output",
 ]
@@ -1613,6 +1617,8 @@ def _ops_keras3(k: Any, x: Any, y: Any) -> list[Any]:
         0.5 + x,
         2.0 * x,
         1.0 / (x * x + 1.0),
+        x - 3.0,
+        ops.mean(x, axis=(1, 2)),
     ]
 
 
@@ -1648,6 +1654,8 @@ def _ops_keras2(k: Any, x: Any, y: Any) -> list[Any]:
         0.5 + x,
         2.0 * x,
         1.0 / (x * x + 1.0),
+        x - 3.0,
+        tf.reduce_mean(x, axis=[1, 2]),
     ]
 
 
@@ -1678,6 +1686,8 @@ OPS_KERAS2_OUTPUTS = [
     "0.5 + x",
     "2.0 * x",
     "1.0 / (x * x + 1.0)",
+    "x - 3.0",
+    "tf.reduce_mean(x, axis=[1, 2])",
 ]
 
 
@@ -1691,9 +1701,9 @@ def _operators(k: Any, gen: str) -> Built:
         # Checked: the .h5 model_config holds Mean {"axis": [1, 2], "keepdims": true} and the
         # stored outputs equal NumPy's mean; Keras's legacy .h5 loader rebuilds the Mean op wrongly.
         "h5": {
-            "outputs": [5, 19],
+            "outputs": [5, 19, 27],
             "why": "Keras 3.15 reloading this .h5 (operator layers passed as custom objects) gives other "
-            "values for the outputs that use ops.mean (5: x * mean(x), 19: mean(x))",
+            "values for the outputs that use ops.mean (5: x * mean(x), 19: mean(x) keepdims, 27: mean(x))",
         }
     }
     return Built(
