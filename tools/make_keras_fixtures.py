@@ -19,7 +19,10 @@ positive variances), and writes to ``tests/fixtures/keras/<generation>/<name>/``
   model output order. Models with unknown height/width get extra sets at other
   spatial sizes: ``input_<i>_b.npy`` / ``output_<j>_b.npy``.
 
-Each saved file is reloaded with Keras and checked to reproduce the outputs.
+Each saved file is reloaded with Keras and checked to reproduce the outputs (non-public
+layers such as ConvNeXt's LayerScale, and Keras 3 operator layers, are passed to Keras as
+custom objects). Where Keras itself reloads a file wrongly, the fixture names the outputs
+it skips and why, and the manifest entry records it as ``keras_reload_wrong``.
 Then ``tests/fixtures/keras/manifest.json`` is written (one entry per fixture and
 generation, listing formats, input/output sets and the coverage tags) and the
 coverage is checked against ``tests/conformance_matrix.py`` (REQUIRED_CELLS,
