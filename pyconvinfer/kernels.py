@@ -267,8 +267,9 @@ def activation(x: np.ndarray, spec: acts.ActivationSpec, *, num_threads=None) ->
     return _run("activation", {}, [x], y, activation=spec, num_threads=num_threads, batched=x.ndim > 1)
 
 
-def pad2d(x: np.ndarray, padding=((1, 1), (1, 1)), *, num_threads=None) -> np.ndarray:
-    """Zero padding; negative amounts crop (Cropping2D). padding: an int or ((top, bottom), (left, right))."""
+def pad2d(x: np.ndarray, padding=((1, 1), (1, 1)), *, value: float = 0.0, num_threads=None) -> np.ndarray:
+    """Padding with `value` (zeros by default); negative amounts crop (Cropping2D).
+    padding: an int or ((top, bottom), (left, right))."""
     x = _array(x, "x", 4)
     if isinstance(padding, (int, np.integer)):
         padding = ((padding, padding), (padding, padding))
@@ -281,7 +282,7 @@ def pad2d(x: np.ndarray, padding=((1, 1), (1, 1)), *, num_threads=None) -> np.nd
     if h + t + b < 1 or w + lft + r < 1:
         raise ValueError(f"cropping {padding!r} leaves nothing of a {h}x{w} input")
     y = np.empty((n, h + t + b, w + lft + r, c), dtype=np.float32)
-    return _run("pad2d", {"padding": [[t, b], [lft, r]]}, [x], y, num_threads=num_threads)
+    return _run("pad2d", {"padding": [[t, b], [lft, r]], "value": float(value)}, [x], y, num_threads=num_threads)
 
 
 def zero_pad2d(x: np.ndarray, padding=((1, 1), (1, 1)), *, num_threads=None) -> np.ndarray:
