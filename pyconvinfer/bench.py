@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from .runtime import load
+from .units import format_time
 
 
 def median_time(fn, repeat: int, warmup: int = 3) -> float:
@@ -23,25 +24,36 @@ def median_time(fn, repeat: int, warmup: int = 3) -> float:
     return float(np.median(ts))
 
 
-def _inputs(model, batch: int) -> list[np.ndarray]:
+def _inputs(model, batch: int, input_shape: tuple | None = None) -> list[np.ndarray]:
+    """Random inputs; input_shape (one-input models) sets the unknown sizes."""
     rng = np.random.default_rng(0)
-    shapes = []
-    for _name, s in zip(model.input_names, model.input_shapes):
-        dims = [batch] + [224 if d is None else d for d in s[1:]]
-        shapes.append(rng.standard_normal(dims, dtype=np.float32))
-    return shapes
+    arrays = []
+    for name, s in zip(model.input_names, model.input_shapes):
+        dims = list(s[1:])
+        if input_shape is not None:
+            if len(model.input_names) > 1:
+                raise ValueError("--input-shape is for one-input models")
+            if len(input_shape) != len(dims) or any(d is not None and d != g for d, g in zip(dims, input_shape)):
+                raise ValueError(f"--input-shape {input_shape} does not fit the model's input {s}")
+            dims = list(input_shape)
+        if any(d is None for d in dims):
+            raise ValueError(f"input {name!r} has unknown sizes {s}: give --input-shape "
+                             f"{','.join(str(d) if d is not None else 'HW'[min(i, 1)] for i, d in enumerate(dims))}")
+        arrays.append(rng.standard_normal([batch] + dims, dtype=np.float32))
+    return arrays
 
 
 def bench_model(path: str, batch: int = 1, threads: int | None = None, repeat: int = 20,
-                per_layer: bool = False) -> str:
+                per_layer: bool = False, input_shape: tuple | None = None) -> str:
     if batch < 1 or repeat < 1:
         raise ValueError("--batch and --repeat must be >= 1")
     model = load(path, num_threads=threads)
-    xs = _inputs(model, batch)
+    xs = _inputs(model, batch, input_shape)
     x = xs if len(xs) > 1 else xs[0]
-    total = median_time(lambda: model.predict(x), repeat)
-    lines = [f"{path}: batch {batch}, {model.num_threads} thread(s), ISA {model.isa}: "
-             f"median {total * 1e3:.3f} ms over {repeat} runs ({total / batch * 1e6:.1f} us per sample)"]
+    total = median_time(lambda: model.predict(x, batch_size=batch), repeat)  # the batch as asked, in one run
+    shape = "x".join(str(d) for d in xs[0].shape[1:])
+    lines = [f"{path}: input {shape}, batch {batch}, {model.num_threads} thread(s), ISA {model.isa}: "
+             f"median {format_time(total)} over {repeat} runs ({format_time(total / batch)} per sample)"]
     if per_layer:
         prep = model.prepared(x)
         shapes = {n: tuple(v.shape[1:]) for n, v in zip(model.input_names, prep.inputs)}

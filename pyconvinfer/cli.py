@@ -1,7 +1,8 @@
-"""pyconvinfer command line: convert | info | run | bench | demo.
+"""pyconvinfer command line: convert | info | run | bench | verify | demo.
 
-Exit status: 0 success, 2 usage error (argparse), 1 any other error, printed
-as one line (a traceback only with --debug)."""
+Exit status: 0 success, 2 usage error (argparse), 130 interrupted (Ctrl-C),
+1 any other error, printed as one line (a traceback only with --debug, which
+may come before or after the subcommand)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 
 import numpy as np
 
+from .cli_run import add_arguments as add_run_arguments
+from .cli_run import cmd_run
 from .errors import PyconvinferError
+from .units import format_bytes, format_time
 
 
 def _shape(text: str) -> tuple:
@@ -29,15 +33,17 @@ def _shape(text: str) -> tuple:
     return dims
 
 
-def _progress_printer(stream) -> object:
+def _progress_printer(stream) -> Callable[[int, int], None]:
+    """Convert's progress line for big models: redrawn every 0.5 s, ended with
+    a newline when done reaches total."""
     state = {"last": 0.0}
 
     def report(done: int, total: int) -> None:
         now = time.monotonic()
-        if total >= 32 << 20 and (now - state["last"] > 0.5 or done == total):
+        if total >= 32 << 20 and (now - state["last"] > 0.5 or done >= total):
             state["last"] = now
-            stream.write(f"\rwriting weights: {done / 2**20:7.1f} / {total / 2**20:.1f} MiB")
-            if done == total:
+            stream.write(f"\rwriting weights: {format_bytes(done)} / {format_bytes(total)}")
+            if done >= total:
                 stream.write("\n")
             stream.flush()
     return report
@@ -52,13 +58,33 @@ def cmd_convert(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always", ConversionWarning)
+        reference = None
+        if args.reference:
+            reference = tuple(_load_npy(p, "--reference") for p in args.reference)
         out = convert(args.input, args.output, config=args.config, arch=args.arch, input_shape=args.input_shape,
-                      winograd=args.winograd, progress=_progress_printer(sys.stderr))
+                      winograd=args.winograd, progress=_progress_printer(sys.stderr),
+                      verify=not args.no_verify_vectors, verify_shape=args.verify_shape, reference=reference,
+                      report=print)
     for w in seen:
         print(f"pyconvinfer convert: warning: {w.message}", file=sys.stderr)
     size = os.path.getsize(out)
-    print(f"wrote {out} ({size / 1e6:.1f} MB) in {time.perf_counter() - t0:.2f} s")
+    print(f"wrote {out} ({format_bytes(size)}) in {format_time(time.perf_counter() - t0)}")
     return 0
+
+
+def _load_npy(path: str, what: str):
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise PyconvinferError(f"{what}: cannot read {path} as a .npy array: {e}") from None
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .runtime import load
+
+    with load(args.model, num_threads=args.threads) as model:
+        result = model.verify(print_fn=print)
+    return 0 if result.passed else 1
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -75,46 +101,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     else:
         print("MACs per sample: depends on the input height/width (unknown until predict)")
     arena = model.arena_bytes(1)
-    print(f"File size: {model.file.file_size / 1e6:.2f} MB; activation arena (batch 1): "
-          + ("unknown until the input size is known" if arena is None else f"{arena / 1e6:.2f} MB"))
+    print(f"File size: {format_bytes(model.file.file_size)}; activation arena (batch 1): "
+          + ("unknown until the input size is known" if arena is None else format_bytes(arena)))
     src = model.metadata.get("source", {})
     if src:
         print(f"Converted from: {src.get('file')} ({src.get('format')}, Keras {src.get('keras_version') or '?'})")
-    return 0
-
-
-def _top5(probs: np.ndarray) -> list[str]:
-    lines = []
-    for i, row in enumerate(probs.reshape(-1, probs.shape[-1])):
-        top = np.argsort(row)[::-1][:5]
-        lines.append(f"sample {i}: " + ", ".join(f"{c}: {row[c]:.4f}" for c in top))
-    return lines
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from .runtime import load
-
-    model = load(args.model, num_threads=args.threads)
-    try:
-        x = np.load(args.input, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise PyconvinferError(f"cannot read {args.input} as a .npy array: {e}") from None
-    t0 = time.perf_counter()
-    y = model.predict(x)
-    dt = time.perf_counter() - t0
-    outs = y if isinstance(y, list) else [y]
-    for name, out in zip(model.output_names, outs):
-        print(f"{name}: shape {out.shape}")
-        is_classifier = out.shape[-1] > 1 and np.all(out >= 0) and np.allclose(out.sum(-1), 1, atol=1e-3)
-        if is_classifier:
-            print("\n".join("  " + line for line in _top5(out)))
-    print(f"inference: {dt * 1e3:.2f} ms")
-    if args.output:
-        if len(outs) == 1:
-            np.save(args.output, outs[0])
-        else:
-            np.savez(args.output, **dict(zip(model.output_names, outs)))
-        print(f"saved {args.output}")
     return 0
 
 
@@ -122,7 +113,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench_model
 
     print(bench_model(args.model, batch=args.batch, threads=args.threads, repeat=args.repeat,
-                      per_layer=args.per_layer))
+                      per_layer=args.per_layer, input_shape=args.input_shape))
     return 0
 
 
@@ -139,7 +130,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             x, y = np.load(fx), np.load(fy)
         model = load(out, num_threads=args.threads)
         print(f"LeNet-5 trained on scikit-learn digits (32x32), converted from Keras {meta['keras_version']}: "
-              f"{os.path.getsize(out) / 1e3:.0f} kB, {model.num_threads} thread(s)")
+              f"{format_bytes(os.path.getsize(out))}, {model.num_threads} thread(s)")
         probs = model.predict(x)
         correct = int((probs.argmax(-1) == y).sum())
         acc = correct / len(y)
@@ -148,8 +139,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"held-out images: {len(y)}")
     print(f"Keras accuracy:       {meta['keras_accuracy']:.4f} ({meta['keras_correct']}/{meta['n_test']})")
     print(f"pyconvinfer accuracy: {acc:.4f} ({correct}/{len(y)})")
-    print(f"latency: {per_image * 1e6:.1f} us per image (batch 1, median); "
-          f"{batch / len(y) * 1e6:.2f} us per image in one batch of {len(y)}")
+    print(f"latency: {format_time(per_image)} per image (batch 1, median); "
+          f"{format_time(batch / len(y))} per image in one batch of {len(y)}")
     if correct != meta["keras_correct"]:
         print("MISMATCH: pyconvinfer's accuracy differs from Keras's", file=sys.stderr)
         return 1
@@ -158,11 +149,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pyconvinfer", description="Run Keras CNNs without TensorFlow.")
-    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = p.add_subparsers(dest="command", required=True)
+    from . import __version__
 
-    c = sub.add_parser("convert", help="convert a Keras .h5/.keras file to a .pci model file")
+    p = argparse.ArgumentParser(prog="pyconvinfer", description="Run Keras CNNs without TensorFlow.")
+    p.add_argument("--version", action="version", version=f"pyconvinfer {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    common = argparse.ArgumentParser(add_help=False)  # --debug after the subcommand too
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", required=True)
+    add = sub.add_parser
+
+    def sub_parser(name: str, **kw: object) -> argparse.ArgumentParser:
+        return add(name, parents=[common], **kw)
+
+    c = sub_parser("convert", help="convert a Keras .h5/.keras file to a .pci model file")
     c.add_argument("input", help="Keras file: full model .h5/.keras, or weights-only .h5 with --config/--arch")
     c.add_argument("-o", "--output", help="output .pci file (default: the input's name with .pci)")
     g = c.add_mutually_exclusive_group()
@@ -171,28 +171,37 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="fix the input size (e.g. 224,224,3)")
     c.add_argument("--winograd", choices=["auto", "off", "winograd2", "winograd4"], default="auto",
                    help="3x3 stride-1 convolutions: Winograd where it pays (auto, default) or never (off)")
+    c.add_argument("--verify-shape", type=_shape, metavar="H,W,C",
+                   help="input size of the stored test vectors when the model's height/width are open (default 64x64)")
+    c.add_argument("--reference", nargs=2, metavar=("X.npy", "Y.npy"),
+                   help="store your own Keras input/output as the test vectors (and print the error against them)")
+    c.add_argument("--no-verify-vectors", action="store_true", help="do not store test vectors in the file")
     c.set_defaults(fn=cmd_convert)
 
-    i = sub.add_parser("info", help="describe a .pci model: layers, shapes, parameters, MACs, sizes")
+    v = sub_parser("verify", help="rerun the test vectors stored in a .pci file; exit 0 if they pass, 1 if not")
+    v.add_argument("model")
+    v.add_argument("--threads", type=int, default=None)
+    v.set_defaults(fn=cmd_verify)
+
+    i = sub_parser("info", help="describe a .pci model: layers, shapes, parameters, MACs, sizes")
     i.add_argument("model")
     i.set_defaults(fn=cmd_info)
 
-    r = sub.add_parser("run", help="run a model on a .npy input; prints top-5 classes for classifiers")
-    r.add_argument("model")
-    r.add_argument("input", help=".npy array (N, H, W, C) or one sample (H, W, C)")
-    r.add_argument("-o", "--output", help="save the output(s) as .npy (.npz for several outputs)")
-    r.add_argument("--threads", type=int, default=None)
+    r = sub_parser("run", help="run a model on images or a .npy array; prints the top classes")
+    add_run_arguments(r)
     r.set_defaults(fn=cmd_run)
 
-    b = sub.add_parser("bench", help="latency of a model (median), optionally per layer")
+    b = sub_parser("bench", help="latency of a model (median), optionally per layer")
     b.add_argument("model")
     b.add_argument("--batch", type=int, default=1)
     b.add_argument("--threads", type=int, default=None)
     b.add_argument("--repeat", type=int, default=20)
     b.add_argument("--per-layer", action="store_true", help="time, MACs and GFLOP/s of each layer")
+    b.add_argument("--input-shape", type=_shape, metavar="H,W,C",
+                   help="input size (required when the model's height and width are unknown)")
     b.set_defaults(fn=cmd_bench)
 
-    d = sub.add_parser("demo", help="convert the bundled LeNet-5, run the held-out digits, compare with Keras")
+    d = sub_parser("demo", help="convert the bundled LeNet-5, run the held-out digits, compare with Keras")
     d.add_argument("--threads", type=int, default=None)
     d.set_defaults(fn=cmd_demo)
     return p
@@ -204,8 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.fn(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 1
+        print(f"pyconvinfer {args.command}: interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, as shells report it
     except (PyconvinferError, ValueError, TypeError, OSError) as e:
         if args.debug:
             raise

@@ -69,12 +69,16 @@ def write_model(path: str | os.PathLike, header: dict[str, Any], tensors: dict[s
                       "offset": offset, "nbytes": arr.nbytes})
         offset = _align(offset + arr.nbytes)
     data_len = offset
+    payload_bytes = sum(e["nbytes"] for e in table)  # progress counts these (the padding is not written)
     full = dict(header, tensors=table)
     hjson = json.dumps(full, separators=(",", ":"), sort_keys=False).encode()
     data_offset = _align(FIXED.size + len(hjson))
     total = data_offset + data_len
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    except OSError as e:  # name the user's path, not the hidden temporary file
+        raise _write_error(path, e) from None
     try:
         with os.fdopen(fd, "w+b") as f:
             f.truncate(total)
@@ -86,7 +90,7 @@ def write_model(path: str | os.PathLike, header: dict[str, Any], tensors: dict[s
                 f.write(arr.tobytes() if not arr.flags.c_contiguous else memoryview(arr).cast("B"))
                 done += arr.nbytes
                 if progress:
-                    progress(done, data_len)
+                    progress(done, payload_bytes)
             f.flush()
             with mmap.mmap(f.fileno(), total, access=mmap.ACCESS_READ) as mm:
                 payload = _kernels.payload_hash(memoryview(mm)[data_offset:total], _kernels.default_threads())
@@ -99,13 +103,21 @@ def write_model(path: str | os.PathLike, header: dict[str, Any], tensors: dict[s
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a model file is an ordinary file
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and e.filename is not None:  # the temporary file's name means nothing to the user
+            raise _write_error(path, e) from None
         raise
     return total
+
+
+def _write_error(path: os.PathLike, e: OSError) -> OSError:
+    err = OSError(f"cannot write {path}: {e.strerror or e}")
+    err.errno = e.errno
+    return err
 
 
 def _umask() -> int:

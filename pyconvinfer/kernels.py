@@ -10,6 +10,7 @@ single op.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,7 +26,7 @@ ISAS: tuple[str, ...] = _kernels.ISA_NAMES  # every path's name, from the C tabl
 
 def resolve_threads(num_threads: int | None) -> int:
     if num_threads is None:
-        return _kernels.default_threads()
+        return _env_threads() or _kernels.default_threads()
     if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)):
         raise TypeError(f"num_threads must be an int, got {type(num_threads).__name__}")
     if num_threads < 1:
@@ -36,6 +37,13 @@ def resolve_threads(num_threads: int | None) -> int:
 def available_isas() -> tuple[str, ...]:
     """The instruction-set paths this CPU and build can run."""
     return _kernels.available_isas()
+
+
+def _env_threads() -> int | None:
+    """OMP_NUM_THREADS as OpenMP reads it ("4", or "4,2" for nested levels: the
+    first); None when unset or not a positive number."""
+    text = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 def resolve_isa(isa: str | None) -> str:
@@ -259,8 +267,9 @@ def activation(x: np.ndarray, spec: acts.ActivationSpec, *, num_threads=None) ->
     return _run("activation", {}, [x], y, activation=spec, num_threads=num_threads, batched=x.ndim > 1)
 
 
-def pad2d(x: np.ndarray, padding=((1, 1), (1, 1)), *, num_threads=None) -> np.ndarray:
-    """Zero padding; negative amounts crop (Cropping2D). padding: an int or ((top, bottom), (left, right))."""
+def pad2d(x: np.ndarray, padding=((1, 1), (1, 1)), *, value: float = 0.0, num_threads=None) -> np.ndarray:
+    """Padding with `value` (zeros by default); negative amounts crop (Cropping2D).
+    padding: an int or ((top, bottom), (left, right))."""
     x = _array(x, "x", 4)
     if isinstance(padding, (int, np.integer)):
         padding = ((padding, padding), (padding, padding))
@@ -273,7 +282,7 @@ def pad2d(x: np.ndarray, padding=((1, 1), (1, 1)), *, num_threads=None) -> np.nd
     if h + t + b < 1 or w + lft + r < 1:
         raise ValueError(f"cropping {padding!r} leaves nothing of a {h}x{w} input")
     y = np.empty((n, h + t + b, w + lft + r, c), dtype=np.float32)
-    return _run("pad2d", {"padding": [[t, b], [lft, r]]}, [x], y, num_threads=num_threads)
+    return _run("pad2d", {"padding": [[t, b], [lft, r]], "value": float(value)}, [x], y, num_threads=num_threads)
 
 
 def zero_pad2d(x: np.ndarray, padding=((1, 1), (1, 1)), *, num_threads=None) -> np.ndarray:

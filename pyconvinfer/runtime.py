@@ -6,16 +6,23 @@ lifetime, and a C plan (one step per layer) over the arena and the mapped
 weights. Every later predict() with that shape copies the inputs in, runs the
 plan in one C call without the GIL, and copies the outputs out.
 
-Thread safety: predict() holds a per-Model lock while it uses the arena, so
-concurrent calls from several Python threads are correct and run one after
-the other (each call already uses every core through OpenMP).
+Thread safety: each shape's plans form a pool. A predict() takes a free plan
+(with its own activation arena) or, if every one is in use by other threads,
+prepares another, so several Python threads run at once; a Model holds at most
+as many arenas per shape as it had concurrent callers (docs/THREADS.md).
+
+Pickling: a Model pickles as its file's absolute path, its load options and an
+identity check (file size and the fixed header's checksum, which covers the
+payload hash); unpickling re-maps the file without re-hashing the payload, and
+reuses a Model already unpickled in the process (a Dask worker maps it once).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -28,9 +35,12 @@ from .format import ALIGN, read_model
 from .graph import Graph
 from .kernels import resolve_isa, resolve_threads
 from .ops import REGISTRY, ConstShape, infer_shapes
+from .units import format_bytes
 
 ArrayLike = Union[np.ndarray, Sequence[Any]]
 MAX_PLANS = 8  # input shapes whose plans (and arenas) a Model keeps
+SLICE_MACS = 8_000_000_000  # predict's default slice: its largest layer does about this many multiply-adds
+INTERRUPTIBLE_MACS = 20_000_000  # runs whose largest layer is bigger stop on Ctrl-C between layers
 
 
 @dataclass
@@ -42,6 +52,23 @@ class _Prepared:
     arena_bytes: int
     scratch: np.ndarray        # per-thread scratch of the steps that need it (kept alive with the plan)
     step_nodes: list[int]      # plan step -> index of its node in graph.nodes
+
+
+class _Slot:
+    """One prepared plan in a Model's pool, used by one caller at a time."""
+
+    __slots__ = ("interruptible", "prep", "singles")
+
+    def __init__(self, prep: _Prepared, interruptible: bool):
+        self.prep = prep
+        self.singles = [o[0] for o in prep.outputs]  # outputs of a single sample: no batch axis
+        self.interruptible = interruptible  # long enough to be worth the SIGINT handler swap
+
+
+def _sigint_watchable() -> bool:
+    """True in the main thread while SIGINT has a Python handler (it raises
+    KeyboardInterrupt by default); the C run then stops on Ctrl-C."""
+    return threading.current_thread() is threading.main_thread() and callable(signal.getsignal(signal.SIGINT))
 
 
 def _plan_arena(graph: Graph, shapes: dict, batch: int) -> tuple[dict[str, tuple[int, int]], int]:
@@ -93,17 +120,24 @@ class Model:
                  isa: str | None = None):
         self.num_threads = resolve_threads(num_threads)
         self.isa = resolve_isa(isa)
+        self._options = {"num_threads": num_threads, "isa": isa}  # as given: a worker resolves its own default
         self.file = read_model(path, verify=verify, num_threads=self.num_threads)
+        self._path = os.path.abspath(self.file.path)
+        self._identity = (self.file.file_size, bytes(self.file.mapping[56:64]))  # the fixed header's checksum
         try:
             self.graph = Graph.from_header(self.file.header, self.file.tensors)
             self._static = infer_shapes(self.graph, {i["name"]: self._input_shape_or_none(i)
                                                      for i in self.graph.inputs})
         except ValueError as e:
             raise ModelFileError(f"{self.file.path}: {e}") from None
-        self._prepared: dict[tuple, _Prepared] = {}
-        # x.shape -> (plan, its output views: without the batch axis for a single sample)
-        self._fast: dict[tuple, tuple[_Prepared, list[np.ndarray]]] = {}
-        self._lock = threading.Lock()
+        # (batch, *input shapes) -> the free plans of that shape. A caller takes
+        # one, or prepares a new one if all are in use, and puts it back after.
+        self._prepared: dict[tuple, list[_Slot]] = {}
+        # x.shape -> (its free list, its key, x is one sample): predict's fast path
+        self._fast: dict[tuple, tuple[list[_Slot], tuple, bool]] = {}
+        self._macs: dict[tuple, int] = {}  # input shapes -> largest layer's MACs per sample
+        self._lock = threading.Lock()  # guards adding and forgetting shapes, not runs
+        self._closed = False
 
     @staticmethod
     def _input_shape_or_none(i: dict) -> tuple:
@@ -161,7 +195,11 @@ class Model:
                          "dtype": node.dtype})
         return rows
 
-    def summary(self, print_fn=print) -> str:
+    def summary(self, print_fn: Callable[[str], Any] | None = None) -> None:
+        """Print the layer table (as Keras's Model.summary): name and op, output
+        shape, parameters and MACs per sample, then the totals. print_fn: called
+        with each line instead of print (e.g. a list's append). Returns None."""
+        self._check_open()
         rows = self.layer_table()
         lines = [f"Model: {self.metadata.get('name', os.path.basename(self.file.path))}"]
         header = f"{'Layer (op)':<44}{'Output Shape':<24}{'Param #':>12}{'MACs':>14}"
@@ -174,13 +212,57 @@ class Model:
                          f"{r['params']:>12,}{macs:>14}")
         lines.append("=" * len(header))
         total = sum(r["params"] for r in rows)
-        lines.append(f"Total params: {total:,} ({total * 4 / 1e6:.2f} MB float32)")
-        text = "\n".join(lines)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        lines.append(f"Total params: {total:,} ({format_bytes(total * 4)} float32)")
+        for line in lines:
+            (print if print_fn is None else print_fn)(line)
 
-    # ---- inference ----
+    # ---- lifetime and pickling ----
+    def close(self) -> None:
+        """Release the plans, arenas and the file mapping. The mapping is
+        unmapped once no array returned from the Model's tensors is alive and
+        no predict() still runs in another thread. Later calls raise ValueError."""
+        if self._closed:
+            return
+        self._closed = True
+        self._fast = {}
+        self._prepared = {}
+        self.file.tensors = {}  # the arrays view the mapping: drop every reference to it
+        self.graph.weights = {}
+        self.file.mapping = None
+        _forget_unpickled(self)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def verify(self, print_fn: Callable[[str], Any] | None = print) -> Any:
+        """Rerun the test vectors stored at conversion (pyconvinfer/verify.py) and
+        compare: prints the max error of each output and a PASS/FAIL line (unless
+        print_fn is None) and returns the result (`.passed`, `.errors`)."""
+        from . import verify as vf
+
+        self._check_open()
+        result = vf.run(self)
+        if print_fn is not None:
+            for line in result.lines():
+                print_fn(line)
+        return result
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"{self.file.path}: the model is closed")
+
+    def __reduce__(self) -> tuple:
+        self._check_open()
+        return _unpickle, (self._path, self._options, self._identity)
+
+    # ---- planning (one plan per input shape) ----
     def _prepare(self, shapes_in: tuple[tuple[int, ...], ...], batch: int) -> _Prepared:
         names = self.input_names
         shapes = infer_shapes(self.graph, dict(zip(names, shapes_in)))
@@ -266,62 +348,155 @@ class Model:
             for got, want in zip(arr.shape[1:], per_sample):
                 if want is not None and got != want:
                     raise ValueError(f"input {name!r}: expected shape {shape}, got {arr.shape}")
-            if arr.shape[0] == 0 or 0 in arr.shape:
+            if 0 in arr.shape[1:]:
                 raise ValueError(f"input {name!r}: empty array of shape {arr.shape}")
             out.append(arr)
         if len({a.shape[0] for a in out}) != 1:
             raise ValueError(f"inputs have different batch sizes: {[a.shape[0] for a in out]}")
         return out, bool(single)
 
+    # ---- the pool of prepared plans ----
+    def _slot(self, key: tuple, arrays_shapes: tuple, batch: int) -> _Slot:
+        """A free prepared plan for `key`, or a new one when every plan of that
+        shape is in use by another caller (so at most one per concurrent caller)."""
+        free = self._prepared.get(key)
+        if free is not None:
+            try:
+                return free.pop()  # list.pop is atomic: no lock on this path
+            except IndexError:
+                pass
+        try:
+            prep = self._prepare(arrays_shapes, batch)
+        except ValueError as e:
+            if isinstance(e, ModelFileError):
+                raise
+            shapes = [(batch, *s) for s in arrays_shapes]
+            raise ValueError(f"input shape(s) {shapes} do not fit the model: {e}") from None
+        with self._lock:
+            if key not in self._prepared:
+                if len(self._prepared) >= MAX_PLANS:  # many input sizes: forget the oldest shape's plans
+                    old = self._prepared.pop(next(iter(self._prepared)))
+                    self._fast = {k: v for k, v in self._fast.items() if v[0] is not old}
+                self._prepared[key] = []
+        return _Slot(prep, self._plan_macs(arrays_shapes) * batch > INTERRUPTIBLE_MACS)
+
+    def _release(self, key: tuple, slot: _Slot) -> None:
+        free = self._prepared.get(key)
+        if free is not None:  # else the shape was forgotten meanwhile: the plan goes with the slot
+            free.append(slot)
+
+    def _plan_macs(self, shapes: tuple) -> int:
+        """Largest layer's MACs for one sample of these input shapes (0 if unknown)."""
+        macs = self._macs.get(shapes)
+        if macs is None:
+            table = self.layer_table(dict(zip(self.input_names, shapes)))
+            macs = self._macs[shapes] = max([r["macs"] or 0 for r in table] or [0])
+        return macs
+
     def prepared(self, x: Any) -> _Prepared:
         """The plan for x's shapes (planned now if new), for benchmarks."""
         arrays, _ = self._coerce_inputs(x)
-        self.predict(x)
-        return self._prepared[(arrays[0].shape[0],) + tuple(a.shape[1:] for a in arrays)]
+        key = (arrays[0].shape[0],) + tuple(a.shape[1:] for a in arrays)
+        slot = self._slot(key, key[1:], key[0])
+        self._release(key, slot)
+        return slot.prep
 
-    def predict(self, x: Any) -> np.ndarray | list[np.ndarray]:
-        """Run the model. One input: an array (N, H, W, C) or one sample (H, W, C);
-        several: a list in input order or a dict by input name. Returns an
-        array, or a list for several outputs (without the batch axis for a
-        single sample)."""
-        if type(x) is np.ndarray:  # the common case, checked once per shape
+    # ---- inference ----
+    def predict(self, x: Any, batch_size: int | None = None,
+                progress: Callable[[int, int], None] | None = None) -> np.ndarray | list[np.ndarray]:
+        """Run the model and return its output(s).
+
+        x: one input: an array (N, H, W, C) or one sample (H, W, C); several
+        inputs: a list in input order or a dict by input name. Any array the
+        size of the batch works, np.load(..., mmap_mode="r") included: only
+        one slice at a time is converted to float32.
+        batch_size: samples per run. By default a batch runs in slices sized so
+        the largest layer of a slice is about SLICE_MACS multiply-adds (one run
+        for small models), which keeps memory bounded and Ctrl-C prompt.
+        progress: called as progress(done, total) in samples after each slice.
+
+        Returns an array, or a list for several outputs (without the batch axis
+        for a single sample). An empty batch returns empty outputs (0, ...).
+        Thread-safe: concurrent callers each run on their own activation arena."""
+        if type(x) is np.ndarray and batch_size is None and progress is None:
             fast = self._fast.get(x.shape)
-            if fast is not None:
-                prep, outputs = fast
-                inp = prep.inputs[0]
-                with self._lock:  # the input copy happens in C when x is C-contiguous float32
-                    ran = prep.plan.run_from(x, inp, self.num_threads, self.isa)
-                    if not ran and x.dtype.kind in "fiub":  # other dtypes: the checks below explain
-                        np.copyto(inp, x, casting="unsafe")
-                        prep.plan.run(self.num_threads, self.isa)
-                        ran = True
+            if fast is not None:  # the common case: a shape seen before, one input
+                free, key, single = fast
+                try:
+                    slot = free.pop()
+                except IndexError:
+                    slot = None  # every plan of this shape is busy: the general path makes one
+                if slot is not None:
+                    try:
+                        watch = slot.interruptible and _sigint_watchable()
+                        ran = slot.prep.plan.run_from(x, slot.prep.inputs[0], self.num_threads, self.isa, watch)
+                        if not ran and x.dtype.kind in "fiub":  # other dtypes: the checks below explain
+                            np.copyto(slot.prep.inputs[0], x, casting="unsafe")
+                            slot.prep.plan.run(self.num_threads, self.isa, watch)
+                            ran = True
+                        if ran:
+                            outs = [o.copy() for o in (slot.singles if single else slot.prep.outputs)]
+                    finally:
+                        free.append(slot)
                     if ran:
-                        outs = [o.copy() for o in outputs]
-                if ran:
-                    return outs[0] if len(outs) == 1 else outs
+                        return outs[0] if len(outs) == 1 else outs
+        self._check_open()
         arrays, single = self._coerce_inputs(x)
+        n = arrays[0].shape[0]
+        sample_shapes = tuple(a.shape[1:] for a in arrays)
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                       or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if n == 0:
+            outs = self._empty_outputs(sample_shapes)
+        else:
+            step = int(batch_size) if batch_size is not None else self._auto_slice(sample_shapes)
+            if n <= step:
+                fast_key = x.shape if type(x) is np.ndarray and len(arrays) == 1 else None
+                outs = self._run(arrays, single, remember=fast_key)
+            else:
+                outs = None
+                for start in range(0, n, step):
+                    part = self._run([a[start:start + step] for a in arrays], False, remember=None)
+                    if outs is None:
+                        outs = [np.empty((n,) + p.shape[1:], np.float32) for p in part]
+                    for o, p in zip(outs, part):
+                        o[start:start + len(p)] = p
+                    if progress is not None and start + step < n:
+                        progress(start + len(part[0]), n)
+        if progress is not None:
+            progress(n, n)
+        return outs[0] if len(outs) == 1 else outs
+
+    def _auto_slice(self, sample_shapes: tuple) -> int:
+        macs = self._plan_macs(sample_shapes)
+        return max(1, int(SLICE_MACS // macs)) if macs else 1 << 30
+
+    def _empty_outputs(self, sample_shapes: tuple) -> list[np.ndarray]:
+        try:
+            shapes = infer_shapes(self.graph, dict(zip(self.input_names, sample_shapes)))
+        except ValueError as e:
+            raise ValueError(f"input shape(s) {[(0, *s) for s in sample_shapes]} do not fit the model: {e}") from None
+        return [np.zeros((0,) + tuple(shapes[o]), np.float32) for o in self.graph.outputs]
+
+    def _run(self, arrays: list[np.ndarray], single: bool, remember: tuple | None) -> list[np.ndarray]:
+        """One plan run over these arrays (a batch, or one sample if single);
+        remember: the caller's array shape, for predict's fast path."""
         batch = arrays[0].shape[0]
         key = (batch,) + tuple(a.shape[1:] for a in arrays)
-        with self._lock:
-            prep = self._prepared.get(key)
-            if prep is None:
-                try:
-                    prep = self._prepare(tuple(a.shape[1:] for a in arrays), batch)
-                except ValueError as e:
-                    if isinstance(e, ModelFileError):
-                        raise
-                    raise ValueError(f"input shape(s) {[a.shape for a in arrays]} do not fit the model: {e}") from None
-                if len(self._prepared) >= MAX_PLANS:  # many input sizes: forget the oldest plan and its arena
-                    old = self._prepared.pop(next(iter(self._prepared)))
-                    self._fast = {k: v for k, v in self._fast.items() if v[0] is not old}
-                self._prepared[key] = prep
-            if type(x) is np.ndarray and len(arrays) == 1:
-                self._fast[x.shape] = (prep, [o[0] if single else o for o in prep.outputs])
+        slot = self._slot(key, key[1:], batch)
+        try:
+            prep = slot.prep
             for dst, src in zip(prep.inputs, arrays):
                 np.copyto(dst, src, casting="unsafe")
-            prep.plan.run(self.num_threads, self.isa)
-            outs = [o[0].copy() if single else o.copy() for o in prep.outputs]
-        return outs[0] if len(outs) == 1 else outs
+            prep.plan.run(self.num_threads, self.isa, slot.interruptible and _sigint_watchable())
+            outs = [o.copy() for o in (slot.singles if single else prep.outputs)]
+        finally:
+            self._release(key, slot)
+        free = self._prepared.get(key)
+        if remember is not None and free is not None:
+            self._fast[remember] = (free, key, single)
+        return outs
 
     def __call__(self, x: Any) -> np.ndarray | list[np.ndarray]:
         return self.predict(x)
@@ -335,11 +510,44 @@ class Model:
         return total
 
     def __repr__(self) -> str:
+        if self._closed:
+            return f"<pyconvinfer.Model {self.file.path!r} (closed)>"
         return f"<pyconvinfer.Model {self.file.path!r} inputs={self.input_shapes} outputs={self.output_shapes}>"
+
+
+_UNPICKLED: dict[tuple, Model] = {}  # per process: (path, options, identity) -> Model
+_UNPICKLED_MAX = 8
+_unpickle_lock = threading.RLock()  # close() inside _unpickle takes it again
+
+
+def _unpickle(path: str, options: dict, identity: tuple) -> Model:
+    key = (path, tuple(sorted(options.items())), identity)
+    with _unpickle_lock:
+        model = _UNPICKLED.get(key)
+        if model is not None and not model.closed:
+            return model
+        model = Model(path, verify=False, **options)
+        if model._identity != identity:
+            size = model.file.file_size
+            model.close()
+            raise ModelFileError(f"{path}: not the file the model was pickled from (size {size} bytes, pickled "
+                                 f"{identity[0]}; or its checksum differs): copy the same .pci file to every machine")
+        if len(_UNPICKLED) >= _UNPICKLED_MAX:
+            _UNPICKLED.pop(next(iter(_UNPICKLED)))
+        _UNPICKLED[key] = model
+        return model
+
+
+def _forget_unpickled(model: Model) -> None:
+    with _unpickle_lock:
+        for k in [k for k, v in _UNPICKLED.items() if v is model]:
+            del _UNPICKLED[k]
 
 
 def load(path: str | os.PathLike, num_threads: int | None = None, *, verify: bool = True,
          isa: str | None = None) -> Model:
-    """Open a .pci model file. num_threads: cores to use (default: all this
-    process may run on). verify: check the payload checksum (fast, parallel)."""
+    """Open a .pci model file. num_threads: cores to use (default: OMP_NUM_THREADS
+    if set, else all this process may run on). verify: check the payload
+    checksum (fast, parallel). Use as `with pyconvinfer.load(path) as m:` to
+    release the mapping at the end of the block."""
     return Model(path, num_threads=num_threads, verify=verify, isa=isa)

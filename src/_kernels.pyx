@@ -10,6 +10,8 @@ from libc.stdint cimport uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free, realloc
 from libc.string cimport memcpy, memset
 
+from cpython.exc cimport PyErr_CheckSignals
+
 import numpy as np
 
 cimport numpy as cnp
@@ -79,6 +81,9 @@ cdef extern from "executor.h":
     const char *pci_op_name(int op) nogil
     const char *pci_step_algorithm(const pci_step *st, int isa) nogil
     const char *pci_binary_kind_name(int kind) nogil
+    volatile int pci_sigint_flag
+    int pci_sigint_begin() nogil
+    void pci_sigint_end() nogil
 
 
 def _op_ids() -> dict:
@@ -292,10 +297,12 @@ cdef class Plan:
             raise IndexError(index)
         return pci_op_name(self.steps[index].op).decode()
 
-    def run_from(self, cnp.ndarray src, cnp.ndarray dst, int num_threads, isa=None):
+    def run_from(self, cnp.ndarray src, cnp.ndarray dst, int num_threads, isa=None,
+                 bint interruptible=False):
         """predict's fast path: copy `src` into the input buffer `dst` and run,
         if `src` is C-contiguous float32 of dst's size (then True); otherwise
-        touch nothing and return False (the caller converts with numpy)."""
+        touch nothing and return False (the caller converts with numpy).
+        interruptible: see run()."""
         cdef pci_ctx ctx
         if num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {num_threads}")
@@ -308,9 +315,12 @@ cdef class Plan:
         cdef const void *sp = cnp.PyArray_DATA(src)
         cdef void *dp = cnp.PyArray_DATA(dst)
         cdef size_t nbytes = cnp.PyArray_NBYTES(src)
+        cdef bint watch = interruptible and pci_sigint_begin() == 0
+        cdef int done
         with nogil:
             memcpy(dp, sp, nbytes)
-            pci_run(self.steps, self.n, ctx, NULL)
+            done = pci_run(self.steps, self.n, ctx, &pci_sigint_flag if watch else NULL)
+        _after_run(watch, done, self.n)
         return True
 
     def run_one(self, int index, int num_threads, isa=None):
@@ -325,14 +335,32 @@ cdef class Plan:
         with nogil:
             pci_run(self.steps + index, 1, ctx, NULL)
 
-    def run(self, int num_threads, isa=None):
+    def run(self, int num_threads, isa=None, bint interruptible=False):
+        """Run every step. interruptible (main thread only): Ctrl-C stops the
+        run between steps and raises KeyboardInterrupt; the arena then holds
+        partial results, which the next run overwrites."""
         cdef pci_ctx ctx
         if num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {num_threads}")
         ctx.num_threads = num_threads
         ctx.isa = _isa_id(isa)
+        cdef bint watch = interruptible and pci_sigint_begin() == 0
+        cdef int done
         with nogil:
-            pci_run(self.steps, self.n, ctx, NULL)
+            done = pci_run(self.steps, self.n, ctx, &pci_sigint_flag if watch else NULL)
+        _after_run(watch, done, self.n)
+
+
+cdef _after_run(bint watch, int done, int n):
+    """Restore the SIGINT handler; a stopped run raises what Python's handler
+    raises (KeyboardInterrupt), or KeyboardInterrupt if that handler did not."""
+    if not watch:
+        return
+    pci_sigint_end()
+    if pci_sigint_flag or done < n:
+        PyErr_CheckSignals()  # raises the handler's exception, if any
+        if done < n:
+            raise KeyboardInterrupt
 
 
 def run_reference(str op, ints, cnp.ndarray x, cnp.ndarray kernel, bias, cnp.ndarray out,

@@ -90,6 +90,13 @@ int pci_step_validate(const pci_step *st, const pci_region *regions, int nregion
  * becomes non-zero between steps. stop may be NULL. */
 int pci_run(const pci_step *steps, int n, pci_ctx ctx, const volatile int *stop);
 const char *pci_op_name(int op);       /* NULL for an unknown id */
+
+/* Ctrl-C while a long plan runs (src/interrupt.c): begin installs a SIGINT
+ * handler that sets pci_sigint_flag and passes the signal on to the previous
+ * handler (Python's); end restores the previous handler. Main thread only. */
+extern volatile int pci_sigint_flag;
+int pci_sigint_begin(void);
+void pci_sigint_end(void);
 const char *pci_step_algorithm(const pci_step *st, int isa);
 
 #endif

@@ -1,13 +1,23 @@
 /* Glue ops: signed padding (negative = crop), concatenation, a per-channel
  * scale and shift (batch normalisation that could not be folded, Rescaling,
  * Normalization) along any axis, and a standalone activation. */
+#include <math.h>
 #include <string.h>
 
 #include "executor.h"
 #include "pci_internal.h"
 
+/* dst[0..n) = v (memset when v is +0.0, the common zero padding) */
+static void fill(float *dst, size_t n, float v) {
+    if (v == 0.0f && !signbit(v)) {
+        memset(dst, 0, sizeof(float) * n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) dst[i] = v;
+}
+
 void pci_pad2d(const float *x, float *y, int n, int h, int w, int c, int top, int bottom, int left, int right,
-               pci_ctx ctx) {
+               float value, pci_ctx ctx) {
     const int oh = h + top + bottom, ow = w + left + right;
     const long rows = (long)n * oh;
     /* output column q reads input column q - left; the columns that exist in both: */
@@ -17,12 +27,12 @@ void pci_pad2d(const float *x, float *y, int n, int h, int w, int c, int top, in
         const int i = (int)(r / oh), row = (int)(r % oh) - top;
         float *out = y + (size_t)r * ow * c;
         if (row < 0 || row >= h || q1 <= q0) {
-            memset(out, 0, sizeof(float) * (size_t)ow * c);
+            fill(out, (size_t)ow * c, value);
         } else {
-            memset(out, 0, sizeof(float) * (size_t)q0 * c);
+            fill(out, (size_t)q0 * c, value);
             memcpy(out + (size_t)q0 * c, x + (((size_t)i * h + row) * w + (q0 - left)) * c,
                    sizeof(float) * (size_t)(q1 - q0) * c);
-            memset(out + (size_t)q1 * c, 0, sizeof(float) * (size_t)(ow - q1) * c);
+            fill(out + (size_t)q1 * c, (size_t)(ow - q1) * c, value);
         }
     });
 }
@@ -74,7 +84,7 @@ void pci_scale_shift(const float *x, const float *scale, const float *shift, flo
     }
 }
 
-/* ---- pad2d: p = n, h, w, c, top, bottom, left, right (negative = crop) ---- */
+/* ---- pad2d: p = n, h, w, c, top, bottom, left, right (negative = crop); f[0] = the padding value ---- */
 int pci_validate_pad2d(const pci_step *st, pci_check *chk) {
     const int *p = st->s.p;
     if (!pci_all_positive(p, 4)) return pci_check_fail(chk, "non-positive size");
@@ -82,6 +92,7 @@ int pci_validate_pad2d(const pci_step *st, pci_check *chk) {
         if (p[i] < -65536 || p[i] > 65536) return pci_check_fail(chk, "padding %d out of range", p[i]);
     const long oh = (long)p[1] + p[4] + p[5], ow = (long)p[2] + p[6] + p[7];
     if (oh < 1 || ow < 1) return pci_check_fail(chk, "cropping leaves nothing (%ld x %ld)", oh, ow);
+    if (!isfinite(st->f[0])) return pci_check_fail(chk, "padding value is not finite");
     const int out_dims[4] = {p[0], (int)oh, (int)ow, p[3]};
     PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(4, p), "input"));
     return pci_check_out(chk, st->out, pci_size_mul(4, out_dims), "output");
@@ -89,7 +100,7 @@ int pci_validate_pad2d(const pci_step *st, pci_check *chk) {
 
 void pci_run_pad2d(const pci_step *st, pci_ctx ctx) {
     const int *p = st->s.p;
-    pci_pad2d(st->in[0], st->out, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], ctx);
+    pci_pad2d(st->in[0], st->out, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], st->f[0], ctx);
 }
 
 const char *pci_algorithm_pad2d(const pci_step *st, int isa) {

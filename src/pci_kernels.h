@@ -135,9 +135,9 @@ void pci_dense_ref(const float *x, const float *kernel, const float *bias, float
                    int m, int k, int n, pci_act act);
 
 /* ---- glue ---- */
-/* Signed padding: positive pads add zeros, negative ones crop (Cropping2D). */
+/* Signed padding: positive pads add `value` (zeros for ZeroPadding2D), negative ones crop (Cropping2D). */
 void pci_pad2d(const float *x, float *y, int n, int h, int w, int c,
-               int top, int bottom, int left, int right, pci_ctx ctx);
+               int top, int bottom, int left, int right, float value, pci_ctx ctx);
 /* tf.image.resize with half-pixel centres: bilinear = 0 nearest, 1 bilinear. */
 void pci_resize2d(const float *x, float *y, int n, int h, int w, int c, int oh, int ow,
                   int bilinear, pci_ctx ctx);

@@ -26,7 +26,7 @@ def test_convert_info_run(tmp_path: Path, capsys) -> None:
     y = tmp_path / "y.npy"
     assert main(["run", str(out), str(x), "-o", str(y)]) == 0
     text = capsys.readouterr().out
-    assert "sample 0:" in text and np.load(y).shape == (2, 10)
+    assert "sample 0 " in text and np.load(y).shape == (2, 10)
     assert main(["bench", str(out), "--repeat", "2", "--per-layer"]) == 0
     text = capsys.readouterr().out
     assert "conv1" in text and f"ISA {pyconvinfer.build_info()['kernel_isa']}:" in text

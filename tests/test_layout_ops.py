@@ -23,6 +23,13 @@ def test_pad2d_signed(pads) -> None:
     assert_bitwise_equal(got, np.ascontiguousarray(ref), f"pads {pads}")
 
 
+def test_pad2d_fill_value() -> None:
+    x = uniform(rng_for("padv"), (1, 2, 3, 2))
+    got = kernels.pad2d(x, ((1, 0), (0, 2)), value=0.5)
+    want = np.pad(x, ((0, 0), (1, 0), (0, 2), (0, 0)), constant_values=0.5)
+    assert_bitwise_equal(got, want)
+
+
 def test_pad2d_crop_to_nothing_is_an_error() -> None:
     with pytest.raises(ValueError, match="leaves nothing"):
         kernels.pad2d(np.ones((1, 3, 3, 1), np.float32), ((-2, -1), (0, 0)))

@@ -83,7 +83,9 @@ def test_wrong_shape_names_the_expected_one(lenet) -> None:
 def test_description(lenet) -> None:
     assert lenet.input_shape == (None, 32, 32, 1)
     assert lenet.output_shape == (None, 10)
-    text = lenet.summary(print_fn=None)
+    lines: list[str] = []
+    assert lenet.summary(print_fn=lines.append) is None
+    text = "\n".join(lines)
     for name in ("conv1", "pool2", "fc1", "predictions", "Total params: 61,706"):
         assert name in text
 

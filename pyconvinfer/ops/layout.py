@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .base import OpDef, Step, known, need_rank, positive_ints, prod, register
 
 
@@ -99,7 +101,10 @@ def _pad_infer_for(allow_negative: bool):
 
 def _pad_step(a, ins, out, batch) -> Step:
     h, w, c = ins[0]
-    return Step(ints=[batch, h, w, c, *_pad_amounts(a, True)])
+    value = float(a.get("value", 0.0))
+    if not np.isfinite(value):
+        raise ValueError(f"pad2d value must be finite, got {value!r}")
+    return Step(ints=[batch, h, w, c, *_pad_amounts(a, True)], floats=[value])
 
 
 def _pad_describe(a: dict) -> str:

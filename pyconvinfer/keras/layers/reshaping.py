@@ -66,11 +66,12 @@ def aspect_pad(h: int, w: int, th: int, tw: int) -> list[list[int]]:
     return [[top, top], [left, left]]
 
 
-def _crop_then_resize(ctx: Ctx, h, w, th: int, tw: int, mode: str, pad: bool = False) -> list[RawNode]:
+def _crop_then_resize(ctx: Ctx, h, w, th: int, tw: int, mode: str, pad: bool = False,
+                      fill: float = 0.0) -> list[RawNode]:
     if h is None or w is None:
         raise ctx.fail("cropping or padding to the aspect ratio needs a known input height and width")
     pads = aspect_pad(h, w, th, tw) if pad else aspect_crop(h, w, th, tw)
-    nodes = [node(ctx, "pad2d", {"padding": pads})] if any(v for p in pads for v in p) else []
+    nodes = [node(ctx, "pad2d", {"padding": pads, "value": fill})] if any(v for p in pads for v in p) else []
     return nodes + [node(ctx, "resize2d", {"mode": mode, "size": [th, tw]})]
 
 
@@ -111,9 +112,10 @@ def _resizing(ctx: Ctx, arrays) -> list[RawNode]:
     if ctx.cfg.get("antialias"):
         raise ctx.unsupported("antialias", True, "False")
     if ctx.cfg.get("pad_to_aspect_ratio"):
-        if ctx.cfg.get("fill_mode", "constant") != "constant" or float(ctx.cfg.get("fill_value", 0.0) or 0.0) != 0.0:
-            raise ctx.unsupported("fill_value", ctx.cfg.get("fill_value"), "0.0 (padding with zeros)")
-        return _crop_then_resize(ctx, h, w, th, tw, interp, pad=True)
+        if ctx.cfg.get("fill_mode", "constant") != "constant":
+            raise ctx.unsupported("fill_mode", ctx.cfg.get("fill_mode"), "'constant'")
+        fill = float(ctx.cfg.get("fill_value", 0.0) or 0.0)
+        return _crop_then_resize(ctx, h, w, th, tw, interp, pad=True, fill=fill)
     if ctx.cfg.get("crop_to_aspect_ratio"):
         return _crop_then_resize(ctx, h, w, th, tw, interp)
     return [node(ctx, "resize2d", {"mode": interp, "size": [th, tw]})]

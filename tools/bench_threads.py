@@ -1,0 +1,94 @@
+"""Several Python threads on one Model: the bundled LeNet-5 loaded with
+num_threads=1, 4 threads x 100 batch-1 calls against the same 400 calls made
+serially. Target (issue 11): threaded time <= 0.8x serial on a 2-core machine.
+
+    python tools/bench_threads.py                 # 3 runs, medians
+    python tools/bench_threads.py --runs 5 --threads 4 --calls 100
+
+Each run times the serial loop and the threaded loop back to back, --inner
+times (after a warm-up that fills the plan pool), and keeps the median of each;
+the ratio is per run, then the median over runs. On a shared machine, read the
+ratio, not the absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from importlib import resources
+
+import numpy as np
+
+import pyconvinfer
+
+
+def _serial(model: pyconvinfer.Model, xs: list[np.ndarray], n: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(n):
+        model.predict(xs[i % len(xs)])
+    return time.perf_counter() - t0
+
+
+def _threaded(model: pyconvinfer.Model, xs: list[np.ndarray], threads: int, calls: int) -> float:
+    start = threading.Barrier(threads + 1)
+
+    def work(k: int) -> None:
+        start.wait()
+        for i in range(calls):
+            model.predict(xs[(k * calls + i) % len(xs)])
+
+    pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in pool:
+        t.join()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--calls", type=int, default=100, help="calls per thread")
+    p.add_argument("--inner", type=int, default=15, help="serial/threaded pairs per run (medians)")
+    p.add_argument("--model", help="a .pci file (default: the bundled LeNet-5, converted here)")
+    a = p.parse_args()
+    data = resources.files("pyconvinfer") / "data"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = a.model
+        if path is None:
+            with resources.as_file(data / "lenet5_digits.h5") as h5:
+                path = pyconvinfer.convert(h5, os.path.join(tmp, "lenet.pci"))
+        with resources.as_file(data / "digits_test_x.npy") as fx:
+            xs = [np.ascontiguousarray(v) for v in np.load(fx)[:100]]
+        model = pyconvinfer.load(path, num_threads=1)
+        if model.input_shape[1:] != xs[0].shape:
+            rng = np.random.default_rng(0)
+            xs = [rng.random(model.input_shape[1:], dtype=np.float32) for _ in range(16)]
+        n = a.threads * a.calls
+        _threaded(model, xs, a.threads, a.calls)  # warm-up: one plan per concurrent caller
+        _serial(model, xs, n)
+        ratios, serials, threadeds = [], [], []
+        for run in range(a.runs):
+            pairs = [(_serial(model, xs, n), _threaded(model, xs, a.threads, a.calls)) for _ in range(a.inner)]
+            s = statistics.median(p[0] for p in pairs)
+            t = statistics.median(p[1] for p in pairs)
+            serials.append(s)
+            threadeds.append(t)
+            ratios.append(t / s)
+            print(f"run {run + 1}: serial {n} calls {s * 1e3:.1f} ms, {a.threads} threads x {a.calls} calls "
+                  f"{t * 1e3:.1f} ms, ratio {t / s:.2f}")
+        arenas = len(model._prepared[(1,) + (tuple(xs[0].shape),)])
+        print(f"median: serial {statistics.median(serials) * 1e3:.1f} ms, threaded "
+              f"{statistics.median(threadeds) * 1e3:.1f} ms, ratio {statistics.median(ratios):.2f} "
+              f"(target <= 0.80); plans in the pool: {arenas}; cores available: {len(os.sched_getaffinity(0))}")
+
+
+if __name__ == "__main__":
+    main()
