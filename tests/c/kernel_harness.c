@@ -232,7 +232,7 @@ static int check_case(const kcase *c) {
         return 0;
     }
     if (!strcmp(op, "pad2d")) {
-        if (c->nints != 8 || c->nin != 1 || !positive(p, 4)) BAD("pad2d: bad shape");
+        if (c->nints != 8 || c->nin != 1 || !positive(p, 4) || c->nfloats != 1) BAD("pad2d: bad shape or fill value");
         for (int i = 4; i < 8; i++)
             if (p[i] < -65536 || p[i] > 65536) BAD("pad2d: padding %d out of range", p[i]);
         const int64_t oh = (int64_t)p[1] + p[4] + p[5], ow = (int64_t)p[2] + p[6] + p[7];
@@ -342,7 +342,7 @@ static void run_case(const kcase *c, float *y, pci_ctx ctx, float *scratch, size
     } else if (!strcmp(op, "scale_shift")) {
         pci_scale_shift(x, w0, w1, y, (size_t)p[0], p[1], (size_t)p[2], c->act, ctx);
     } else if (!strcmp(op, "pad2d")) {
-        pci_pad2d(x, y, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], ctx);
+        pci_pad2d(x, y, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], c->floats[0], ctx);
     } else if (!strcmp(op, "resize2d")) {
         pci_resize2d(x, y, p[0], p[1], p[2], p[3], p[4], p[5], p[6], ctx);
     } else if (!strcmp(op, "binary")) {
