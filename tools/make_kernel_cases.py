@@ -121,20 +121,25 @@ class Recorder:
         return h.digest()
 
 
-class _RecordingPlan:
-    """pyconvinfer's Plan, with every add() reported to the recorder first."""
+def recording_kernels(rec: Recorder) -> types.ModuleType:
+    """pyconvinfer._kernels with a Plan whose add() reports every step to `rec` first;
+    set it as pyconvinfer.kernels._kernels (kernels._run builds its Plan through it)."""
 
-    recorder: Recorder
+    class RecordingPlan:
+        def __init__(self, regions, writable) -> None:
+            self._plan = _kernels.Plan(regions, writable)
 
-    def __init__(self, regions, writable) -> None:
-        self._plan = _kernels.Plan(regions, writable)
+        def add(self, op, inputs, out, **kw) -> None:
+            rec.add(op, inputs, out, **kw)
+            self._plan.add(op, inputs, out, **kw)
 
-    def add(self, op, inputs, out, **kw) -> None:
-        self.recorder.add(op, inputs, out, **kw)
-        self._plan.add(op, inputs, out, **kw)
+        def run(self, *args, **kw) -> None:
+            self._plan.run(*args, **kw)
 
-    def run(self, *args) -> None:
-        self._plan.run(*args)
+    proxy = types.ModuleType("_kernels_recording")
+    proxy.__dict__.update({k: getattr(_kernels, k) for k in dir(_kernels) if not k.startswith("__")})
+    proxy.Plan = RecordingPlan  # type: ignore[attr-defined]
+    return proxy
 
 
 WHOLE = [importlib.import_module(m) for m in WHOLE_MODULES if (ROOT / "tests" / f"{m}.py").exists()]
@@ -143,11 +148,7 @@ HOOKED = (tk, *WHOLE)
 
 
 def install(rec: Recorder) -> None:
-    _RecordingPlan.recorder = rec
-    proxy = types.ModuleType("_kernels_recording")
-    proxy.__dict__.update({k: getattr(_kernels, k) for k in dir(_kernels) if not k.startswith("__")})
-    proxy.Plan = _RecordingPlan  # type: ignore[attr-defined]
-    kernels._kernels = proxy  # kernels._run builds its Plan through this name
+    kernels._kernels = recording_kernels(rec)
 
     def assert_close(got, ref, *, reduction, scale=0.0, atol=None, err_msg=""):
         helpers.assert_close(got, ref, reduction=reduction, scale=scale, atol=atol, err_msg=err_msg)
