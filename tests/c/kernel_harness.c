@@ -342,7 +342,7 @@ static void run_case(const kcase *c, float *y, pci_ctx ctx, float *scratch, size
     } else if (!strcmp(op, "scale_shift")) {
         pci_scale_shift(x, w0, w1, y, (size_t)p[0], p[1], (size_t)p[2], c->act, ctx);
     } else if (!strcmp(op, "pad2d")) {
-        pci_pad2d(x, y, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], ctx);
+        pci_pad2d(x, y, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], c->nfloats ? c->floats[0] : 0.0f, ctx);
     } else if (!strcmp(op, "resize2d")) {
         pci_resize2d(x, y, p[0], p[1], p[2], p[3], p[4], p[5], p[6], ctx);
     } else if (!strcmp(op, "binary")) {
