@@ -18,6 +18,10 @@ from setuptools.command.build_ext import build_ext
 SOURCES = [
     "src/_kernels.pyx",
     "src/act.c",
+    "src/act_avx2.c",
+    "src/act_avx512.c",
+    "src/act_generic.c",
+    "src/act_neon.c",
     "src/checksum.c",
     "src/conv2d.c",
     "src/conv2d_thin_avx512.c",
@@ -92,6 +96,7 @@ extensions = [
         "pyconvinfer._kernels",
         SOURCES,
         include_dirs=["src", numpy.get_include()],
+        depends=sorted(str(p) for p in Path("src").glob("*.h")),  # rebuild when a header changes
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 ]

@@ -220,12 +220,25 @@ def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
                 num_threads=num_threads, isa=isa)
 
 
-def activation(x: np.ndarray, spec: acts.ActivationSpec, *, num_threads=None) -> np.ndarray:
-    """Any activation (softmax over the last axis); returns a new array."""
+def activation(x: np.ndarray, spec: acts.ActivationSpec, *, num_threads=None, isa=None) -> np.ndarray:
+    """Any activation over the last axis (softmax, log_softmax: per row; glu
+    halves it); returns a new array. `isa` forces an instruction-set path."""
     x = _array(x, "x", (1, 2, 3, 4, 5))
+    if acts.shape_class(spec) == "halves":
+        return glu(x, num_threads=num_threads, isa=isa)
     y = np.empty_like(x)
     cols = x.shape[-1]
-    return _run("activation", [cols], [x], y, activation=spec, rows=x.size // cols, num_threads=num_threads)
+    return _run("activation", [cols], [x], y, activation=spec, rows=x.size // cols, num_threads=num_threads,
+                isa=isa)
+
+
+def glu(x: np.ndarray, *, num_threads=None, isa=None) -> np.ndarray:
+    """Keras glu over the last axis: a * sigmoid(b) where [a | b] = x; the last axis halves."""
+    x = _array(x, "x", (1, 2, 3, 4, 5))
+    if x.shape[-1] % 2:
+        raise ValueError(f"glu needs an even last axis, got shape {x.shape}")
+    y = np.empty(x.shape[:-1] + (x.shape[-1] // 2,), dtype=np.float32)
+    return _kernels.glu_rows(x, y, resolve_threads(num_threads), resolve_isa(isa))
 
 
 def zero_pad2d(x: np.ndarray, padding=((1, 1), (1, 1)), *, num_threads=None) -> np.ndarray:

@@ -33,6 +33,11 @@ cdef extern from "pci_kernels.h":
     int pci_openmp_enabled() nogil
     int pci_default_threads() nogil
     float pci_act_scalar(float x, pci_act act) nogil
+    int PCI_ACT_COUNT
+    int PCI_ACT_ELEMENTWISE, PCI_ACT_ROW, PCI_ACT_HALVES
+    const char *pci_act_name(int kind) nogil
+    int pci_act_shape(int kind) nogil
+    void pci_glu_rows(const float *x, float *y, size_t rows, size_t cols_out, pci_ctx ctx) nogil
     uint64_t pci_xxh64(const void *data, size_t length, uint64_t seed) nogil
     uint64_t pci_payload_hash(const void *data, size_t length, pci_ctx ctx) nogil
     size_t pci_tconv_packed_size(const pci_tconv_shape *s) nogil
@@ -89,6 +94,46 @@ def cpu_isa() -> str:
 
 def effective_isa(str wanted) -> str:
     return pci_isa_name(pci_effective_isa(ISA_NAMES.index(wanted))).decode()
+
+
+def _act_table():
+    kinds, shapes = {}, {}
+    shape_names = {PCI_ACT_ELEMENTWISE: "elementwise", PCI_ACT_ROW: "row", PCI_ACT_HALVES: "halves"}
+    for k in range(PCI_ACT_COUNT):
+        name = pci_act_name(k)
+        if name != NULL:
+            kinds[name.decode()] = k
+            shapes[name.decode()] = shape_names[pci_act_shape(k)]
+    return kinds, shapes
+
+
+# Activation kinds from src/act_table.h: name -> id (stored in files), and
+# name -> "elementwise" | "row" (over the last axis) | "halves" (glu).
+ACT_KINDS, ACT_SHAPES = _act_table()
+
+
+def glu_rows(x, y, int num_threads=1, str isa="generic"):
+    """y (rows, n) = glu of x (rows, 2n) over the last axis; sizes checked here."""
+    cdef pci_ctx ctx
+    if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
+        raise TypeError("glu_rows: x and y must be numpy arrays")
+    if x.dtype != np.float32 or y.dtype != np.float32 or not x.flags.c_contiguous or not y.flags.c_contiguous:
+        raise ValueError("glu_rows: x and y must be C-contiguous float32")
+    xs, ys = tuple(x.shape), tuple(y.shape)
+    nd = len(ys)
+    if nd == 0 or len(xs) != nd or ys[nd - 1] == 0 or xs[:nd - 1] != ys[:nd - 1] or xs[nd - 1] != 2 * ys[nd - 1]:
+        raise ValueError(f"glu_rows: x {xs} must be y {ys} with the last axis doubled")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    cdef size_t cols_out = ys[nd - 1]
+    cdef size_t rows = y.size // cols_out
+    cdef const float *xb = <const float *>_address(<cnp.ndarray>x)
+    cdef float *yb = <float *>_address(<cnp.ndarray>y)
+    ctx.num_threads = num_threads
+    ctx.isa = ISA_NAMES.index(isa)
+    with nogil:
+        pci_glu_rows(xb, yb, rows, cols_out, ctx)
+    return y
 
 
 def act_scalar(float x, int kind, float p0=0, float p1=0, float p2=0) -> float:

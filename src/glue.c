@@ -52,7 +52,7 @@ void pci_add(const float *const *xs, int k, float *y, size_t count, pci_act act,
 #pragma omp simd
             for (size_t i = 0; i < end - start; i++) out[i] += xj[i];
         }
-        pci_act_inplace(out, end - start, act);
+        if (!pci_act_is_row(act)) pci_act_inplace(out, end - start, act, ctx.isa);
     }
 }
 
@@ -79,7 +79,7 @@ void pci_scale_shift(const float *x, const float *scale, const float *shift, flo
         float *out = y + (size_t)r * c;
 #pragma omp simd
         for (int i = 0; i < c; i++) out[i] = in[i] * scale[i] + shift[i];
-        if (act.kind != PCI_ACT_SOFTMAX) pci_act_inplace(out, (size_t)c, act);
+        if (!pci_act_is_row(act)) pci_act_inplace(out, (size_t)c, act, ctx.isa);
     }
-    if (act.kind == PCI_ACT_SOFTMAX) pci_activation(y, rows, (size_t)c, act, ctx);
+    if (pci_act_is_row(act)) pci_activation(y, rows, (size_t)c, act, ctx);
 }
