@@ -136,6 +136,24 @@ def glu_rows(x, y, int num_threads=1, str isa="generic"):
     return y
 
 
+def act_reference_inplace(x, int kind, float p0=0, float p1=0, float p2=0):
+    """pci_act_scalar (libm, the readable reference) over a float32 array in
+    place, in one C loop: the baseline of tools/bench_act.py."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.flags.c_contiguous or not x.flags.writeable:
+        raise ValueError("act_reference_inplace: x must be a writable C-contiguous float32 array")
+    if pci_act_shape(kind) != PCI_ACT_ELEMENTWISE:
+        raise ValueError(f"act_reference_inplace: kind {kind} is not element-wise")
+    cdef pci_act a
+    a.kind, a.p0, a.p1, a.p2 = kind, p0, p1, p2
+    cdef size_t n = x.size
+    cdef float *xb = <float *>_address(<cnp.ndarray>x) if n else NULL
+    cdef size_t i
+    with nogil:
+        for i in range(n):
+            xb[i] = pci_act_scalar(xb[i], a)
+    return x
+
+
 def act_scalar(float x, int kind, float p0=0, float p1=0, float p2=0) -> float:
     cdef pci_act a
     a.kind, a.p0, a.p1, a.p2 = kind, p0, p1, p2

@@ -80,7 +80,15 @@ static const pci_act_kernels act_neon = {pci_act_apply_neon, pci_act_softmax_row
 
 const pci_act_kernels *pci_act_kernels_for(int isa) {
 #ifdef PCI_X86
-    switch (pci_effective_isa(isa)) {
+    /* Called per GEMM block: the CPU's ISA is looked up once (a relaxed
+     * atomic: every thread computes and stores the same value). */
+    static int cpu = -1;
+    int have = __atomic_load_n(&cpu, __ATOMIC_RELAXED);
+    if (have < 0) {
+        have = pci_cpu_isa();
+        __atomic_store_n(&cpu, have, __ATOMIC_RELAXED);
+    }
+    switch (isa < have ? isa : have) {
     case PCI_ISA_AVX512: return &act_avx512;
     case PCI_ISA_AVX2: return &act_avx2;
     default: return &act_generic;

@@ -10,7 +10,7 @@ typedef float V;
 typedef int M;
 #define W 1
 #define ACT_ISA generic
-#define VFN static inline
+#define VFN static inline __attribute__((always_inline))
 #define VEXT
 
 VFN V vset(float a) { return a; }

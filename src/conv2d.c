@@ -235,8 +235,12 @@ static void conv_worker(const conv_job *J) {
                               (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
                               fused && last ? clamp : NULL);
         }
-        if (!fused && act.kind != PCI_ACT_LINEAR && !pci_act_is_row(act))
-            for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * s->oc, b->nc, act, J->isa);
+        if (!fused && act.kind != PCI_ACT_LINEAR && !pci_act_is_row(act)) {
+            if (b->nc == s->oc) /* the block spans every channel: its rows are contiguous */
+                pci_act_inplace(c, (size_t)rows * s->oc, act, J->isa);
+            else
+                for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * s->oc, b->nc, act, J->isa);
+        }
     }
     if (scratch != stack_scratch) free(scratch);
 }

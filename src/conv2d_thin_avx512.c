@@ -134,7 +134,7 @@ TARGET static inline __attribute__((always_inline)) void thin_groups(
             else if (left > 0) _mm512_mask_storeu_ps(base + 16 * r, (__mmask16)((1u << left) - 1u), v);
         }
         if (!fused && !pci_act_is_row(act))
-            for (int v = 0; v < count; v++) pci_act_inplace(base + (size_t)v * K, (size_t)K, act, PCI_ISA_AVX512);
+            pci_act_inplace(base, (size_t)count * K, act, PCI_ISA_AVX512); /* the count pixels are contiguous */
     }
 }
 

@@ -317,3 +317,29 @@ def test_encode_parameters() -> None:
     assert a.encode("squareplus")[1] == (4.0, 0.0, 0.0)
     assert a.encode(("soft_shrink", {"threshold": 0.25}))[1] == (0.25, 0.0, 0.0)
     assert a.normalize({"name": "glu", "axis": -1}) == {"name": "glu"}
+
+
+def error_table() -> str:
+    """The measured-error table of docs/ACTIVATIONS.md (python tests/test_activations.py)."""
+    lines = ["| case | " + " | ".join(ISAS) + " |", "|---|" + "---:|" * len(ISAS)]
+    for name in REFS:
+        lines.append(f"| {name} | " + " | ".join(f"{measure(name, isa)[0]:.2e}" for isa in ISAS) + " |")
+    for kind in ("softmax", "log_softmax"):
+        errs = []
+        for isa in ISAS:
+            worst = 0.0
+            for cols in (1, 3, 16, 17, 100, 1000):
+                rng = np.random.default_rng(cols)
+                x = (rng.standard_normal((37, cols)) * np.array([[0.1], [3], [30]] * 12 + [[100]])).astype(np.float32)
+                x[0, 0] = 80.0
+                ref = _ref_rows(x.astype(np.float64), kind == "log_softmax")
+                got = kernels.activation(x, kind, isa=isa)
+                worst = max(worst, float((np.abs(got - ref) / np.maximum(np.abs(ref), float(F32.tiny))).max()))
+            errs.append(worst)
+        lines.append(f"| {kind} (rows of 1..1000 logits) | " + " | ".join(f"{e:.2e}" for e in errs) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(f"inputs: {X.size} float32 values")
+    print(error_table())
