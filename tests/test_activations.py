@@ -287,11 +287,64 @@ def test_fused_activation_uses_vector_path(isa: str) -> None:
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 12, 12, 3)).astype(np.float32)
     k = rng.standard_normal((3, 3, 3, 20)).astype(np.float32)
-    for spec in ("tanh", "gelu", "mish", "celu", "squareplus"):
+    for spec, _ in REFS.values():
         plain = kernels.conv2d(x, k, isa=isa, num_threads=1)
         fused = kernels.conv2d(x, k, activation=spec, isa=isa, num_threads=1)
         np.testing.assert_array_equal(fused.view(np.uint32),
                                       kernels.activation(plain, spec, isa=isa, num_threads=1).view(np.uint32))
+
+
+@pytest.mark.parametrize("kind", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("batch", [1, 5])
+def test_row_kinds_fused_into_dense_and_conv(kind: str, batch: int) -> None:
+    rng = np.random.default_rng(batch)
+    x = rng.standard_normal((batch, 40)).astype(np.float32)
+    k = (rng.standard_normal((40, 37)) * 3).astype(np.float32)
+    pre = x.astype(np.float64) @ k.astype(np.float64)
+    got = kernels.dense(x, k, activation=kind, num_threads=1)
+    # the float32 pre-activation is off by ~1e-6 relative: compare through it
+    ref = _ref_rows(kernels.dense(x, k, num_threads=1).astype(np.float64), kind == "log_softmax")
+    np.testing.assert_allclose(got, ref, rtol=2e-6, atol=1e-7)
+    assert np.abs(got - _ref_rows(pre, kind == "log_softmax")).max() < 1e-4
+    img = rng.standard_normal((batch, 6, 6, 3)).astype(np.float32)
+    kc = rng.standard_normal((3, 3, 3, 21)).astype(np.float32)
+    plain = kernels.conv2d(img, kc, num_threads=1)
+    fused = kernels.conv2d(img, kc, activation=kind, num_threads=1)
+    np.testing.assert_allclose(fused, _ref_rows(plain.astype(np.float64), kind == "log_softmax"), rtol=2e-6,
+                               atol=1e-7)
+
+
+@pytest.mark.parametrize("config,expected", [
+    ("celu", {"name": "celu", "alpha": 1.0}),
+    ("hard_shrink", {"name": "hard_shrink", "threshold": 0.5}),
+    ("soft_shrink", {"name": "soft_shrink", "threshold": 0.5}),
+    ("squareplus", {"name": "squareplus", "b": 4.0}),
+    ("sparse_plus", {"name": "sparse_plus"}),
+    ("tanh_shrink", {"name": "tanh_shrink"}),
+    ("hard_tanh", {"name": "hard_tanh"}),
+    ("log_sigmoid", {"name": "log_sigmoid"}),
+    ("sparse_sigmoid", {"name": "sparse_sigmoid"}),
+    ("log_softmax", {"name": "log_softmax"}),
+    ("glu", {"name": "glu"}),
+    ("silu", {"name": "swish"}),
+    ("hard_swish", {"name": "hard_silu"}),
+    ({"module": "keras.activations", "class_name": "function", "config": "celu", "registered_name": "celu"},
+     {"name": "celu", "alpha": 1.0}),
+    ({"module": "keras.activations", "class_name": "function", "config": "glu", "registered_name": "glu"},
+     {"name": "glu"}),
+])
+def test_keras_activation_accepts_keras3_names(config: Any, expected: dict) -> None:
+    from pyconvinfer.keras.layers import keras_activation
+    assert keras_activation(config, 3) == expected
+
+
+def test_keras_activation_refuses_clearly() -> None:
+    from pyconvinfer.errors import ConversionError
+    from pyconvinfer.keras.layers import keras_activation
+    with pytest.raises(ConversionError, match="'threshold' cannot be converted.*needs threshold"):
+        keras_activation("threshold", 3)
+    with pytest.raises(ConversionError, match="unsupported activation 'sparsemax'.*supported: celu"):
+        keras_activation("sparsemax", 3)
 
 
 @pytest.mark.parametrize("spec,msg", [
