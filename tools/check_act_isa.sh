@@ -11,6 +11,9 @@ SRC="tests/c/act_isa_check.c src/act.c src/act_generic.c src/act_avx2.c src/act_
 FLAGS="-O2 -std=c11 -fno-math-errno -fopenmp -Wall -Werror -Wno-unused-function -Isrc"
 ${CC:-gcc} $FLAGS $SRC -o "$out/native" -lm
 "$out/native"
+# the 1-lane generic form (compilers without vector extensions) against the same SIMD paths
+${CC:-gcc} $FLAGS -DPCI_ACT_GENERIC_SCALAR $SRC -o "$out/native_scalar" -lm
+"$out/native_scalar"
 CC_ARM=${CC_ARM:-aarch64-linux-gnu-gcc}
 if command -v "$CC_ARM" >/dev/null 2>&1 && command -v qemu-aarch64-static >/dev/null 2>&1; then
   "$CC_ARM" $FLAGS -static $SRC -o "$out/arm" -lm
