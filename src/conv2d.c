@@ -68,7 +68,8 @@ static void conv2d_depthwise(const float *x, const float *w, const float *bias, 
                     }
                 }
             }
-            pci_activation(out, 1, s->oc, act, (pci_ctx){1, ctx.isa});
+            if (pci_act_is_row(act)) pci_activation(out, 1, s->oc, act, (pci_ctx){1, ctx.isa});
+            else pci_act_inplace(out, s->oc, act, ctx.isa);
         }
     }
 }

@@ -276,6 +276,18 @@ def test_glu(shape: tuple[int, ...], isa: str) -> None:
     np.testing.assert_array_equal(runs[0], runs[2])
 
 
+@pytest.mark.parametrize("isa", ISAS)
+def test_no_warnings_on_extreme_inputs(isa: str) -> None:
+    """inf, NaN, FLT_MAX and denormals raise no Python warning on any kind."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for spec, _ in REFS.values():
+            kernels.activation(X, spec, isa=isa)
+        for kind in ("softmax", "log_softmax", "glu"):
+            kernels.activation(X[: X.size // 2 * 2].reshape(-1, 2), kind, isa=isa)
+
+
 def test_glu_rejects_odd_axis() -> None:
     with pytest.raises(ValueError, match="even last axis"):
         kernels.activation(np.ones((2, 3), np.float32), "glu")
