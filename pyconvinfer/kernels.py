@@ -264,6 +264,9 @@ def add(xs: Sequence[np.ndarray], *, activation: acts.ActivationSpec = None, num
     for i, x in enumerate(xs[1:], 1):
         if x.shape != xs[0].shape:
             raise ValueError(f"add inputs must have one shape: xs[0] is {xs[0].shape}, xs[{i}] is {x.shape}")
+    if acts.shape_class(activation) != "elementwise":  # the add step has no row length
+        raise ValueError(f"add: activation {acts.normalize(activation)['name']!r} works over the last axis; "
+                         "apply it with kernels.activation after the add")
     y = np.empty_like(xs[0])
     return _run("add", [], xs, y, count=y.size, activation=activation, num_threads=num_threads)
 

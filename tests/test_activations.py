@@ -288,6 +288,13 @@ def test_no_warnings_on_extreme_inputs(isa: str) -> None:
             kernels.activation(X[: X.size // 2 * 2].reshape(-1, 2), kind, isa=isa)
 
 
+def test_add_refuses_row_kinds() -> None:
+    a = np.ones((2, 4), np.float32)
+    for kind in ("softmax", "log_softmax", "glu"):
+        with pytest.raises(ValueError, match="over the last axis"):
+            kernels.add([a, a], activation=kind)
+
+
 def test_glu_rejects_odd_axis() -> None:
     with pytest.raises(ValueError, match="even last axis"):
         kernels.activation(np.ones((2, 3), np.float32), "glu")
