@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +25,7 @@ SPECS = ["relu", "elu", "selu", "celu", "sigmoid", "hard_sigmoid", "tanh", "tanh
 ROWS = ["softmax", "log_softmax", "glu"]
 
 
-def _best(fn, repeat: int, *args, **kw) -> float:
+def _best(fn: Callable[..., object], repeat: int, *args: Any, **kw: Any) -> float:
     best = float("inf")
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -32,7 +34,7 @@ def _best(fn, repeat: int, *args, **kw) -> float:
     return best
 
 
-def _reference(x: np.ndarray, buf: np.ndarray, kind: int, params) -> None:
+def _reference(x: np.ndarray, buf: np.ndarray, kind: int, params: tuple[float, float, float]) -> None:
     np.copyto(buf, x)
     _kernels.act_reference_inplace(buf, kind, *params)
 
@@ -42,7 +44,7 @@ def _isas() -> list[str]:
     return [i for i in order if _kernels.effective_isa(i) == i]
 
 
-def _label(spec) -> str:
+def _label(spec: activations.ActivationSpec) -> str:
     return spec if isinstance(spec, str) else f"{spec[0]}({', '.join(f'{k}={v}' for k, v in spec[1].items())})"
 
 
