@@ -139,6 +139,23 @@ def _resolve_inputs(node: RawNode, call_inputs: list[str], prev: list[str], laye
     return out
 
 
+def _split_shape_changing(made: list[RawNode]) -> list[RawNode]:
+    """An activation that changes the shape (glu halves the last axis) is its own op:
+    `activation=glu` on a layer becomes the layer then a glu node."""
+    out = []
+    for n in made:
+        spec = n.attrs.get("activation")
+        if spec is None or acts.shape_class(spec) != "halves":
+            out.append(n)
+            continue
+        if n.op == "activation":
+            out.append(RawNode(n.name, "glu", n.inputs, "", {}, {}, list(n.layers), dict(n.constants)))
+        else:
+            n.attrs = dict(n.attrs, activation={"name": "linear"})
+            out += [n, RawNode(n.name, "glu", [], "", {}, {}, list(n.layers))]
+    return out
+
+
 def _to_raw_nodes(topo: Topology, weights: dict, generation: int) -> tuple[list[RawNode], dict]:
     shapes: dict[str, tuple] = {}
     for name, shape in topo.inputs:
@@ -163,6 +180,7 @@ def _to_raw_nodes(topo: Topology, weights: dict, generation: int) -> tuple[list[
         except KeyError as e:
             problems.append(f"layer {call.layer!r} ({call.cls}): config lacks {e}")
             continue
+        made = _split_shape_changing(made)
         prev = call.inputs
         for i, node in enumerate(made):
             node.part = i
@@ -221,7 +239,9 @@ def _fuse(nodes: list[RawNode], outputs: list[str], shared: set[int]) -> list[Ra
                 if folded is None:
                     continue
                 src.raw = folded
-            elif node.op == "activation" and sdef.activation and linear and acts.element_wise(node.attrs["activation"]):
+            elif node.op == "activation" and linear and (
+                    (sdef.activation and acts.element_wise(node.attrs["activation"]))
+                    or (sdef.row_activation and acts.shape_class(node.attrs["activation"]) == "row")):
                 src.attrs["activation"] = node.attrs["activation"]
             else:
                 continue
