@@ -277,6 +277,12 @@ static int check_case(const kcase *c) {
         if (c->nout != c->rows * total) BAD("concat: output size");
         return 0;
     }
+    if (!strcmp(op, "glu")) {
+        if (c->nints != 1 || c->nin != 1 || p[0] <= 0 || c->rows <= 0) BAD("glu: bad shape");
+        if (need(&c->in[0], c->rows * 2 * (int64_t)p[0], 0, "input")) return -1;
+        if (c->nout != c->rows * p[0]) BAD("glu: output size");
+        return 0;
+    }
     if (!strcmp(op, "layer_norm")) {
         if (c->nints != 1 || c->nin != 1 || p[0] <= 0 || c->rows <= 0 || c->nfloats < 1 || !(c->floats[0] >= 0.0f) ||
             !isfinite(c->floats[0]))
@@ -349,6 +355,8 @@ static void run_case(const kcase *c, float *y, pci_ctx ctx, float *scratch, size
         pci_binary(xs, c->in_flags, c->nin, y, p[0], p[1], p + 2, c->act, ctx);
     } else if (!strcmp(op, "concat")) {
         pci_concat(xs, c->in_flags, c->nin, y, (size_t)c->rows, ctx);
+    } else if (!strcmp(op, "glu")) {
+        pci_glu_rows(x, y, (size_t)c->rows, (size_t)p[0], ctx);
     } else if (!strcmp(op, "layer_norm")) {
         pci_layer_norm(x, w0, w1, y, (size_t)c->rows, (size_t)p[0], c->floats[0], ctx);
         if (c->act.kind != PCI_ACT_LINEAR) pci_activation(y, (size_t)c->rows, (size_t)p[0], c->act, ctx);
