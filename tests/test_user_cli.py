@@ -113,3 +113,26 @@ def test_usage_errors_still_exit_2(argv) -> None:
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 2
+
+
+def test_big_dense_kernels_pack_panel_by_panel_to_the_same_layout(monkeypatch) -> None:
+    from pyconvinfer import packing
+
+    kernel = np.random.default_rng(0).standard_normal((70, 37)).astype(np.float32)  # 3 panels, the last ragged
+    whole = packing.pack_dense(kernel)
+    monkeypatch.setattr(packing, "BIG_DENSE_BYTES", 1024)
+    np.testing.assert_array_equal(packing.pack_dense(kernel), whole)
+    np.testing.assert_array_equal(whole, packing.pack_conv2d(kernel.reshape(1, 1, 70, 37)))
+
+
+def test_an_interrupted_progress_line_is_ended(monkeypatch, capsys) -> None:
+    import pyconvinfer.keras.convert as kconvert
+
+    def convert(*a, progress=None, **k):
+        progress(40 << 20, 100 << 20)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kconvert, "convert", convert)
+    assert main(["convert", "x.h5"]) == 130
+    err = capsys.readouterr().err
+    assert err.endswith("MiB\npyconvinfer convert: interrupted\n"), repr(err)
