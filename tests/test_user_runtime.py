@@ -194,3 +194,25 @@ def test_ctrl_c_stops_a_long_predict_within_half_a_second(tmp_path) -> None:
     assert line == "interrupted", line
     assert elapsed < 0.5, f"took {elapsed:.2f} s to stop"
     assert rest.strip() == "usable" and proc.returncode == 0
+
+
+def test_a_short_call_is_not_queued_behind_a_long_one(tmp_path) -> None:
+    model = pyconvinfer.load(conv_stack(tmp_path / "deep.pci", layers=60, channels=64), num_threads=1)
+    small = np.ones((1, 8, 8, 3), np.float32)
+    want = model.predict(small)
+    big = np.ones((2, 96, 96, 3), np.float32)
+    model.predict(big[:1])  # plan the model's shapes before timing
+    done: dict[str, float] = {}
+
+    def long_call() -> None:
+        model.predict(big)
+        done["long"] = time.monotonic()
+
+    t = threading.Thread(target=long_call)
+    t.start()
+    time.sleep(0.2)
+    for _ in range(5):
+        np.testing.assert_array_equal(model.predict(small), want)
+    done["short"] = time.monotonic()
+    t.join()
+    assert done["short"] < done["long"], "the short calls waited for the long one"
