@@ -15,24 +15,10 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-SOURCES = [
-    "src/_kernels.pyx",
-    "src/act.c",
-    "src/checksum.c",
-    "src/conv2d.c",
-    "src/conv2d_thin_avx512.c",
-    "src/conv2d_transpose.c",
-    "src/dense.c",
-    "src/dispatch.c",
-    "src/executor.c",
-    "src/glue.c",
-    "src/interrupt.c",
-    "src/pool.c",
-    "src/ukernel_avx2.c",
-    "src/ukernel_avx512.c",
-    "src/ukernel_generic.c",
-    "src/winograd.c",
-]
+# Every C file in src/ (one op family, ISA variant or helper each) plus the Cython wrapper.
+# (relative paths: setuptools wants them, and the build runs from the project directory)
+os.chdir(Path(__file__).resolve().parent)
+SOURCES = ["src/_kernels.pyx"] + sorted(p.as_posix() for p in Path("src").glob("*.c") if p.name != "_kernels.c")
 # Never -ffast-math / -Ofast: loading such an extension turns on flush-to-zero
 # for the whole Python process.
 BASE_FLAGS = ["-O3", "-std=c11", "-fno-math-errno", "-Wall", "-Wno-unused-function"]

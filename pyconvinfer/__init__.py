@@ -34,7 +34,8 @@ def build_info() -> dict[str, Any]:
         **BUILD,
         "openmp": _kernels.openmp_enabled(),
         "cpu_isa": _kernels.cpu_isa(),
-        "kernel_isa": _kernels.effective_isa("avx512"),
+        "kernel_isa": _kernels.cpu_isa(),  # the path Model and the kernels run by default
+        "available_isas": list(_kernels.available_isas()),
         "default_threads": _kernels.default_threads(),
     }
 

@@ -86,3 +86,12 @@ def encode(spec: ActivationSpec) -> tuple[int, tuple[float, float, float]]:
 
 def is_linear(spec: ActivationSpec) -> bool:
     return normalize(spec)["name"] == "linear"
+
+
+# Row ops that change the row's length cannot be fused into a producer's stores.
+SHAPE_CHANGING = frozenset({"glu"})
+
+
+def element_wise(spec: ActivationSpec) -> bool:
+    """Whether an activation can be fused into the op before it (it keeps the shape)."""
+    return normalize(spec)["name"] not in SHAPE_CHANGING

@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 
-from . import _kernels
 from .runtime import load
 from .units import format_time
 
@@ -44,25 +43,6 @@ def _inputs(model, batch: int, input_shape: tuple | None = None) -> list[np.ndar
     return arrays
 
 
-def algorithm(node, isa: str) -> str:
-    """The kernel a node runs (mirrors the dispatch in src/conv2d.c)."""
-    a = node.attrs
-    if node.op == "conv2d":
-        if a["groups"] > 1 and a["in_channels"] == a["groups"]:
-            return "depthwise direct"
-        if a.get("algorithm", "direct") != "direct":
-            return {"winograd2": "Winograd F(2x2,3x3)", "winograd4": "Winograd F(4x4,3x3)"}[a["algorithm"]]
-        if (isa == "avx512" and a["groups"] == 1 and a["in_channels"] <= 4 and a["filters"] <= 16
-                and a["kernel_size"][1] <= 16):
-            return "thin direct (pixel lanes)"
-        return "indirect GEMM"
-    if node.op == "conv2d_transpose":
-        return "phase-split indirect GEMM"
-    if node.op == "dense":
-        return "packed GEMV/GEMM"
-    return "direct"
-
-
 def bench_model(path: str, batch: int = 1, threads: int | None = None, repeat: int = 20,
                 per_layer: bool = False, input_shape: tuple | None = None) -> str:
     if batch < 1 or repeat < 1:
@@ -80,14 +60,14 @@ def bench_model(path: str, batch: int = 1, threads: int | None = None, repeat: i
         table = model.layer_table(shapes)
         lines.append(f"{'layer':<36}{'op':<18}{'algorithm':<28}{'ms':>9}{'MMAC':>10}{'GFLOP/s':>9}")
         summed = 0.0
-        kernel_isa = _kernels.effective_isa(model.isa)
         for step, node_index in enumerate(prep.step_nodes):
             node = model.graph.nodes[node_index]
             t = median_time(lambda i=step: prep.plan.run_one(i, model.num_threads, model.isa), max(3, repeat // 2), 1)
             summed += t
             macs = (table[node_index]["macs"] or 0) * batch
             gflops = 2 * macs / t / 1e9 if macs else 0.0
-            lines.append(f"{node.name[:35]:<36}{node.op:<18}{algorithm(node, kernel_isa):<28}{t * 1e3:>9.3f}"
+            algo = prep.plan.algorithm(step, model.isa)  # the C dispatch's own decision
+            lines.append(f"{node.name[:35]:<36}{node.op:<18}{algo[:27]:<28}{t * 1e3:>9.3f}"
                          f"{macs / 1e6:>10.1f}{gflops:>9.1f}")
         lines.append(f"sum of layers: {summed * 1e3:.3f} ms")
     return "\n".join(lines)

@@ -60,11 +60,18 @@ def _progress_printer(stream) -> Callable[[int, int], None]:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .errors import ConversionWarning
     from .keras.convert import convert
 
     t0 = time.perf_counter()
-    out = convert(args.input, args.output, config=args.config, arch=args.arch, input_shape=args.input_shape,
-                  winograd=args.winograd, progress=_progress_printer(sys.stderr))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ConversionWarning)
+        out = convert(args.input, args.output, config=args.config, arch=args.arch, input_shape=args.input_shape,
+                      winograd=args.winograd, progress=_progress_printer(sys.stderr))
+    for w in seen:
+        print(f"pyconvinfer convert: warning: {w.message}", file=sys.stderr)
     size = os.path.getsize(out)
     print(f"wrote {out} ({format_bytes(size)}) in {format_time(time.perf_counter() - t0)}")
     return 0

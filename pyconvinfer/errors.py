@@ -13,3 +13,8 @@ class ModelFileError(PyconvinferError, ValueError):
 class ConversionError(PyconvinferError, ValueError):
     """A Keras file cannot be converted: unsupported layer or option, missing or
     mis-shaped weights, unreadable file."""
+
+
+class ConversionWarning(UserWarning):
+    """Something the converter did that the user should know of (e.g. weights matched
+    to layers of other names by position, as Keras does)."""

@@ -175,6 +175,7 @@ def read_model(path: str | os.PathLike, verify: bool = True, num_threads: int = 
     if verify and _kernels.payload_hash(memoryview(mm)[data_off:total], num_threads) != phash:
         raise _fail(spath, "corrupt tensor data (payload checksum mismatch): copy or convert the file again")
     tensors: dict[str, np.ndarray] = {}
+    spans: list[tuple[int, int, str]] = []
     for i, t in enumerate(header["tensors"]):
         try:
             name, dtype, shape = t["name"], DTYPES[t["dtype"]], tuple(int(d) for d in t["shape"])
@@ -182,14 +183,23 @@ def read_model(path: str | os.PathLike, verify: bool = True, num_threads: int = 
         except (KeyError, TypeError, ValueError):
             msg = f"tensor entry {i} is malformed (need name, dtype float32, shape, offset, nbytes)"
             raise _fail(spath, msg) from None
-        count = int(np.prod(shape, dtype=np.int64))
-        if any(d < 0 for d in shape) or count * dtype.itemsize != nbytes:
+        if not isinstance(name, str) or len(shape) > 8 or any(d < 0 for d in shape):
+            raise _fail(spath, f"tensor entry {i}: bad name or shape {list(shape)}")
+        count = 1
+        for d in shape:  # Python ints: a shape like [2**32, 2**32] must not wrap around
+            count *= d
+        if count * dtype.itemsize != nbytes:
             raise _fail(spath, f"tensor {name!r}: shape {list(shape)} does not match its {nbytes} bytes")
         if off < 0 or off % ALIGN or off + nbytes > data_len:
             raise _fail(spath, f"tensor {name!r}: bytes {off}..{off + nbytes} lie outside the data region "
                                f"of {data_len} bytes (or are not 64-byte aligned)")
         if name in tensors:
             raise _fail(spath, f"duplicate tensor name {name!r}")
+        spans.append((off, off + nbytes, name))
         arr = np.frombuffer(mm, dtype=dtype, count=count, offset=data_off + off).reshape(shape)
         tensors[name] = arr
+    spans.sort()
+    for (a0, a1, an), (b0, b1, bn) in zip(spans, spans[1:]):
+        if b0 < a1 and a1 > a0 and b1 > b0:  # empty tensors overlap nothing
+            raise _fail(spath, f"tensors {an!r} and {bn!r} overlap (bytes {a0}..{a1} and {b0}..{b1})")
     return ModelFile(spath, header, tensors, mm, size)

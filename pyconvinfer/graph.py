@@ -1,8 +1,11 @@
 """Graph of Nodes: what the converter produces and the model file stores.
 
 Tensors are named; a Node reads input tensors and writes one output tensor.
-Shapes are per sample (no batch axis); height and width may be None when the
-Keras model left them open, and are fixed by the first predict call.
+A node input may also name a weight tensor (a constant operand, e.g. the 3.0
+of `x + 3.0`). Shapes are per sample (no batch axis); height and width may be
+None when the Keras model left them open, and are fixed by the first predict
+call. Every activation tensor has a dtype (float32 is the only one the
+kernels compute in today; the file records it so that others can follow).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+TENSOR_DTYPES = ("float32",)  # activation tensors the kernels compute in
 
 
 @dataclass
@@ -22,11 +27,12 @@ class Node:
     attrs: dict[str, Any] = field(default_factory=dict)
     weights: dict[str, str] = field(default_factory=dict)  # role -> tensor-table name
     layers: list[str] = field(default_factory=list)        # Keras layers folded into it
+    dtype: str = "float32"                                  # of the output tensor
 
 
 @dataclass
 class Graph:
-    inputs: list[dict[str, Any]]   # [{"name": tensor, "shape": [H, W, C] with None allowed}]
+    inputs: list[dict[str, Any]]   # [{"name": tensor, "shape": [H, W, C] with None allowed, "dtype": ...}]
     outputs: list[str]             # tensor names, in the model's output order
     nodes: list[Node]
     weights: dict[str, np.ndarray] = field(default_factory=dict)
@@ -39,8 +45,8 @@ class Graph:
             "inputs": self.inputs,
             "outputs": self.outputs,
             "nodes": [
-                {"name": n.name, "op": n.op, "inputs": n.inputs, "output": n.output, "attrs": n.attrs,
-                 "weights": n.weights, "layers": n.layers}
+                {"name": n.name, "op": n.op, "inputs": n.inputs, "output": n.output, "dtype": n.dtype,
+                 "attrs": n.attrs, "weights": n.weights, "layers": n.layers}
                 for n in self.nodes
             ],
         }
@@ -50,12 +56,13 @@ class Graph:
         """Rebuild and check structure: every input defined before use, every
         weight present. Raises ValueError with what is wrong."""
         try:
-            inputs = [{"name": str(i["name"]), "shape": list(i["shape"])} for i in header["inputs"]]
+            inputs = [{"name": str(i["name"]), "shape": list(i["shape"]), "dtype": str(i.get("dtype", "float32"))}
+                      for i in header["inputs"]]
             outputs = [str(o) for o in header["outputs"]]
             nodes = [
                 Node(str(n["name"]), str(n["op"]), [str(t) for t in n["inputs"]], str(n["output"]),
                      dict(n.get("attrs", {})), {str(k): str(v) for k, v in n.get("weights", {}).items()},
-                     [str(x) for x in n.get("layers", [])])
+                     [str(x) for x in n.get("layers", [])], str(n.get("dtype", "float32")))
                 for n in header["nodes"]
             ]
         except (KeyError, TypeError, AttributeError) as e:
@@ -64,15 +71,35 @@ class Graph:
         g.check()
         return g
 
+    def dtype(self, tensor: str) -> str:
+        for i in self.inputs:
+            if i["name"] == tensor:
+                return i.get("dtype", "float32")
+        for n in self.nodes:
+            if n.output == tensor:
+                return n.dtype
+        raise KeyError(tensor)
+
     def check(self) -> None:
         defined = {i["name"] for i in self.inputs}
         if len(defined) != len(self.inputs):
             raise ValueError("duplicate input names")
+        names: set[str] = set()
+        for i in self.inputs:
+            if i.get("dtype", "float32") not in TENSOR_DTYPES:
+                raise ValueError(f"input {i['name']!r} has dtype {i.get('dtype')!r}; supported: {TENSOR_DTYPES}")
         for node in self.nodes:
+            if node.name in names:
+                raise ValueError(f"duplicate node name {node.name!r}")
+            names.add(node.name)
+            if node.dtype not in TENSOR_DTYPES:
+                raise ValueError(f"node {node.name!r} output dtype {node.dtype!r}; supported: {TENSOR_DTYPES}")
+            if not node.inputs:
+                raise ValueError(f"node {node.name!r} has no inputs")
             for t in node.inputs:
-                if t not in defined:
+                if t not in defined and t not in self.weights:
                     raise ValueError(f"node {node.name!r} reads tensor {t!r} before it is produced")
-            if node.output in defined:
+            if node.output in defined or node.output in self.weights:
                 raise ValueError(f"tensor {node.output!r} is produced twice")
             defined.add(node.output)
             for role, w in node.weights.items():

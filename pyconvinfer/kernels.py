@@ -1,9 +1,11 @@
 """The C kernels as NumPy functions (float32, NHWC).
 
 Each call validates its arguments, packs weights if needed, and runs one C
-step with the GIL released. Models do not come through here: a prepared Model
-runs all its layers in one C call (see runtime.py); these functions serve
-tests, benchmarks and users who want a single op.
+step with the GIL released. The step's parameters come from the op's
+description (pyconvinfer/ops), exactly as a model's do. Models do not come
+through here: a prepared Model runs all its layers in one C call (see
+runtime.py); these functions serve tests, benchmarks and users who want a
+single op.
 """
 
 from __future__ import annotations
@@ -15,15 +17,11 @@ import numpy as np
 
 from . import _kernels, packing
 from . import activations as acts
+from .ops import REGISTRY, ConstShape
 from .shapes import conv_out_and_pads, pool_out_and_pads, tconv_out_and_pad
 
-OP = {
-    "conv2d": 1, "conv2d_transpose": 2, "max_pool2d": 3, "avg_pool2d": 4, "global_avg_pool": 5,
-    "global_max_pool": 6, "dense": 7, "zero_pad2d": 8, "upsample_nearest": 9, "add": 10,
-    "concat": 11, "scale_shift": 12, "activation": 13, "copy": 14, "conv2d_winograd": 15,
-}
 ALGORITHMS = ("direct", "winograd2", "winograd4")
-ISAS = ("generic", "avx2", "avx512")
+ISAS: tuple[str, ...] = _kernels.ISA_NAMES  # every path's name, from the C table (dispatch.c)
 
 
 def resolve_threads(num_threads: int | None) -> int:
@@ -36,6 +34,11 @@ def resolve_threads(num_threads: int | None) -> int:
     return int(num_threads)
 
 
+def available_isas() -> tuple[str, ...]:
+    """The instruction-set paths this CPU and build can run."""
+    return _kernels.available_isas()
+
+
 def _env_threads() -> int | None:
     """OMP_NUM_THREADS as OpenMP reads it ("4", or "4,2" for nested levels: the
     first); None when unset or not a positive number."""
@@ -44,10 +47,17 @@ def _env_threads() -> int | None:
 
 
 def resolve_isa(isa: str | None) -> str:
+    """None: the fastest path this CPU has; a name forces that path, which must be available.
+
+    Paths are capabilities, not a rank: asking for one this CPU (or build) lacks is an
+    error, never a silent substitute."""
     if isa is None:
-        return "avx512"
-    if isa not in ISAS:
-        raise ValueError(f"isa must be one of {ISAS}, got {isa!r}")
+        return _kernels.cpu_isa()
+    if not isinstance(isa, str) or isa not in ISAS:
+        raise ValueError(f"isa must be one of {ISAS} or None, got {isa!r}")
+    available = available_isas()
+    if isa not in available:
+        raise ValueError(f"isa {isa!r} is not available on this CPU and build; available: {', '.join(available)}")
     return isa
 
 
@@ -86,16 +96,40 @@ def _padding(padding: object) -> tuple[object, object]:
     return (int(t), int(b)), (int(lft), int(r))
 
 
-def _run(op: str, ints: Sequence[int], inputs: list[np.ndarray], out: np.ndarray, *, w=None, b=None,
-         w2=None, activation: acts.ActivationSpec = None, rows: int = 0, count: int = 0,
-         cols: Sequence[int] = (), num_threads: int | None = None, isa: str | None = None, algo: int = 0,
-         scratch: np.ndarray | None = None) -> np.ndarray:
+def _run(op: str, attrs: dict, inputs: list[np.ndarray], out: np.ndarray, *, weights: dict | None = None,
+         activation: acts.ActivationSpec = None, num_threads: int | None = None, isa: str | None = None,
+         batched: bool = True, constants: Sequence[int] = ()) -> np.ndarray:
+    """Run one op as a model step would: parameters from its OpDef, per-sample
+    shapes (axis 0 is the batch unless batched=False); inputs listed in
+    `constants` are unbatched constant operands."""
+    opdef = REGISTRY[op]
+    batch = next(a.shape[0] for i, a in enumerate(inputs) if i not in constants) if batched else 1
+
+    def per_sample(i: int, a: np.ndarray) -> tuple:
+        if i in constants:
+            return ConstShape(a.shape)
+        return tuple(a.shape[1:]) if batched else tuple(a.shape)
+
+    in_shapes = [per_sample(i, a) for i, a in enumerate(inputs)]
+    out_shape = tuple(out.shape[1:]) if batched else tuple(out.shape)
+    st = opdef.step(attrs, in_shapes, out_shape, batch)
+    threads = resolve_threads(num_threads)
+    scratch = np.empty(st.scratch_floats * threads, dtype=np.float32) if st.scratch_floats else None
+    w = [None if (weights or {}).get(r) is None else weights[r] for r in opdef.weights]
     kind, params = acts.encode(activation)
-    regions = [*inputs, out] + [a for a in (w, b, w2, scratch) if a is not None]
+    regions = [*inputs, out] + [a for a in (*w, scratch) if a is not None]
     plan = _kernels.Plan(regions, [a is out or a is scratch for a in regions])
-    plan.add(OP[op], list(ints), inputs, out, w, b, w2, kind, params, rows, count, list(cols), algo, scratch)
-    plan.run(resolve_threads(num_threads), resolve_isa(isa))
+    plan.add(opdef.c_id, [a.reshape(-1) for a in inputs], out.reshape(-1), weights=w, ints=list(st.ints),
+             in_flags=list(st.in_flags), rows=st.rows, count=st.count, algo=st.algo, act_kind=kind,
+             act_params=params, floats=list(st.floats), scratch=scratch)
+    plan.run(threads, resolve_isa(isa))
     return out
+
+
+def _conv_attrs(kernel_size, strides, dilation, padding, groups, cin, cout, algorithm="direct") -> dict:
+    return {"kernel_size": list(kernel_size), "strides": list(strides), "dilation": list(dilation),
+            "padding": padding if isinstance(padding, str) else [list(padding[0]), list(padding[1])],
+            "groups": groups, "in_channels": cin, "filters": cout, "algorithm": algorithm}
 
 
 def _bias(bias: np.ndarray | None, n: int) -> np.ndarray | None:
@@ -131,22 +165,18 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
     ow, pl, _ = conv_out_and_pads(w, kw, sw, dw, pw)
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    ints = [n, h, w, c, oh, ow, cout, kh, kw, sh, sw, dh, dw, pt, pl, groups]
     y = np.empty((n, oh, ow, cout), dtype=np.float32)
+    attrs = _conv_attrs((kh, kw), (sh, sw), (dh, dw), padding, groups, c, cout, algorithm)
     if algorithm != "direct":
         m = int(algorithm[-1])
         if (kh, kw, sh, sw, dh, dw, groups) != (3, 3, 1, 1, 1, 1, 1):
             raise ValueError("Winograd needs a 3x3 kernel, stride 1, dilation 1 and one group")
         if packed is None:
             packed = packing.pack_winograd(kernel, m)
-        threads = resolve_threads(num_threads)
-        scratch = np.empty(_kernels.winograd_scratch_floats(ints, m) * threads, dtype=np.float32)
-        return _run("conv2d_winograd", ints, [x], y, w=packed, b=_bias(bias, cout), activation=activation,
-                    num_threads=threads, isa=isa, algo=m, scratch=scratch)
-    if packed is None:
+    elif packed is None:
         packed = packing.pack_conv2d(kernel, groups)
-    return _run("conv2d", ints, [x], y,
-                w=packed, b=_bias(bias, cout), activation=activation, num_threads=num_threads, isa=isa)
+    return _run("conv2d", attrs, [x], y, weights={"kernel": packed, "bias": _bias(bias, cout)},
+                activation=activation, num_threads=num_threads, isa=isa)
 
 
 def conv2d_transpose(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *, strides=1,
@@ -175,8 +205,10 @@ def conv2d_transpose(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None 
     if packed.size == 0:
         packed = np.zeros(1, dtype=np.float32)
     y = np.empty((n, oh, ow, cout), dtype=np.float32)
-    return _run("conv2d_transpose", [n, h, w, c, oh, ow, cout, kh, kw, sh, sw, pt, pl], [x], y, w=packed,
-                b=_bias(bias, cout), activation=activation, num_threads=num_threads, isa=isa)
+    attrs = {"kernel_size": [kh, kw], "strides": [sh, sw], "padding": padding,
+             "output_padding": None if oph is None else [oph, opw], "filters": cout, "in_channels": c}
+    return _run("conv2d_transpose", attrs, [x], y, weights={"kernel": packed, "bias": _bias(bias, cout)},
+                activation=activation, num_threads=num_threads, isa=isa)
 
 
 def _pool(op: str, x: np.ndarray, pool_size, strides, padding: str, num_threads, isa) -> np.ndarray:
@@ -189,7 +221,8 @@ def _pool(op: str, x: np.ndarray, pool_size, strides, padding: str, num_threads,
     oh, pt, _ = pool_out_and_pads(h, kh, sh, padding)
     ow, pl, _ = pool_out_and_pads(w, kw, sw, padding)
     y = np.empty((n, oh, ow, c), dtype=np.float32)
-    return _run(op, [n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl], [x], y, num_threads=num_threads, isa=isa)
+    attrs = {"pool_size": [kh, kw], "strides": [sh, sw], "padding": padding}
+    return _run(op, attrs, [x], y, num_threads=num_threads, isa=isa)
 
 
 def max_pool2d(x, pool_size=2, strides=None, padding="valid", *, num_threads=None, isa=None) -> np.ndarray:
@@ -207,8 +240,7 @@ def global_pool(x: np.ndarray, kind: str = "avg", *, num_threads=None) -> np.nda
         raise ValueError(f"kind must be 'avg' or 'max', got {kind!r}")
     n, h, w, c = x.shape
     y = np.empty((n, c), dtype=np.float32)
-    return _run("global_avg_pool" if kind == "avg" else "global_max_pool", [n, h * w, c], [x], y,
-                num_threads=num_threads)
+    return _run("global_avg_pool" if kind == "avg" else "global_max_pool", {}, [x], y, num_threads=num_threads)
 
 
 def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
@@ -220,28 +252,55 @@ def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
     k, units = kernel.shape
     if x.shape[-1] != k:
         raise ValueError(f"x has {x.shape[-1]} features on its last axis, kernel expects {k}")
-    m = x.size // k
     if packed is None:
         packed = packing.pack_dense(kernel)
     y = np.empty(x.shape[:-1] + (units,), dtype=np.float32)
-    return _run("dense", [m, k, units], [x], y, w=packed, b=_bias(bias, units), activation=activation,
-                num_threads=num_threads, isa=isa)
+    return _run("dense", {"in_features": k, "units": units}, [x], y,
+                weights={"kernel": packed, "bias": _bias(bias, units)}, activation=activation,
+                num_threads=num_threads, isa=isa, batched=x.ndim > 1)
 
 
 def activation(x: np.ndarray, spec: acts.ActivationSpec, *, num_threads=None) -> np.ndarray:
     """Any activation (softmax over the last axis); returns a new array."""
     x = _array(x, "x", (1, 2, 3, 4, 5))
     y = np.empty_like(x)
-    cols = x.shape[-1]
-    return _run("activation", [cols], [x], y, activation=spec, rows=x.size // cols, num_threads=num_threads)
+    return _run("activation", {}, [x], y, activation=spec, num_threads=num_threads, batched=x.ndim > 1)
+
+
+def pad2d(x: np.ndarray, padding=((1, 1), (1, 1)), *, value: float = 0.0, num_threads=None) -> np.ndarray:
+    """Padding with `value` (zeros by default); negative amounts crop (Cropping2D).
+    padding: an int or ((top, bottom), (left, right))."""
+    x = _array(x, "x", 4)
+    if isinstance(padding, (int, np.integer)):
+        padding = ((padding, padding), (padding, padding))
+    try:
+        (t, b), (lft, r) = padding
+        t, b, lft, r = int(t), int(b), int(lft), int(r)
+    except (TypeError, ValueError):
+        raise ValueError(f"padding must be an int or ((top, bottom), (left, right)), got {padding!r}") from None
+    n, h, w, c = x.shape
+    if h + t + b < 1 or w + lft + r < 1:
+        raise ValueError(f"cropping {padding!r} leaves nothing of a {h}x{w} input")
+    y = np.empty((n, h + t + b, w + lft + r, c), dtype=np.float32)
+    return _run("pad2d", {"padding": [[t, b], [lft, r]], "value": float(value)}, [x], y, num_threads=num_threads)
 
 
 def zero_pad2d(x: np.ndarray, padding=((1, 1), (1, 1)), *, num_threads=None) -> np.ndarray:
+    if not isinstance(padding, int):
+        _padding(padding)  # non-negative
+    elif padding < 0:
+        raise ValueError(f"padding must be non-negative, got {padding!r}")
+    return pad2d(x, padding, num_threads=num_threads)
+
+
+def resize2d(x: np.ndarray, size: Sequence[int], mode: str = "nearest", *, num_threads=None) -> np.ndarray:
+    """tf.image.resize (half-pixel centres, no antialiasing): x (N, H, W, C) -> (N, *size, C)."""
     x = _array(x, "x", 4)
-    (t, b), (lft, r) = _padding(padding) if not isinstance(padding, int) else ((padding,) * 2, (padding,) * 2)
-    n, h, w, c = x.shape
-    y = np.empty((n, h + t + b, w + lft + r, c), dtype=np.float32)
-    return _run("zero_pad2d", [n, h, w, c, t, b, lft, r], [x], y, num_threads=num_threads)
+    oh, ow = _pair(size, "size")
+    if mode not in ("nearest", "bilinear"):
+        raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
+    y = np.empty((x.shape[0], oh, ow, x.shape[3]), dtype=np.float32)
+    return _run("resize2d", {"size": [oh, ow], "mode": mode}, [x], y, num_threads=num_threads)
 
 
 def upsample_nearest2d(x: np.ndarray, size=2, *, num_threads=None) -> np.ndarray:
@@ -249,7 +308,31 @@ def upsample_nearest2d(x: np.ndarray, size=2, *, num_threads=None) -> np.ndarray
     fh, fw = _pair(size, "size")
     n, h, w, c = x.shape
     y = np.empty((n, h * fh, w * fw, c), dtype=np.float32)
-    return _run("upsample_nearest", [n, h, w, c, fh, fw], [x], y, num_threads=num_threads)
+    return _run("resize2d", {"factor": [fh, fw], "mode": "nearest"}, [x], y, num_threads=num_threads)
+
+
+def binary(kind: str, xs: Sequence[np.ndarray], *, constants: Sequence[int] = (),
+           activation: acts.ActivationSpec = None, num_threads=None) -> np.ndarray:
+    """Element-wise `kind` (add, subtract, multiply, divide, maximum, minimum, average,
+    prelu) over inputs with Keras/NumPy broadcasting; axis 0 is the batch. Inputs whose
+    index is in `constants` are unbatched constants, right-aligned to the output."""
+    xs = [_array(x, f"xs[{i}]", (0, 1, 2, 3, 4, 5, 6)) if i in constants else _array(x, f"xs[{i}]", (1, 2, 3, 4, 5))
+          for i, x in enumerate(xs)]
+    if not xs:
+        raise ValueError(f"{kind} needs at least one input")
+    tensors = [x for i, x in enumerate(xs) if i not in constants]
+    if not tensors:
+        raise ValueError(f"{kind} needs at least one batched input")
+    batch = tensors[0].shape[0]
+    if any(x.shape[0] != batch for x in tensors):
+        raise ValueError(f"{kind}: inputs have different batch sizes: {[x.shape for x in tensors]}")
+    from .ops.elementwise import _binary_infer
+
+    shapes = [ConstShape(x.shape) if i in constants else tuple(x.shape[1:]) for i, x in enumerate(xs)]
+    out = _binary_infer({"kind": kind}, shapes)
+    y = np.empty((batch, *out), dtype=np.float32)
+    return _run("binary", {"kind": kind}, list(xs), y, activation=activation, num_threads=num_threads,
+                constants=constants)
 
 
 def add(xs: Sequence[np.ndarray], *, activation: acts.ActivationSpec = None, num_threads=None) -> np.ndarray:
@@ -259,8 +342,7 @@ def add(xs: Sequence[np.ndarray], *, activation: acts.ActivationSpec = None, num
     for i, x in enumerate(xs[1:], 1):
         if x.shape != xs[0].shape:
             raise ValueError(f"add inputs must have one shape: xs[0] is {xs[0].shape}, xs[{i}] is {x.shape}")
-    y = np.empty_like(xs[0])
-    return _run("add", [], xs, y, count=y.size, activation=activation, num_threads=num_threads)
+    return binary("add", xs, activation=activation, num_threads=num_threads)
 
 
 def concat(xs: Sequence[np.ndarray], *, num_threads=None) -> np.ndarray:
@@ -272,20 +354,46 @@ def concat(xs: Sequence[np.ndarray], *, num_threads=None) -> np.ndarray:
     for i, x in enumerate(xs):
         if x.shape[:-1] != lead:
             raise ValueError(f"concat inputs must match except on the last axis: {xs[0].shape} vs xs[{i}] {x.shape}")
-    cols = [x.shape[-1] for x in xs]
-    y = np.empty(lead + (sum(cols),), dtype=np.float32)
-    rows = int(np.prod(lead, dtype=np.int64))
-    return _run("concat", [], xs, y, rows=rows, cols=cols, num_threads=num_threads)
+    y = np.empty(lead + (sum(x.shape[-1] for x in xs),), dtype=np.float32)
+    return _run("concat", {"axis": -1}, xs, y, num_threads=num_threads, batched=xs[0].ndim > 1)
 
 
-def scale_shift(x: np.ndarray, scale: np.ndarray, shift: np.ndarray, *,
+def scale_shift(x: np.ndarray, scale: np.ndarray | None, shift: np.ndarray | None, *, axis: int = -1,
                 activation: acts.ActivationSpec = None, num_threads=None) -> np.ndarray:
-    """Per-channel x * scale + shift on the last axis (batch normalisation at inference)."""
+    """Per-channel x * scale + shift along `axis` of x (batch normalisation at inference).
+    Axis 0 is the batch (for a 1-D x, the only axis is the channels)."""
     x = _array(x, "x", (1, 2, 3, 4, 5))
-    c = x.shape[-1]
-    scale, shift = _array(scale, "scale", 1), _array(shift, "shift", 1)
-    if scale.shape != (c,) or shift.shape != (c,):
-        raise ValueError(f"scale and shift must have shape ({c},), got {scale.shape} and {shift.shape}")
+    ax = axis % x.ndim
+    batched = x.ndim > 1
+    if batched and ax == 0:
+        raise ValueError("scale_shift acts on a per-sample axis, not the batch axis 0")
+    c = x.shape[ax]
+    for name, v in (("scale", scale), ("shift", shift)):
+        if v is not None and _array(v, name, 1).shape != (c,):
+            raise ValueError(f"{name} must have shape ({c},), got {v.shape}")
     y = np.empty_like(x)
-    return _run("scale_shift", [c], [x], y, w=scale, w2=shift, rows=x.size // c, activation=activation,
-                num_threads=num_threads)
+    return _run("scale_shift", {"channels": c, "axis": ax - batched}, [x], y, weights={"scale": scale, "shift": shift},
+                activation=activation, num_threads=num_threads, batched=batched)
+
+
+def layer_norm(x: np.ndarray, gamma: np.ndarray | None = None, beta: np.ndarray | None = None, *,
+               epsilon: float = 1e-3, num_threads=None) -> np.ndarray:
+    """Keras LayerNormalization over the last axis."""
+    x = _array(x, "x", (2, 3, 4, 5))
+    c = x.shape[-1]
+    for name, v in (("gamma", gamma), ("beta", beta)):
+        if v is not None and _array(v, name, 1).shape != (c,):
+            raise ValueError(f"{name} must have shape ({c},), got {v.shape}")
+    y = np.empty_like(x)
+    return _run("layer_norm", {"channels": c, "epsilon": float(epsilon)}, [x], y,
+                weights={"gamma": gamma, "beta": beta}, num_threads=num_threads)
+
+
+def transpose(x: np.ndarray, perm: Sequence[int], *, num_threads=None) -> np.ndarray:
+    """Permute the per-sample axes of x (axis 0, the batch, stays first); perm counts from 0."""
+    x = _array(x, "x", (2, 3, 4, 5, 6))
+    from .ops.layout import _transpose_infer
+
+    out = _transpose_infer({"perm": list(perm)}, [tuple(x.shape[1:])])
+    y = np.empty((x.shape[0], *out), dtype=np.float32)
+    return _run("transpose", {"perm": list(perm)}, [x], y, num_threads=num_threads)

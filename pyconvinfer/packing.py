@@ -96,3 +96,8 @@ def pack_winograd(kernel: np.ndarray, m: int) -> np.ndarray:
     u = np.einsum("ai,ijck,bj->abck", g, np.asarray(kernel, dtype=np.float64), g)  # (a, a, cin, cout)
     a = m + 2
     return np.concatenate([pack_conv2d(u[i, j][None, None].astype(np.float32)) for i in range(a) for j in range(a)])
+
+
+def as_float32(arr) -> np.ndarray:
+    """Weights the kernels read as they are (biases, scales): contiguous float32."""
+    return np.ascontiguousarray(arr, dtype=np.float32)

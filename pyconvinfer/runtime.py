@@ -29,11 +29,12 @@ from typing import Any, Union
 import numpy as np
 
 from . import _kernels
+from . import activations as acts
 from .errors import ModelFileError
 from .format import ALIGN, read_model
 from .graph import Graph
 from .kernels import resolve_isa, resolve_threads
-from .ops import REGISTRY, conv_ints, infer_shapes, winograd_tile
+from .ops import REGISTRY, ConstShape, infer_shapes
 from .units import format_bytes
 
 ArrayLike = Union[np.ndarray, Sequence[Any]]
@@ -49,7 +50,7 @@ class _Prepared:
     inputs: list[np.ndarray]   # arena views, (N, ...) each
     outputs: list[np.ndarray]  # arena views
     arena_bytes: int
-    scratch: np.ndarray        # Winograd scratch (kept alive with the plan)
+    scratch: np.ndarray        # per-thread scratch of the steps that need it (kept alive with the plan)
     step_nodes: list[int]      # plan step -> index of its node in graph.nodes
 
 
@@ -74,16 +75,19 @@ def _plan_arena(graph: Graph, shapes: dict, batch: int) -> tuple[dict[str, tuple
     """Offsets of every tensor's buffer in one arena, reusing memory of dead
     tensors (greedy first fit by lifetime). Alias ops share their input's buffer."""
     root = {i["name"]: i["name"] for i in graph.inputs}
+    itemsize = {i["name"]: np.dtype(i.get("dtype", "float32")).itemsize for i in graph.inputs}
     for node in graph.nodes:
-        root[node.output] = root[node.inputs[0]] if REGISTRY[node.op].build is None else node.output
+        root[node.output] = root[node.inputs[0]] if REGISTRY[node.op].alias else node.output
+        itemsize[node.output] = np.dtype(node.dtype).itemsize
     last_use: dict[str, int] = {}
     end = len(graph.nodes)
     for idx, node in enumerate(graph.nodes):
         for t in node.inputs:
-            last_use[root[t]] = idx
+            if t in root:  # not a constant operand (those live in the model file)
+                last_use[root[t]] = idx
     for o in graph.outputs:
         last_use[root[o]] = end
-    size = {t: -(-max(4 * batch * int(np.prod(shapes[t], dtype=np.int64)), 4) // ALIGN) * ALIGN
+    size = {t: -(-max(itemsize[t] * batch * int(np.prod(shapes[t], dtype=np.int64)), 4) // ALIGN) * ALIGN
             for t in root if root[t] == t}
     live: list[tuple[int, int, str]] = []  # (offset, size, buffer)
     where: dict[str, tuple[int, int]] = {}
@@ -178,13 +182,17 @@ class Model:
         for node in self.graph.nodes:
             params = sum(int(self.file.tensors[w].size) for r, w in node.weights.items()
                          if r != "kernel") + int(node.attrs.get("params", 0))
+            params += sum(int(self.file.tensors[t].size) for t in node.inputs if t in self.file.tensors)
             out = shapes[node.output]
+            opdef = REGISTRY[node.op]
             try:
-                macs = REGISTRY[node.op].macs(node.attrs, [shapes[t] for t in node.inputs], out)
+                macs = opdef.macs(node.attrs, [shapes.get(t, self.file.tensors.get(t, np.empty(0)).shape)
+                                               for t in node.inputs], out)
             except TypeError:  # unknown spatial size
                 macs = None
             rows.append({"name": node.name, "op": node.op, "output_shape": (None,) + tuple(out),
-                         "params": params, "macs": macs, "attrs": node.attrs})
+                         "params": params, "macs": macs, "attrs": node.attrs, "describe": opdef.describe(node.attrs),
+                         "dtype": node.dtype})
         return rows
 
     def summary(self, print_fn: Callable[[str], Any] | None = None) -> None:
@@ -248,34 +256,44 @@ class Model:
         offsets, total = _plan_arena(self.graph, shapes, batch)
         if total > (1 << 40):
             raise ValueError(f"input shape {shapes_in} with batch {batch} needs {total / 2**30:.0f} GiB of activations")
-        arena = np.zeros(total // 4 + ALIGN // 4, dtype=np.float32)
-        shift = (-arena.ctypes.data % ALIGN) // 4  # 64-byte aligned start
-        arena = arena[shift:shift + total // 4]
+        raw = np.zeros(total + ALIGN, dtype=np.uint8)
+        shift = -raw.ctypes.data % ALIGN  # 64-byte aligned start
+        arena = raw[shift:shift + total]
 
         def view(t: str) -> np.ndarray:
             off, _ = offsets[t]
+            dtype = np.dtype(self.graph.dtype(t))
             n = batch * int(np.prod(shapes[t], dtype=np.int64))
-            return arena[off // 4: off // 4 + n].reshape((batch,) + tuple(shapes[t]))
+            return arena[off: off + n * dtype.itemsize].view(dtype).reshape((batch,) + tuple(shapes[t]))
 
-        # Winograd layers share one scratch block: V and M of a tile block per thread.
-        need = max([_kernels.winograd_scratch_floats(conv_ints(n.attrs, shapes[n.inputs[0]], batch),
-                                                     winograd_tile(n.attrs))
-                    for n in self.graph.nodes if n.op == "conv2d" and winograd_tile(n.attrs)] or [0])
-        scratch = np.empty(max(need * self.num_threads, 16), dtype=np.float32)
-        mapping = self.file.mapping
-        plan = _kernels.Plan([arena, mapping, scratch], [True, False, True])
-        step_nodes = []
+        steps = []  # (node index, its OpDef, its Step)
         for index, node in enumerate(self.graph.nodes):
             opdef = REGISTRY[node.op]
-            if opdef.build is None:
+            if opdef.alias:
                 continue
-            weights = {r: self.file.tensors[w] for r, w in node.weights.items()}
-            ins = [view(t).reshape(-1) for t in node.inputs]
             try:
-                extra = {"scratch": scratch} if node.op == "conv2d" else {}
-                opdef.build(plan, node.attrs, ins, view(node.output).reshape(-1), weights,
-                            [shapes[t] for t in node.inputs], shapes[node.output], batch, **extra)
-            except ValueError as e:
+                st = opdef.step(node.attrs, [shapes[t] if t in shapes else ConstShape(self.file.tensors[t].shape)
+                                             for t in node.inputs], shapes[node.output], batch)
+            except (ValueError, KeyError, TypeError, ZeroDivisionError) as e:
+                raise ModelFileError(f"{self.file.path}: node {node.name!r} ({node.op}): {e}") from None
+            steps.append((index, opdef, st))
+        # Steps that need scratch (Winograd) share one block: the largest need, per thread.
+        need = max([st.scratch_floats for _, _, st in steps] or [0])
+        scratch = np.empty(max(need * self.num_threads, 16), dtype=np.float32)
+        plan = _kernels.Plan([arena, self.file.mapping, scratch], [True, False, True])
+        step_nodes = []
+        for index, opdef, st in steps:
+            node = self.graph.nodes[index]
+            ins = [view(t).reshape(-1) if t in offsets else self.file.tensors[t].reshape(-1) for t in node.inputs]
+            weights = [self.file.tensors[node.weights[r]].reshape(-1) if r in node.weights else None
+                       for r in opdef.weights]
+            kind, params = acts.encode(node.attrs.get("activation")) if opdef.activation else (0, (0.0, 0.0, 0.0))
+            try:
+                plan.add(opdef.c_id, ins, view(node.output).reshape(-1), weights=weights, ints=list(st.ints),
+                         in_flags=list(st.in_flags), rows=st.rows, count=st.count, algo=st.algo, act_kind=kind,
+                         act_params=params, floats=list(st.floats),
+                         scratch=scratch if st.scratch_floats else None)
+            except (ValueError, TypeError, OverflowError) as e:
                 raise ModelFileError(f"{self.file.path}: node {node.name!r} ({node.op}): {e}") from None
             step_nodes.append(index)
         return _Prepared(arena, plan, [view(n) for n in names], [view(o) for o in self.graph.outputs], total,

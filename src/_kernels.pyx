@@ -29,6 +29,8 @@ cdef extern from "pci_kernels.h":
         pass
     ctypedef struct pci_tconv_shape:
         int n, h, w, c, oh, ow, oc, kh, kw, sh, sw, pad_t, pad_l
+    int PCI_ISA_COUNT
+    int pci_isa_available(int isa) nogil
     int pci_cpu_isa() nogil
     int pci_effective_isa(int wanted) nogil
     const char *pci_isa_name(int isa) nogil
@@ -48,21 +50,25 @@ cdef extern from "pci_kernels.h":
 
 cdef extern from "executor.h":
     int PCI_MAX_INPUTS
+    int PCI_MAX_WEIGHTS
+    int PCI_MAX_PARAMS
+    int PCI_OP_END
     ctypedef union pci_step_shape:
-        int p[16]
+        int p[40]
     ctypedef struct pci_step:
         int op
+        int algo
         pci_act act
         int n_in
         const float *in_ "in"[32]
+        int in_flags[32]
         float *out
-        const float *w
-        const float *b
-        const float *w2
+        int out_dtype
+        const float *w[4]
+        int w_dtype[4]
         pci_step_shape s
-        int cols[32]
+        float f[4]
         size_t rows, count
-        int algo
         float *scratch
         size_t scratch_floats
     ctypedef struct pci_region:
@@ -72,12 +78,42 @@ cdef extern from "executor.h":
     int pci_step_validate(const pci_step *st, const pci_region *regions, int nregions,
                           char *err, size_t errlen) nogil
     int pci_run(const pci_step *steps, int n, pci_ctx ctx, const volatile int *stop) nogil
+    const char *pci_op_name(int op) nogil
+    const char *pci_step_algorithm(const pci_step *st, int isa) nogil
+    const char *pci_binary_kind_name(int kind) nogil
     volatile int pci_sigint_flag
     int pci_sigint_begin() nogil
     void pci_sigint_end() nogil
 
 
-ISA_NAMES = ("generic", "avx2", "avx512")
+def _op_ids() -> dict:
+    ids = {}
+    for i in range(1, PCI_OP_END):
+        name = pci_op_name(i)
+        if name != NULL:
+            ids[name.decode()] = i
+    return ids
+
+
+def _binary_kinds() -> dict:
+    kinds = {}
+    i = 0
+    while pci_binary_kind_name(i) != NULL:
+        kinds[pci_binary_kind_name(i).decode()] = i
+        i += 1
+    return kinds
+
+
+# Generated from the C tables (src/op_table.h, pci_kernels.h): never kept by hand.
+OP_IDS = _op_ids()
+BINARY_KINDS = _binary_kinds()
+MAX_INPUTS = PCI_MAX_INPUTS
+MAX_WEIGHTS = PCI_MAX_WEIGHTS
+MAX_PARAMS = PCI_MAX_PARAMS
+
+
+# Instruction-set paths by their C number (the table in dispatch.c).
+ISA_NAMES = tuple(pci_isa_name(i).decode() for i in range(PCI_ISA_COUNT))
 
 
 def openmp_enabled() -> bool:
@@ -89,11 +125,31 @@ def default_threads() -> int:
 
 
 def cpu_isa() -> str:
+    """The fastest instruction-set path this CPU and build have."""
     return pci_isa_name(pci_cpu_isa()).decode()
 
 
+def available_isas() -> tuple:
+    """Every path this CPU and build can run, in ISA_NAMES order."""
+    return tuple(name for i, name in enumerate(ISA_NAMES) if pci_isa_available(i))
+
+
 def effective_isa(str wanted) -> str:
+    """The path the kernels take when asked for `wanted` (itself when available, else generic)."""
     return pci_isa_name(pci_effective_isa(ISA_NAMES.index(wanted))).decode()
+
+
+cdef int _isa_id(isa) except -1:
+    """C number of an available path (None: the fastest); ValueError otherwise."""
+    if isa is None:
+        return pci_cpu_isa()
+    if isa not in ISA_NAMES:
+        raise ValueError(f"isa must be one of {ISA_NAMES} or None, got {isa!r}")
+    cdef int i = ISA_NAMES.index(isa)
+    if not pci_isa_available(i):
+        raise ValueError(f"isa {isa!r} is not available on this CPU and build; available: "
+                         f"{', '.join(available_isas())}")
+    return i
 
 
 def act_scalar(float x, int kind, float p0=0, float p1=0, float p2=0) -> float:
@@ -184,36 +240,38 @@ cdef class Plan:
     def __len__(self):
         return self.n
 
-    def add(self, int op, ints, list inputs, out, w=None, b=None, w2=None,
-            int act_kind=0, act_params=(0.0, 0.0, 0.0), size_t rows=0, size_t count=0, cols=(),
-            int algo=0, scratch=None):
-        """Append a step. Arrays are ndarrays inside the plan's regions;
-        raises ValueError if the step touches anything outside them."""
+    def add(self, int op, list inputs, out, *, weights=(), ints=(), in_flags=(), size_t rows=0,
+            size_t count=0, int algo=0, int act_kind=0, act_params=(0.0, 0.0, 0.0), floats=(), scratch=None):
+        """Append a step of op id `op` (OP_IDS). Arrays are ndarrays inside the
+        plan's regions; `weights` fills the op's weight slots in order (None:
+        absent). Raises ValueError if the step touches anything outside the
+        regions or its parameters are inconsistent."""
         cdef pci_step st
         cdef char err[256]
         cdef int i
         memset(&st, 0, sizeof(st))
-        if len(inputs) > PCI_MAX_INPUTS or len(cols) > PCI_MAX_INPUTS or len(ints) > 16:
-            raise ValueError(f"a step takes at most {PCI_MAX_INPUTS} inputs")
+        if len(inputs) > PCI_MAX_INPUTS or len(in_flags) > PCI_MAX_INPUTS:
+            raise ValueError(f"a step takes at most {PCI_MAX_INPUTS} inputs, got {len(inputs)}")
+        if len(ints) > PCI_MAX_PARAMS or len(weights) > PCI_MAX_WEIGHTS or len(floats) > 4:
+            raise ValueError("too many step parameters")
         st.op = op
+        st.algo = algo
         st.act.kind = act_kind
         st.act.p0, st.act.p1, st.act.p2 = act_params
         st.n_in = len(inputs)
         for i in range(st.n_in):
             st.in_[i] = <const float *>_address(inputs[i])
+        for i in range(len(in_flags)):
+            st.in_flags[i] = in_flags[i]
         st.out = <float *>_address(out)
-        if w is not None:
-            st.w = <const float *>_address(w)
-        if b is not None:
-            st.b = <const float *>_address(b)
-        if w2 is not None:
-            st.w2 = <const float *>_address(w2)
+        for i in range(len(weights)):
+            if weights[i] is not None:
+                st.w[i] = <const float *>_address(weights[i])
         for i in range(len(ints)):
             st.s.p[i] = ints[i]
-        for i in range(len(cols)):
-            st.cols[i] = cols[i]
+        for i in range(len(floats)):
+            st.f[i] = floats[i]
         st.rows, st.count = rows, count
-        st.algo = algo
         if scratch is not None:
             st.scratch = <float *>_address(scratch)
             st.scratch_floats = scratch.size
@@ -228,7 +286,18 @@ cdef class Plan:
         self.steps[self.n] = st
         self.n += 1
 
-    def run_from(self, cnp.ndarray src, cnp.ndarray dst, int num_threads, str isa="avx512",
+    def algorithm(self, int index, isa=None) -> str:
+        """What kernel step `index` runs on `isa` (the C dispatch's own decision)."""
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        return pci_step_algorithm(&self.steps[index], _isa_id(isa)).decode()
+
+    def op_name(self, int index) -> str:
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        return pci_op_name(self.steps[index].op).decode()
+
+    def run_from(self, cnp.ndarray src, cnp.ndarray dst, int num_threads, isa=None,
                  bint interruptible=False):
         """predict's fast path: copy `src` into the input buffer `dst` and run,
         if `src` is C-contiguous float32 of dst's size (then True); otherwise
@@ -242,7 +311,7 @@ cdef class Plan:
                 or cnp.PyArray_NBYTES(src) != cnp.PyArray_NBYTES(dst)):
             return False
         ctx.num_threads = num_threads
-        ctx.isa = ISA_NAMES.index(isa)
+        ctx.isa = _isa_id(isa)
         cdef const void *sp = cnp.PyArray_DATA(src)
         cdef void *dp = cnp.PyArray_DATA(dst)
         cdef size_t nbytes = cnp.PyArray_NBYTES(src)
@@ -254,7 +323,7 @@ cdef class Plan:
         _after_run(watch, done, self.n)
         return True
 
-    def run_one(self, int index, int num_threads, str isa="avx512"):
+    def run_one(self, int index, int num_threads, isa=None):
         """Run step `index` alone (per-layer timing)."""
         cdef pci_ctx ctx
         if not 0 <= index < self.n:
@@ -262,11 +331,11 @@ cdef class Plan:
         if num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {num_threads}")
         ctx.num_threads = num_threads
-        ctx.isa = ISA_NAMES.index(isa)
+        ctx.isa = _isa_id(isa)
         with nogil:
             pci_run(self.steps + index, 1, ctx, NULL)
 
-    def run(self, int num_threads, str isa="avx512", bint interruptible=False):
+    def run(self, int num_threads, isa=None, bint interruptible=False):
         """Run every step. interruptible (main thread only): Ctrl-C stops the
         run between steps and raises KeyboardInterrupt; the arena then holds
         partial results, which the next run overwrites."""
@@ -274,7 +343,7 @@ cdef class Plan:
         if num_threads < 1:
             raise ValueError(f"num_threads must be >= 1, got {num_threads}")
         ctx.num_threads = num_threads
-        ctx.isa = ISA_NAMES.index(isa)
+        ctx.isa = _isa_id(isa)
         cdef bint watch = interruptible and pci_sigint_begin() == 0
         cdef int done
         with nogil:

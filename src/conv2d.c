@@ -242,19 +242,31 @@ static void conv_worker(const conv_job *J) {
     if (scratch != stack_scratch) free(scratch);
 }
 
+/* Which direct kernel runs a shape on an ISA: the one decision that both the
+ * dispatch below and the description `pyconvinfer bench` prints read. */
+typedef enum { CONV_DEPTHWISE, CONV_THIN, CONV_GEMM } conv_path;
+
+static conv_path choose_conv_path(const pci_conv_shape *s, int isa) {
+    if (s->groups > 1 && s->c / s->groups == 1) return CONV_DEPTHWISE;
+#ifdef PCI_X86
+    if (s->groups == 1 && s->c <= 4 && s->oc <= PCI_NR && s->kw <= 16 && pci_effective_isa(isa) == PCI_ISA_AVX512)
+        return CONV_THIN;
+#else
+    (void)isa;
+#endif
+    return CONV_GEMM;
+}
+
 void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *y,
                 const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
     const int cin_g = s->c / s->groups, cout_g = s->oc / s->groups;
-    if (s->groups > 1 && cin_g == 1) {
-        conv2d_depthwise(x, wpacked, bias, y, s, act, ctx);
-        return;
-    }
+    switch (choose_conv_path(s, ctx.isa)) {
+    case CONV_DEPTHWISE: conv2d_depthwise(x, wpacked, bias, y, s, act, ctx); return;
 #ifdef PCI_X86
-    if (s->groups == 1 && s->c <= 4 && s->oc <= PCI_NR && s->kw <= 16 && pci_effective_isa(ctx.isa) == PCI_ISA_AVX512) {
-        pci_conv2d_thin_avx512(x, wpacked, bias, y, s, act, ctx);
-        return;
-    }
+    case CONV_THIN: pci_conv2d_thin_avx512(x, wpacked, bias, y, s, act, ctx); return;
 #endif
+    default: break;
+    }
     const pci_gemm_kernels *uk = pci_gemm_kernels_for(ctx.isa);
     const int narrow = uk->narrow && cout_g <= PCI_NR; /* one panel: the taller kernel */
     const int mr = narrow ? uk->narrow_mr : uk->mr, ks = s->kh * s->kw;
@@ -296,4 +308,55 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
     if (act.kind == PCI_ACT_SOFTMAX) pci_activation(y, (size_t)s->n * pixels, s->oc, act, ctx);
     if (blocks != stack_blocks) free(blocks);
     free(zeros_heap);
+}
+
+/* ---- the conv2d op (op_table.h): direct (algo 0) or Winograd F(algo x algo, 3x3) ---- */
+#include "executor.h"
+
+static size_t div_up(size_t a, size_t b) { return (a + b - 1) / b; }
+
+/* Floats of the packed weights a shape reads (panel16 or dwise; packing.py). */
+static size_t conv_packed_floats(const pci_conv_shape *s, int algo) {
+    const size_t cin_g = (size_t)(s->c / s->groups), cout_g = (size_t)(s->oc / s->groups);
+    if (algo) return (size_t)(algo + 2) * (algo + 2) * div_up((size_t)s->oc, PCI_NR) * s->c * PCI_NR;
+    if (s->groups > 1 && cin_g == 1) return (size_t)s->kh * s->kw * s->oc;
+    return (size_t)s->groups * div_up(cout_g, PCI_NR) * s->kh * s->kw * cin_g * PCI_NR;
+}
+
+int pci_validate_conv2d(const pci_step *st, pci_check *chk) {
+    const pci_conv_shape *s = &st->s.conv;
+    if (!pci_all_positive(&s->n, 13) || s->groups <= 0) return pci_check_fail(chk, "non-positive size, stride or dilation");
+    if (s->pad_t < 0 || s->pad_l < 0) return pci_check_fail(chk, "negative padding");
+    if (s->c % s->groups || s->oc % s->groups) return pci_check_fail(chk, "groups do not divide the channels");
+    if (s->kh > s->h + 2 * s->pad_t + 65536 || s->kw > s->w + 2 * s->pad_l + 65536) return pci_check_fail(chk, "kernel too large");
+    if (st->algo) {
+        if (st->algo != 2 && st->algo != 4) return pci_check_fail(chk, "Winograd tile size %d is not 2 or 4", st->algo);
+        if (s->kh != 3 || s->kw != 3 || s->sh != 1 || s->sw != 1 || s->dh != 1 || s->dw != 1 || s->groups != 1)
+            return pci_check_fail(chk, "Winograd needs a 3x3 kernel, stride 1, dilation 1, one group");
+        if (st->scratch_floats < pci_winograd_scratch_floats(s, st->algo)) return pci_check_fail(chk, "Winograd scratch too small");
+        PCI_TRY(pci_check_out(chk, st->scratch, st->scratch_floats, "Winograd scratch"));
+    }
+    const int in_dims[4] = {s->n, s->h, s->w, s->c}, out_dims[4] = {s->n, s->oh, s->ow, s->oc};
+    PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(4, in_dims), "input"));
+    PCI_TRY(pci_check_in(chk, st->w[0], conv_packed_floats(s, st->algo), "weights"));
+    if (st->w[1]) PCI_TRY(pci_check_in(chk, st->w[1], (size_t)s->oc, "bias"));
+    return pci_check_out(chk, st->out, pci_size_mul(4, out_dims), "output");
+}
+
+void pci_run_conv2d(const pci_step *st, pci_ctx ctx) {
+    if (st->algo)
+        pci_conv2d_winograd(st->in[0], st->w[0], st->w[1], st->out, &st->s.conv, st->algo, st->act, st->scratch,
+                            st->scratch_floats, ctx);
+    else
+        pci_conv2d(st->in[0], st->w[0], st->w[1], st->out, &st->s.conv, st->act, ctx);
+}
+
+const char *pci_algorithm_conv2d(const pci_step *st, int isa) {
+    if (st->algo == 2) return "Winograd F(2x2,3x3)";
+    if (st->algo == 4) return "Winograd F(4x4,3x3)";
+    switch (choose_conv_path(&st->s.conv, isa)) {
+    case CONV_DEPTHWISE: return "depthwise direct";
+    case CONV_THIN: return "thin direct (pixel lanes)";
+    default: return "indirect GEMM";
+    }
 }

@@ -129,3 +129,27 @@ void pci_conv2d_transpose(const float *x, const float *wpacked, const float *bia
         pci_activation(y, (size_t)s->n * s->oh * s->ow, s->oc, act, ctx);
     free(zeros_heap);
 }
+
+/* ---- the conv2d_transpose op (op_table.h) ---- */
+#include "executor.h"
+
+int pci_validate_conv2d_transpose(const pci_step *st, pci_check *chk) {
+    const pci_tconv_shape *s = &st->s.tconv;
+    if (!pci_all_positive(&s->n, 11)) return pci_check_fail(chk, "non-positive size or stride");
+    if (s->pad_t < 0 || s->pad_l < 0) return pci_check_fail(chk, "negative padding");
+    if (s->kh > 65536 || s->kw > 65536 || s->sh > 65536 || s->sw > 65536) return pci_check_fail(chk, "kernel or stride too large");
+    const int in_dims[4] = {s->n, s->h, s->w, s->c}, out_dims[4] = {s->n, s->oh, s->ow, s->oc};
+    PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(4, in_dims), "input"));
+    PCI_TRY(pci_check_in(chk, st->w[0], pci_tconv_packed_size(s), "weights"));
+    if (st->w[1]) PCI_TRY(pci_check_in(chk, st->w[1], (size_t)s->oc, "bias"));
+    return pci_check_out(chk, st->out, pci_size_mul(4, out_dims), "output");
+}
+
+void pci_run_conv2d_transpose(const pci_step *st, pci_ctx ctx) {
+    pci_conv2d_transpose(st->in[0], st->w[0], st->w[1], st->out, &st->s.tconv, st->act, ctx);
+}
+
+const char *pci_algorithm_conv2d_transpose(const pci_step *st, int isa) {
+    (void)st, (void)isa;
+    return "phase-split indirect GEMM";
+}

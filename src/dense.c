@@ -46,3 +46,26 @@ void pci_dense(const float *x, const float *wpacked, const float *bias, float *y
     const pci_conv_shape s1 = {1, 1, m, k, 1, m, n, 1, 1, 1, 1, 1, 1, 0, 0, 1};
     pci_conv2d(x, wpacked, bias, y, &s1, act, ctx);
 }
+
+/* ---- the dense op (op_table.h): p = m, k, n ---- */
+#include "executor.h"
+
+int pci_validate_dense(const pci_step *st, pci_check *chk) {
+    const int *p = st->s.p;
+    if (!pci_all_positive(p, 3)) return pci_check_fail(chk, "non-positive size");
+    const int in_dims[2] = {p[0], p[1]}, out_dims[2] = {p[0], p[2]};
+    const int w_dims[3] = {(p[2] + PCI_NR - 1) / PCI_NR, p[1], PCI_NR};
+    PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(2, in_dims), "input"));
+    PCI_TRY(pci_check_in(chk, st->w[0], pci_size_mul(3, w_dims), "weights"));
+    if (st->w[1]) PCI_TRY(pci_check_in(chk, st->w[1], (size_t)p[2], "bias"));
+    return pci_check_out(chk, st->out, pci_size_mul(2, out_dims), "output");
+}
+
+void pci_run_dense(const pci_step *st, pci_ctx ctx) {
+    pci_dense(st->in[0], st->w[0], st->w[1], st->out, st->s.p[0], st->s.p[1], st->s.p[2], st->act, ctx);
+}
+
+const char *pci_algorithm_dense(const pci_step *st, int isa) {
+    (void)isa;
+    return st->s.p[0] == 1 ? "packed GEMV" : "packed GEMM (1x1 conv)";
+}

@@ -9,41 +9,56 @@
 #endif
 #include <unistd.h>
 
-int pci_cpu_isa(void) {
+static const char *const isa_names[PCI_ISA_COUNT] = {
+    [PCI_ISA_GENERIC] = "generic", [PCI_ISA_AVX2] = "avx2", [PCI_ISA_AVX512] = "avx512", [PCI_ISA_NEON] = "neon"};
+
+int pci_isa_available(int isa) {
+    switch (isa) {
+    case PCI_ISA_GENERIC: return 1;
 #ifdef PCI_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma"))
-        return PCI_ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return PCI_ISA_AVX2;
+    case PCI_ISA_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case PCI_ISA_AVX512:
+        /* The AVX-512 kernels also use AVX2 + FMA instructions (ymm tails, fmadd). */
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+               __builtin_cpu_supports("fma");
 #endif
+#ifdef PCI_ARM64
+    case PCI_ISA_NEON: return 1; /* Advanced SIMD (with FMA) is part of the ARMv8-A base */
+#endif
+    default: return 0;
+    }
+}
+
+int pci_cpu_isa(void) {
+    /* Preference order among the available paths: the widest vectors first. */
+    static const int order[] = {PCI_ISA_NEON, PCI_ISA_AVX512, PCI_ISA_AVX2};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if (pci_isa_available(order[i])) return order[i];
     return PCI_ISA_GENERIC;
 }
 
 int pci_effective_isa(int wanted) {
-    const int have = pci_cpu_isa();
-    return wanted < have ? (wanted < 0 ? PCI_ISA_GENERIC : wanted) : have;
+    /* Callers pass an available path (the Python layer refuses others); an
+     * unavailable one must never reach instructions the CPU lacks. */
+    return pci_isa_available(wanted) ? wanted : PCI_ISA_GENERIC;
 }
 
-const char *pci_isa_name(int isa) {
-    switch (isa) {
-    case PCI_ISA_AVX512: return "avx512";
-    case PCI_ISA_AVX2: return "avx2";
-    default: return "generic";
-    }
-}
+const char *pci_isa_name(int isa) { return isa >= 0 && isa < PCI_ISA_COUNT ? isa_names[isa] : NULL; }
 
 const pci_gemm_kernels *pci_gemm_kernels_for(int isa) {
-#ifdef PCI_X86
     switch (pci_effective_isa(isa)) {
+#ifdef PCI_X86
     case PCI_ISA_AVX512: return &pci_gemm_avx512;
     case PCI_ISA_AVX2: return &pci_gemm_avx2;
-    default: break;
-    }
-#else
-    (void)isa;
 #endif
-    return &pci_gemm_generic;
+#ifdef PCI_ARM64
+    case PCI_ISA_NEON: return &pci_gemm_neon;
+#endif
+    default: return &pci_gemm_generic;
+    }
 }
 
 int pci_openmp_enabled(void) {

@@ -1,202 +1,112 @@
-/* Runs a validated plan; validates plans built from model files. */
-#include <stdio.h>
+/* Runs a validated plan; validates plans built from model files. The op
+ * table (op_table.h) generates the dispatch: no op is named here. */
+#include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "executor.h"
 #include "pci_internal.h"
 
-static size_t div_up(size_t a, size_t b) { return (a + b - 1) / b; }
+typedef struct {
+    const char *name;
+    int (*validate)(const pci_step *, pci_check *);
+    void (*run)(const pci_step *, pci_ctx);
+    const char *(*algorithm)(const pci_step *, int);
+} op_entry;
 
-/* 1 if [p, p + nfloats) lies in a region (writable if asked). */
-static int in_regions(const void *p, size_t nfloats, int need_write, const pci_region *r, int nr) {
+static const op_entry OPS[PCI_OP_END] = {
+#define PCI_ENTRY(id, name) [id] = {#name, pci_validate_##name, pci_run_##name, pci_algorithm_##name},
+    PCI_OP_TABLE(PCI_ENTRY)
+#undef PCI_ENTRY
+};
+
+static const op_entry *entry(int op) {
+    return (op > 0 && op < PCI_OP_END && OPS[op].run) ? &OPS[op] : NULL;
+}
+
+const char *pci_op_name(int op) {
+    const op_entry *e = entry(op);
+    return e ? e->name : NULL;
+}
+
+int pci_check_fail(pci_check *chk, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(chk->err, chk->errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int inside(pci_check *chk, const void *p, size_t nfloats, int need_write) {
     const char *c = p;
+    if (!p || nfloats > SIZE_MAX / sizeof(float)) return 0;
     const size_t bytes = nfloats * sizeof(float);
-    if (!p) return 0;
-    for (int i = 0; i < nr; i++) {
-        if (need_write && !r[i].writable) continue;
-        if (c >= r[i].base && bytes <= r[i].size && (size_t)(c - r[i].base) <= r[i].size - bytes) return 1;
+    for (int i = 0; i < chk->nregions; i++) {
+        const pci_region *r = &chk->regions[i];
+        if (need_write && !r->writable) continue;
+        if (c >= r->base && bytes <= r->size && (size_t)(c - r->base) <= r->size - bytes) return 1;
     }
     return 0;
 }
 
-#define FAIL(...)                              \
-    do {                                       \
-        snprintf(err, errlen, __VA_ARGS__);    \
-        return -1;                             \
-    } while (0)
+int pci_check_in(pci_check *chk, const void *p, size_t nfloats, const char *what) {
+    if (inside(chk, p, nfloats, 0)) return 0;
+    return pci_check_fail(chk, "%s of %zu floats lies outside the model file and the arena", what, nfloats);
+}
 
-#define CHECK_IN(ptr, count, what)                                                        \
-    if (!in_regions((ptr), (count), 0, regions, nregions))                                \
-        FAIL("%s of %zu floats lies outside the model file and the arena", what, (size_t)(count));
-#define CHECK_OUT(ptr, count)                                                             \
-    if (!in_regions((ptr), (count), 1, regions, nregions))                                \
-        FAIL("output of %zu floats lies outside the arena", (size_t)(count));
+int pci_check_out(pci_check *chk, const void *p, size_t nfloats, const char *what) {
+    if (inside(chk, p, nfloats, 1)) return 0;
+    return pci_check_fail(chk, "%s of %zu floats lies outside the arena", what, nfloats);
+}
 
-static int positive(const int *v, int n) {
+int pci_all_positive(const int *v, int n) {
     for (int i = 0; i < n; i++)
         if (v[i] <= 0) return 0;
     return 1;
 }
 
+size_t pci_size_mul(int n, const int *dims) {
+    size_t total = 1;
+    for (int i = 0; i < n; i++) {
+        if (dims[i] < 0) return SIZE_MAX;
+        if (dims[i] && total > SIZE_MAX / (size_t)dims[i]) return SIZE_MAX;
+        total *= (size_t)dims[i];
+    }
+    return total;
+}
+
 int pci_step_validate(const pci_step *st, const pci_region *regions, int nregions, char *err,
                       size_t errlen) {
-    if (st->act.kind < 0 || st->act.kind >= PCI_ACT_COUNT) FAIL("unknown activation %d", st->act.kind);
-    if (st->n_in < 0 || st->n_in > PCI_MAX_INPUTS) FAIL("bad input count %d", st->n_in);
-    switch (st->op) {
-    case PCI_OP_CONV2D: {
-        const pci_conv_shape *s = &st->s.conv;
-        if (!positive(&s->n, 13) || s->groups <= 0 || s->pad_t < 0 || s->pad_l < 0)
-            FAIL("conv2d: non-positive size");
-        if (s->c % s->groups || s->oc % s->groups) FAIL("conv2d: groups do not divide channels");
-        const int cin_g = s->c / s->groups, cout_g = s->oc / s->groups;
-        size_t wsize = (s->groups > 1 && cin_g == 1)
-                           ? (size_t)s->kh * s->kw * s->oc
-                           : (size_t)s->groups * div_up(cout_g, PCI_NR) * s->kh * s->kw * cin_g * PCI_NR;
-        CHECK_IN(st->in[0], (size_t)s->n * s->h * s->w * s->c, "conv2d input");
-        CHECK_IN(st->w, wsize, "conv2d weights");
-        if (st->b) CHECK_IN(st->b, (size_t)s->oc, "conv2d bias");
-        CHECK_OUT(st->out, (size_t)s->n * s->oh * s->ow * s->oc);
-        return 0;
+    pci_check chk = {regions, nregions, err, errlen};
+    const op_entry *e = entry(st->op);
+    if (!e) return pci_check_fail(&chk, "unknown op %d", st->op);
+    if (st->act.kind < 0 || st->act.kind >= PCI_ACT_COUNT)
+        return pci_check_fail(&chk, "%s: unknown activation %d", e->name, st->act.kind);
+    if (st->n_in < 0 || st->n_in > PCI_MAX_INPUTS) return pci_check_fail(&chk, "%s: bad input count %d", e->name, st->n_in);
+    if (st->out_dtype != PCI_DTYPE_F32) return pci_check_fail(&chk, "%s: output dtype %d is not float32", e->name, st->out_dtype);
+    for (int i = 0; i < PCI_MAX_WEIGHTS; i++)
+        if (st->w[i] && st->w_dtype[i] != PCI_DTYPE_F32)
+            return pci_check_fail(&chk, "%s: weight %d has dtype %d, this kernel reads float32", e->name, i, st->w_dtype[i]);
+    if (e->validate(st, &chk) != 0) {
+        /* prefix the op name once, so every message says which op refused */
+        char tmp[256];
+        snprintf(tmp, sizeof tmp, "%s", err);
+        if (strncmp(tmp, e->name, strlen(e->name)) != 0) snprintf(err, errlen, "%s: %s", e->name, tmp);
+        return -1;
     }
-    case PCI_OP_CONV2D_WINOGRAD: {
-        const pci_conv_shape *s = &st->s.conv;
-        if (!positive(&s->n, 13) || s->pad_t < 0 || s->pad_l < 0) FAIL("winograd: non-positive size");
-        if (s->kh != 3 || s->kw != 3 || s->sh != 1 || s->sw != 1 || s->dh != 1 || s->dw != 1 || s->groups != 1)
-            FAIL("winograd: needs a 3x3 kernel, stride 1, dilation 1, one group");
-        if (st->algo != 2 && st->algo != 4) FAIL("winograd: tile size %d is not 2 or 4", st->algo);
-        const size_t a = (size_t)st->algo + 2;
-        CHECK_IN(st->in[0], (size_t)s->n * s->h * s->w * s->c, "winograd input");
-        CHECK_IN(st->w, a * a * div_up(s->oc, PCI_NR) * s->c * PCI_NR, "winograd weights");
-        if (st->b) CHECK_IN(st->b, (size_t)s->oc, "winograd bias");
-        CHECK_OUT(st->out, (size_t)s->n * s->oh * s->ow * s->oc);
-        if (st->scratch_floats < pci_winograd_scratch_floats(s, st->algo)) FAIL("winograd: scratch too small");
-        CHECK_OUT(st->scratch, st->scratch_floats);
-        return 0;
-    }
-    case PCI_OP_CONV2D_TRANSPOSE: {
-        const pci_tconv_shape *s = &st->s.tconv;
-        if (!positive(&s->n, 11) || s->pad_t < 0 || s->pad_l < 0) FAIL("conv2d_transpose: non-positive size");
-        CHECK_IN(st->in[0], (size_t)s->n * s->h * s->w * s->c, "conv2d_transpose input");
-        CHECK_IN(st->w, pci_tconv_packed_size(s), "conv2d_transpose weights");
-        if (st->b) CHECK_IN(st->b, (size_t)s->oc, "conv2d_transpose bias");
-        CHECK_OUT(st->out, (size_t)s->n * s->oh * s->ow * s->oc);
-        return 0;
-    }
-    case PCI_OP_MAX_POOL2D:
-    case PCI_OP_AVG_POOL2D: {
-        const pci_pool_shape *s = &st->s.pool;
-        if (!positive(&s->n, 10) || s->pad_t < 0 || s->pad_l < 0) FAIL("pool: non-positive size");
-        CHECK_IN(st->in[0], (size_t)s->n * s->h * s->w * s->c, "pool input");
-        CHECK_OUT(st->out, (size_t)s->n * s->oh * s->ow * s->c);
-        return 0;
-    }
-    case PCI_OP_GLOBAL_AVG_POOL:
-    case PCI_OP_GLOBAL_MAX_POOL:
-        if (!positive(st->s.p, 3)) FAIL("global pool: non-positive size");
-        CHECK_IN(st->in[0], (size_t)st->s.p[0] * st->s.p[1] * st->s.p[2], "global pool input");
-        CHECK_OUT(st->out, (size_t)st->s.p[0] * st->s.p[2]);
-        return 0;
-    case PCI_OP_DENSE: {
-        const int *p = st->s.p;
-        if (!positive(p, 3)) FAIL("dense: non-positive size");
-        CHECK_IN(st->in[0], (size_t)p[0] * p[1], "dense input");
-        CHECK_IN(st->w, div_up(p[2], PCI_NR) * p[1] * PCI_NR, "dense weights");
-        if (st->b) CHECK_IN(st->b, (size_t)p[2], "dense bias");
-        CHECK_OUT(st->out, (size_t)p[0] * p[2]);
-        return 0;
-    }
-    case PCI_OP_ZERO_PAD2D: {
-        const int *p = st->s.p;
-        if (!positive(p, 4) || p[4] < 0 || p[5] < 0 || p[6] < 0 || p[7] < 0) FAIL("zero_pad2d: bad size");
-        CHECK_IN(st->in[0], (size_t)p[0] * p[1] * p[2] * p[3], "zero_pad2d input");
-        CHECK_OUT(st->out, (size_t)p[0] * (p[1] + p[4] + p[5]) * (p[2] + p[6] + p[7]) * p[3]);
-        return 0;
-    }
-    case PCI_OP_UPSAMPLE_NEAREST: {
-        const int *p = st->s.p;
-        if (!positive(p, 6)) FAIL("upsample: non-positive size");
-        CHECK_IN(st->in[0], (size_t)p[0] * p[1] * p[2] * p[3], "upsample input");
-        CHECK_OUT(st->out, (size_t)p[0] * p[1] * p[4] * p[2] * p[5] * p[3]);
-        return 0;
-    }
-    case PCI_OP_ADD:
-    case PCI_OP_COPY:
-        if (st->n_in < 1 || (st->op == PCI_OP_COPY && st->n_in != 1)) FAIL("add: needs inputs");
-        for (int i = 0; i < st->n_in; i++) CHECK_IN(st->in[i], st->count, "add input");
-        CHECK_OUT(st->out, st->count);
-        return 0;
-    case PCI_OP_CONCAT: {
-        size_t total = 0;
-        if (st->n_in < 1) FAIL("concat: needs inputs");
-        for (int i = 0; i < st->n_in; i++) {
-            if (st->cols[i] <= 0) FAIL("concat: non-positive width");
-            CHECK_IN(st->in[i], st->rows * st->cols[i], "concat input");
-            total += (size_t)st->cols[i];
-        }
-        CHECK_OUT(st->out, st->rows * total);
-        return 0;
-    }
-    case PCI_OP_SCALE_SHIFT:
-        if (st->s.p[0] <= 0) FAIL("scale_shift: non-positive channels");
-        CHECK_IN(st->in[0], st->rows * st->s.p[0], "scale_shift input");
-        CHECK_IN(st->w, (size_t)st->s.p[0], "scale_shift scale");
-        CHECK_IN(st->w2, (size_t)st->s.p[0], "scale_shift shift");
-        CHECK_OUT(st->out, st->rows * st->s.p[0]);
-        return 0;
-    case PCI_OP_ACTIVATION:
-        if (st->s.p[0] <= 0) FAIL("activation: non-positive width");
-        CHECK_IN(st->in[0], st->rows * st->s.p[0], "activation input");
-        CHECK_OUT(st->out, st->rows * st->s.p[0]);
-        return 0;
-    default: FAIL("unknown op %d", st->op);
-    }
+    return 0;
 }
 
 int pci_run(const pci_step *steps, int n, pci_ctx ctx, const volatile int *stop) {
     for (int i = 0; i < n; i++) {
         if (stop && *stop) return i;
-        const pci_step *st = &steps[i];
-        switch (st->op) {
-        case PCI_OP_CONV2D: pci_conv2d(st->in[0], st->w, st->b, st->out, &st->s.conv, st->act, ctx); break;
-        case PCI_OP_CONV2D_WINOGRAD:
-            pci_conv2d_winograd(st->in[0], st->w, st->b, st->out, &st->s.conv, st->algo, st->act, st->scratch,
-                                st->scratch_floats, ctx);
-            break;
-        case PCI_OP_CONV2D_TRANSPOSE:
-            pci_conv2d_transpose(st->in[0], st->w, st->b, st->out, &st->s.tconv, st->act, ctx);
-            break;
-        case PCI_OP_MAX_POOL2D: pci_max_pool2d(st->in[0], st->out, &st->s.pool, ctx); break;
-        case PCI_OP_AVG_POOL2D: pci_avg_pool2d(st->in[0], st->out, &st->s.pool, ctx); break;
-        case PCI_OP_GLOBAL_AVG_POOL:
-        case PCI_OP_GLOBAL_MAX_POOL:
-            pci_global_pool(st->in[0], st->out, st->s.p[0], st->s.p[1], st->s.p[2],
-                            st->op == PCI_OP_GLOBAL_MAX_POOL, ctx);
-            break;
-        case PCI_OP_DENSE:
-            pci_dense(st->in[0], st->w, st->b, st->out, st->s.p[0], st->s.p[1], st->s.p[2], st->act, ctx);
-            break;
-        case PCI_OP_ZERO_PAD2D: {
-            const int *p = st->s.p;
-            pci_zero_pad2d(st->in[0], st->out, p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], ctx);
-            break;
-        }
-        case PCI_OP_UPSAMPLE_NEAREST: {
-            const int *p = st->s.p;
-            pci_upsample_nearest2d(st->in[0], st->out, p[0], p[1], p[2], p[3], p[4], p[5], ctx);
-            break;
-        }
-        case PCI_OP_ADD:
-        case PCI_OP_COPY: pci_add(st->in, st->n_in, st->out, st->count, st->act, ctx); break;
-        case PCI_OP_CONCAT: pci_concat(st->in, st->cols, st->n_in, st->out, st->rows, ctx); break;
-        case PCI_OP_SCALE_SHIFT:
-            pci_scale_shift(st->in[0], st->w, st->w2, st->out, st->rows, st->s.p[0], st->act, ctx);
-            break;
-        case PCI_OP_ACTIVATION:
-            if (st->out != st->in[0]) memcpy(st->out, st->in[0], st->rows * st->s.p[0] * sizeof(float));
-            pci_activation(st->out, st->rows, (size_t)st->s.p[0], st->act, ctx);
-            break;
-        default: break;
-        }
+        const op_entry *e = entry(steps[i].op);
+        if (e) e->run(&steps[i], ctx);
     }
     return n;
+}
+
+const char *pci_step_algorithm(const pci_step *st, int isa) {
+    const op_entry *e = entry(st->op);
+    return e ? e->algorithm(st, isa) : "unknown";
 }

@@ -1,46 +1,47 @@
 /* The plan executor: a prepared model is an array of steps run in one C call,
- * so a LeNet-sized inference pays no Python overhead per layer. */
+ * so a LeNet-sized inference pays no Python overhead per layer. Which ops
+ * exist, and which functions run and validate them, comes from op_table.h. */
 #ifndef PCI_EXECUTOR_H
 #define PCI_EXECUTOR_H
 
+#include <stdio.h>
+
+#include "op_table.h"
 #include "pci_kernels.h"
 
 #define PCI_MAX_INPUTS 32
+#define PCI_MAX_WEIGHTS 4
+#define PCI_MAX_PARAMS 40
 
 enum pci_op {
-    PCI_OP_CONV2D = 1,
-    PCI_OP_CONV2D_TRANSPOSE = 2,
-    PCI_OP_MAX_POOL2D = 3,
-    PCI_OP_AVG_POOL2D = 4,
-    PCI_OP_GLOBAL_AVG_POOL = 5, /* ints: n, hw, c */
-    PCI_OP_GLOBAL_MAX_POOL = 6,
-    PCI_OP_DENSE = 7,           /* ints: m, k, n */
-    PCI_OP_ZERO_PAD2D = 8,      /* ints: n, h, w, c, top, bottom, left, right */
-    PCI_OP_UPSAMPLE_NEAREST = 9, /* ints: n, h, w, c, fh, fw */
-    PCI_OP_ADD = 10,            /* count */
-    PCI_OP_CONCAT = 11,         /* rows, cols[] */
-    PCI_OP_SCALE_SHIFT = 12,    /* rows, ints: c */
-    PCI_OP_ACTIVATION = 13,     /* rows, ints: cols */
-    PCI_OP_COPY = 14,           /* count */
-    PCI_OP_CONV2D_WINOGRAD = 15 /* conv shape; algo = m (2 or 4); scratch */
+#define PCI_ENUM_ROW(id, name) PCI_OP_##name = id,
+    PCI_OP_TABLE(PCI_ENUM_ROW)
+#undef PCI_ENUM_ROW
+    PCI_OP_END
 };
 
-typedef struct {
+/* Element types of tensors (activations and weights); steps check theirs. */
+enum pci_dtype { PCI_DTYPE_F32 = 0 };
+
+typedef struct pci_step {
     int op;
-    pci_act act;
+    int algo;                            /* op-defined variant (conv2d: 0 direct, 2 / 4 Winograd) */
+    pci_act act;                         /* fused activation (ops that take one) */
     int n_in;
     const float *in[PCI_MAX_INPUTS];
+    int in_flags[PCI_MAX_INPUTS];        /* per input, op-defined: concat widths, broadcast masks */
     float *out;
-    const float *w, *b, *w2;
+    int out_dtype;
+    const float *w[PCI_MAX_WEIGHTS];     /* weight slots in the op's role order (NULL: absent) */
+    int w_dtype[PCI_MAX_WEIGHTS];
     union {
         pci_conv_shape conv;
         pci_tconv_shape tconv;
         pci_pool_shape pool;
-        int p[16];
+        int p[PCI_MAX_PARAMS];
     } s;
-    int cols[PCI_MAX_INPUTS];
+    float f[4];                          /* op-defined float parameters (layer_norm: epsilon) */
     size_t rows, count;
-    int algo;
     float *scratch;
     size_t scratch_floats;
 } pci_step;
@@ -52,13 +53,43 @@ typedef struct {
     int writable;
 } pci_region;
 
+/* What a validator checks against, and where it writes why a step is refused. */
+typedef struct {
+    const pci_region *regions;
+    int nregions;
+    char *err;
+    size_t errlen;
+} pci_check;
+
+/* 0 when [p, p + nfloats) lies inside a region (writable if asked), else -1 with a message. */
+int pci_check_in(pci_check *chk, const void *p, size_t nfloats, const char *what);
+int pci_check_out(pci_check *chk, const void *p, size_t nfloats, const char *what);
+int pci_check_fail(pci_check *chk, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Every int in v[0..n) is > 0 (sizes read from a file). */
+int pci_all_positive(const int *v, int n);
+/* a * b * c ... as size_t, or SIZE_MAX on overflow (sizes read from a file). */
+size_t pci_size_mul(int n, const int *dims);
+
+#define PCI_TRY(expr)               \
+    do {                            \
+        if ((expr) != 0) return -1; \
+    } while (0)
+
+#define PCI_DECLARE_OP(id, name)                                        \
+    int pci_validate_##name(const pci_step *st, pci_check *chk);        \
+    void pci_run_##name(const pci_step *st, pci_ctx ctx);                \
+    const char *pci_algorithm_##name(const pci_step *st, int isa);
+PCI_OP_TABLE(PCI_DECLARE_OP)
+#undef PCI_DECLARE_OP
+
 /* Checks every extent a step touches lies inside a region and every shape is
  * consistent. Returns 0, or -1 with a message in err. */
 int pci_step_validate(const pci_step *st, const pci_region *regions, int nregions, char *err,
                       size_t errlen);
-/* Runs steps in order; before each step, stops if *stop (may be NULL) is set.
- * Returns how many steps ran (n unless stopped). */
+/* Runs steps in order; stops early (returning the number run) when *stop
+ * becomes non-zero between steps. stop may be NULL. */
 int pci_run(const pci_step *steps, int n, pci_ctx ctx, const volatile int *stop);
+const char *pci_op_name(int op);       /* NULL for an unknown id */
 
 /* Ctrl-C while a long plan runs (src/interrupt.c): begin installs a SIGINT
  * handler that sets pci_sigint_flag and passes the signal on to the previous
@@ -66,5 +97,6 @@ int pci_run(const pci_step *steps, int n, pci_ctx ctx, const volatile int *stop)
 extern volatile int pci_sigint_flag;
 int pci_sigint_begin(void);
 void pci_sigint_end(void);
+const char *pci_step_algorithm(const pci_step *st, int isa);
 
 #endif

@@ -72,6 +72,10 @@ extern const pci_gemm_kernels pci_gemm_generic;
 extern const pci_gemm_kernels pci_gemm_avx2;
 extern const pci_gemm_kernels pci_gemm_avx512;
 #endif
+#if defined(__aarch64__)
+#define PCI_ARM64 1
+extern const pci_gemm_kernels pci_gemm_neon;
+#endif
 
 /* relu / relu6 / capped relu fuse into the GEMM store as a clamp; returns 1 and
  * fills clamp[2] when `act` is one of them (or linear with no clamp needed: 0). */

@@ -26,11 +26,15 @@ extern "C" {
 
 #define PCI_NR 16 /* packed panel width (output channels), fixed by the file format */
 
-enum pci_isa { PCI_ISA_GENERIC = 0, PCI_ISA_AVX2 = 1, PCI_ISA_AVX512 = 2 };
+/* Instruction-set paths. They are capabilities, not a rank: each is either
+ * available on this CPU and build or not (pci_isa_available), and the caller
+ * picks one of the available ones. The numbers are stable (the Python layer
+ * takes the names from pci_isa_name). */
+enum pci_isa { PCI_ISA_GENERIC = 0, PCI_ISA_AVX2 = 1, PCI_ISA_AVX512 = 2, PCI_ISA_NEON = 3, PCI_ISA_COUNT = 4 };
 
 typedef struct {
     int num_threads; /* >= 1 */
-    int isa;         /* enum pci_isa: the best the caller allows; clamped to the CPU's */
+    int isa;         /* enum pci_isa: one pci_isa_available() accepts (others run the generic path) */
 } pci_ctx;
 
 enum pci_act_kind {
@@ -59,9 +63,10 @@ typedef struct {
 } pci_act;
 
 /* ---- instruction-set dispatch ---- */
-int pci_cpu_isa(void);              /* best ISA this CPU and build support */
-int pci_effective_isa(int wanted);  /* min(wanted, pci_cpu_isa()) */
-const char *pci_isa_name(int isa);
+int pci_isa_available(int isa);     /* 1 if this CPU and build can run the path */
+int pci_cpu_isa(void);              /* the fastest available path: neon / avx512 / avx2 / generic */
+int pci_effective_isa(int wanted);  /* the path kernels take for `wanted`: itself if available, else generic */
+const char *pci_isa_name(int isa);  /* "generic", "avx2", "avx512", "neon"; NULL outside [0, PCI_ISA_COUNT) */
 int pci_openmp_enabled(void);
 int pci_default_threads(void);
 
@@ -130,17 +135,44 @@ void pci_dense_ref(const float *x, const float *kernel, const float *bias, float
                    int m, int k, int n, pci_act act);
 
 /* ---- glue ---- */
-void pci_zero_pad2d(const float *x, float *y, int n, int h, int w, int c,
-                    int top, int bottom, int left, int right, pci_ctx ctx);
-void pci_upsample_nearest2d(const float *x, float *y, int n, int h, int w, int c,
-                            int fh, int fw, pci_ctx ctx);
-/* y = sum of k inputs of `count` floats, then act. */
-void pci_add(const float *const *xs, int k, float *y, size_t count, pci_act act, pci_ctx ctx);
+/* Signed padding: positive pads add `value` (zeros for ZeroPadding2D), negative ones crop (Cropping2D). */
+void pci_pad2d(const float *x, float *y, int n, int h, int w, int c,
+               int top, int bottom, int left, int right, float value, pci_ctx ctx);
+/* tf.image.resize with half-pixel centres: bilinear = 0 nearest, 1 bilinear. */
+void pci_resize2d(const float *x, float *y, int n, int h, int w, int c, int oh, int ow,
+                  int bilinear, pci_ctx ctx);
+/* Element-wise n-ary op with broadcasting (see binary.c), then act. */
+#define PCI_BINARY_TABLE(X) \
+    X(0, add, ADD)              \
+    X(1, subtract, SUB)         \
+    X(2, multiply, MUL)         \
+    X(3, divide, DIV)           \
+    X(4, maximum, MAX)          \
+    X(5, minimum, MIN)          \
+    X(6, average, AVG)   /* sum / k */ \
+    X(7, prelu, PRELU)   /* x > 0 ? x : x * alpha */
+enum pci_binary_kind {
+#define PCI_BINARY_ENUM(id, name, NAME) PCI_BINARY_##NAME = id,
+    PCI_BINARY_TABLE(PCI_BINARY_ENUM)
+#undef PCI_BINARY_ENUM
+    PCI_BINARY_COUNT
+};
+const char *pci_binary_kind_name(int kind); /* NULL for an unknown kind */
+void pci_binary(const float *const *xs, const int *masks, int k, float *y, int kind, int rank,
+                const int *dims, pci_act act, pci_ctx ctx);
 /* Concatenate k inputs along the last axis: input i is (rows, cols[i]). */
 void pci_concat(const float *const *xs, const int *cols, int k, float *y, size_t rows, pci_ctx ctx);
-/* y[r, c] = act(x[r, c] * scale[c] + shift[c]) */
+/* y[o, ch, i] = act(x[o, ch, i] * scale[ch] + shift[ch]); scale or shift may be NULL. */
 void pci_scale_shift(const float *x, const float *scale, const float *shift, float *y,
-                     size_t rows, int c, pci_act act, pci_ctx ctx);
+                     size_t outer, int c, size_t inner, pci_act act, pci_ctx ctx);
+/* Per row of `cols`: (x - mean) / sqrt(var + eps) * gamma + beta (gamma, beta may be NULL). */
+void pci_layer_norm(const float *x, const float *gamma, const float *beta, float *y, size_t rows,
+                    size_t cols, float eps, pci_ctx ctx);
+/* y[j] = x[start + j * step] per axis (steps >= 1; rank <= 8). */
+void pci_slice(const float *x, float *y, int rank, const int *in_dims, const int *start, const int *step,
+               const int *out_dims, pci_ctx ctx);
+/* y = x.transpose(perm) for a C-contiguous x of the given dims (rank <= 8). */
+void pci_transpose(const float *x, float *y, int rank, const int *dims, const int *perm, pci_ctx ctx);
 
 /* ---- checksum: XXH64 over 1 MiB blocks, then over the block hashes ---- */
 uint64_t pci_xxh64(const void *data, size_t len, uint64_t seed);

@@ -138,3 +138,44 @@ void pci_global_pool(const float *x, float *y, int n, int hw, int c, int is_max,
         }
     }
 }
+
+/* ---- the pool2d op (p: the pci_pool_shape, then is_max) and global_pool (n, hw, c, is_max) ---- */
+#include "executor.h"
+
+int pci_validate_pool2d(const pci_step *st, pci_check *chk) {
+    const pci_pool_shape *s = &st->s.pool;
+    if (!pci_all_positive(&s->n, 10)) return pci_check_fail(chk, "non-positive size, window or stride");
+    if (s->pad_t < 0 || s->pad_l < 0) return pci_check_fail(chk, "negative padding");
+    if (s->pad_t >= s->kh || s->pad_l >= s->kw) return pci_check_fail(chk, "padding as large as the window");
+    if (st->s.p[12] != 0 && st->s.p[12] != 1) return pci_check_fail(chk, "mode %d is not max (1) or average (0)", st->s.p[12]);
+    const int in_dims[4] = {s->n, s->h, s->w, s->c}, out_dims[4] = {s->n, s->oh, s->ow, s->c};
+    PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(4, in_dims), "input"));
+    return pci_check_out(chk, st->out, pci_size_mul(4, out_dims), "output");
+}
+
+void pci_run_pool2d(const pci_step *st, pci_ctx ctx) {
+    pool2d(st->in[0], st->out, &st->s.pool, st->s.p[12], ctx);
+}
+
+const char *pci_algorithm_pool2d(const pci_step *st, int isa) {
+    (void)isa;
+    return pool_rows_first(&st->s.pool) ? "rows-first reduction" : "window reduction";
+}
+
+int pci_validate_global_pool(const pci_step *st, pci_check *chk) {
+    const int *p = st->s.p;
+    if (!pci_all_positive(p, 3)) return pci_check_fail(chk, "non-positive size");
+    if (p[3] != 0 && p[3] != 1) return pci_check_fail(chk, "mode %d is not max (1) or average (0)", p[3]);
+    PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(3, p), "input"));
+    const int out_dims[2] = {p[0], p[2]};
+    return pci_check_out(chk, st->out, pci_size_mul(2, out_dims), "output");
+}
+
+void pci_run_global_pool(const pci_step *st, pci_ctx ctx) {
+    pci_global_pool(st->in[0], st->out, st->s.p[0], st->s.p[1], st->s.p[2], st->s.p[3], ctx);
+}
+
+const char *pci_algorithm_global_pool(const pci_step *st, int isa) {
+    (void)st, (void)isa;
+    return "channel-vector reduction";
+}

@@ -44,6 +44,25 @@ ACTIVATION_NAMES: list[str] = [
     "hard_silu",
 ]
 
+# Activations Keras 3 added later (issue 8). tf_keras 2.21 knows only log_softmax of these;
+# "threshold" needs threshold= and default_value= arguments, so no Keras can use it by name.
+NEW_ACTIVATION_NAMES: list[str] = [
+    "celu",
+    "glu",
+    "hard_shrink",
+    "hard_tanh",
+    "log_sigmoid",
+    "log_softmax",
+    "soft_shrink",
+    "sparse_plus",
+    "squareplus",
+    "tanh_shrink",
+    "threshold",
+    "hard_swish",
+    "sparse_sigmoid",
+    "sparsemax",
+]
+
 REQUIRED_CELLS: list[str] = [
     # Conv2D
     "Conv2D:padding=valid",
@@ -137,6 +156,129 @@ REQUIRED_CELLS: list[str] = [
     "Model:unet",
     "Model:residual_bn",
     "Model:two_outputs",
+    # --- issue 8 ---
+    # Elementwise merges with Keras broadcasting, e.g. (N,H,W,C) x (N,1,1,C)
+    "Multiply:basic",
+    "Multiply:three_inputs",
+    "Multiply:broadcast",
+    "Subtract:basic",
+    "Subtract:broadcast",
+    "Maximum:basic",
+    "Maximum:three_inputs",
+    "Maximum:broadcast",
+    "Minimum:basic",
+    "Minimum:three_inputs",
+    "Minimum:broadcast",
+    "Average:basic",
+    "Average:three_inputs",
+    "Average:broadcast",
+    "Add:broadcast",
+    "Model:squeeze_excite",
+    # Preprocessing
+    "Rescaling:scalar",
+    "Rescaling:offset",
+    "Rescaling:per_channel",
+    "Normalization:adapt_last_axis",
+    "Normalization:adapt_other_axis",
+    "Normalization:mean_variance_args",
+    "Normalization:mean_variance_args_other_axis",
+    "Normalization:invert",
+    # SeparableConv2D
+    "SeparableConv2D:basic",
+    "SeparableConv2D:depth_multiplier",
+    "SeparableConv2D:strides",
+    "SeparableConv2D:dilation",
+    "SeparableConv2D:padding=same",
+    "SeparableConv2D:use_bias=false",
+    "SeparableConv2D:activation",
+    # Cropping and resizing
+    "Cropping2D:int",
+    "Cropping2D:pair",
+    "Cropping2D:pairs",
+    "CenterCrop:basic",
+    "CenterCrop:odd_even",
+    "CenterCrop:target_larger_than_input",
+    "Resizing:bilinear",
+    "Resizing:nearest",
+    "Resizing:crop_to_aspect_ratio",
+    "Resizing:pad_to_aspect_ratio",
+    "UpSampling2D:bilinear",
+    # Learned activations and normalizations
+    "PReLU:basic",
+    "PReLU:shared_axes",
+    "PReLU:shared_axes_partial",
+    "PReLU:dense",
+    "LayerNormalization:basic",
+    "LayerNormalization:center=false",
+    "LayerNormalization:scale=false",
+    "LayerNormalization:epsilon",
+    "LayerNormalization:2d_input",
+    "LayerScale:basic",
+    "Model:convnext_block",
+    "BatchNormalization:axis=1",
+    "BatchNormalization:axis=2",
+    # Activations: the newer names as layers; every name as an activation= argument
+    *[f"Activation:{name}" for name in NEW_ACTIVATION_NAMES],
+    *[f"ActivationArg:{name}" for name in ACTIVATION_NAMES + NEW_ACTIVATION_NAMES],
+    "Permute:basic",
+    "Permute:channels_moved",
+    "Permute:3d",
+    # 1-D layers
+    "Conv1D:padding=valid",
+    "Conv1D:padding=same",
+    "Conv1D:padding=causal",
+    "Conv1D:strides",
+    "Conv1D:dilation",
+    "Conv1D:groups",
+    "Conv1D:use_bias=false",
+    "Conv1D:activation",
+    "MaxPooling1D:padding=valid",
+    "MaxPooling1D:padding=same",
+    "MaxPooling1D:strides",
+    "AveragePooling1D:padding=valid",
+    "AveragePooling1D:padding=same",
+    "AveragePooling1D:strides",
+    "GlobalMaxPooling1D:basic",
+    "GlobalMaxPooling1D:keepdims",
+    "GlobalAveragePooling1D:basic",
+    "GlobalAveragePooling1D:keepdims",
+    "ZeroPadding1D:symmetric",
+    "ZeroPadding1D:asymmetric",
+    "Cropping1D:basic",
+    "Cropping1D:asymmetric",
+    "UpSampling1D:basic",
+    "UpSampling1D:size",
+    "Model:kws_cnn1d",
+    # Operator layers (Keras 3 keras.src.ops.* layers; tf.keras TFOpLambda / SlicingOpLambda)
+    "Op:add_tensor",
+    "Op:add_const",
+    "Op:const_sub",
+    "Op:sub_tensor",
+    "Op:multiply_tensor",
+    "Op:multiply_broadcast",
+    "Op:divide_const",
+    "Op:divide_tensor",
+    "Op:maximum",
+    "Op:minimum_const",
+    "Op:relu",
+    "Op:relu6",
+    "Op:sigmoid",
+    "Op:hard_sigmoid",
+    "Op:swish",
+    "Op:hard_swish_pattern",
+    "Op:concatenate",
+    "Op:reshape",
+    "Op:mean_spatial",
+    "Op:image_resize_bilinear",
+    "Op:image_resize_nearest",
+    "Op:multiply_const",
+    "Op:mobilenetv3_hard_sigmoid",
+    "Op:add_const_left",
+    "Op:multiply_const_left",
+    "Op:divide_const_left",
+    "Op:sub_const",
+    "Op:mean_spatial_no_keepdims",
+    "Op:slice",
 ]
 
 # "<generation>/<tag>" -> why the cell cannot exist in that generation (verified by
@@ -146,4 +288,25 @@ NOT_APPLICABLE: dict[str, str] = {
         "tf_keras has no 'hard_silu' activation: Activation('hard_silu') raises "
         "\"Unknown activation function 'hard_silu'\""
     ),
+    "keras2/ActivationArg:hard_silu": "tf_keras has no 'hard_silu' activation",
+    **{
+        f"keras2/{kind}:{name}": (
+            f"tf_keras 2.21 has no '{name}' activation: it raises \"Unknown activation function "
+            f"'{name}' cannot be deserialized\""
+        )
+        for name in NEW_ACTIVATION_NAMES
+        if name not in ("log_softmax", "threshold")
+        for kind in ("Activation", "ActivationArg")
+    },
+    **{
+        f"{gen}/{kind}:threshold": (
+            "keras.activations.threshold(x, threshold, default_value) has no defaults for its two "
+            "arguments: Activation('threshold') and activation='threshold' raise TypeError "
+            "'threshold() missing 2 required positional arguments' when called (Keras 3.15); "
+            "tf_keras does not know the name"
+        )
+        for gen in ("keras2", "keras3")
+        for kind in ("Activation", "ActivationArg")
+    },
+    "keras2/Resizing:pad_to_aspect_ratio": "tf_keras 2.21 Resizing has no pad_to_aspect_ratio argument",
 }

@@ -28,7 +28,8 @@ def test_convert_info_run(tmp_path: Path, capsys) -> None:
     text = capsys.readouterr().out
     assert "sample 0 " in text and np.load(y).shape == (2, 10)
     assert main(["bench", str(out), "--repeat", "2", "--per-layer"]) == 0
-    assert "conv1" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "conv1" in text and f"ISA {pyconvinfer.build_info()['kernel_isa']}:" in text
 
 
 def test_errors_are_one_line_with_exit_1(tmp_path: Path, capsys) -> None:

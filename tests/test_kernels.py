@@ -45,8 +45,8 @@ from helpers import (
 
 from pyconvinfer import _kernels, activations, kernels, packing
 
-ALL_ISAS = ("generic", "avx2", "avx512")
-ISAS = ALL_ISAS[: ALL_ISAS.index(_kernels.cpu_isa()) + 1]
+ALL_ISAS = _kernels.ISA_NAMES  # from the C table
+ISAS = _kernels.available_isas()  # every path this CPU and build can run
 BATCHES = (1, 3)
 SAMPLE_SEED = 20240611
 
@@ -76,16 +76,29 @@ FUSED_ACTS: dict[str, ActSpec] = {
 ACT_IDS = list(FUSED_ACTS)
 
 
-def isa_is_available(isa: str) -> bool:
-    return _kernels.effective_isa(isa) == isa
-
-
-def test_isa_list_matches_cpu() -> None:
-    assert _kernels.cpu_isa() in ALL_ISAS
+def test_isa_names_come_from_c_and_the_default_is_the_fastest_available() -> None:
+    assert set(ALL_ISAS) == {"generic", "avx2", "avx512", "neon"}
+    assert "generic" in ISAS and _kernels.cpu_isa() in ISAS
+    assert kernels.resolve_isa(None) == _kernels.cpu_isa()
+    # The preference among available paths: NEON on ARM, else the widest x86 vectors.
+    expected = next(i for i in ("neon", "avx512", "avx2", "generic") if i in ISAS)
+    assert _kernels.cpu_isa() == expected
+    assert not ({"neon"} & set(ISAS) and {"avx2", "avx512"} & set(ISAS)), ISAS
     for isa in ISAS:
-        assert isa_is_available(isa)
-    for isa in ALL_ISAS[len(ISAS):]:
-        assert _kernels.effective_isa(isa) == _kernels.cpu_isa()
+        assert kernels.resolve_isa(isa) == isa
+        assert _kernels.effective_isa(isa) == isa
+
+
+@pytest.mark.parametrize("isa", [i for i in ALL_ISAS if i not in ISAS])
+def test_unavailable_isa_is_an_error_naming_the_available_ones(isa: str) -> None:
+    """A path this CPU lacks is refused, never silently replaced by another one."""
+    for call in (lambda: kernels.resolve_isa(isa), lambda: kernels.conv2d(X, K3, isa=isa),
+                 lambda: kernels.dense(np.ones((2, 3), F32), np.ones((3, 4), F32), isa=isa)):
+        with pytest.raises(ValueError, match=f"isa '{isa}' is not available") as e:
+            call()
+        assert all(name in str(e.value) for name in ISAS)
+    # The C layer's own safety net (never reached from Python): the generic path.
+    assert _kernels.effective_isa(isa) == "generic"
 
 
 def _pick(key: tuple, options: Sequence[Any]) -> Any:

@@ -184,9 +184,27 @@ def test_bad_num_threads() -> None:
 def test_build_info() -> None:
     info = pyconvinfer.build_info()
     assert info["openmp"] == pyconvinfer.openmp_enabled()
-    assert info["kernel_isa"] in ("generic", "avx2", "avx512")
+    assert info["kernel_isa"] == info["cpu_isa"] and info["kernel_isa"] in info["available_isas"]
     assert "-O3" in info.get("compile_flags", ["-O3"])
     assert not any(f in ("-ffast-math", "-Ofast") for f in info.get("compile_flags", []))
+
+
+def test_model_isa_names_the_path_that_runs(tmp_path: Path) -> None:
+    """Default: the fastest path, as build_info reports it; a forced path runs as asked
+    (same results within the kernel tolerance); a path the CPU lacks is an error."""
+    path = pyconvinfer.convert(DATA / "lenet5_digits.h5", tmp_path / "lenet.pci")
+    x = np.load(DATA / "digits_test_x.npy")[:3]
+    default = pyconvinfer.load(path)
+    assert default.isa == pyconvinfer.build_info()["kernel_isa"]
+    ref = default.predict(x)
+    available = pyconvinfer.build_info()["available_isas"]
+    for isa in available:
+        model = pyconvinfer.load(path, isa=isa)
+        assert model.isa == isa
+        np.testing.assert_allclose(model.predict(x), ref, rtol=1e-4, atol=1e-6)
+    for isa in {"generic", "avx2", "avx512", "neon"} - set(available):
+        with pytest.raises(ValueError, match=f"isa '{isa}' is not available"):
+            pyconvinfer.load(path, isa=isa)
 
 
 def test_plans_for_many_input_sizes_are_bounded(tmp_path: Path) -> None:

@@ -8,19 +8,21 @@ activations) -> pack weights for the kernels -> write atomically."""
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .. import __version__, packing
-from ..errors import ConversionError
+from .. import __version__
+from .. import activations as acts
+from ..errors import ConversionError, ConversionWarning
 from ..format import write_model
 from ..graph import Graph, Node
-from ..ops import REGISTRY
+from ..ops import REGISTRY, ConstShape
 from . import builtin
 from .files import KerasFile, keras3_vars_for, read_config_json, read_keras_file
-from .layers import HANDLERS, WEIGHTED_LAYERS, Ctx, RawNode
+from .layers import HANDLERS, Ctx, RawNode, has_weights
 from .topology import Topology, parse_topology
 
 
@@ -47,9 +49,12 @@ def _leaves(order: list, prefix: str = "") -> list[tuple[str, str, str]]:
     return out
 
 
-def _has_weights(entry: tuple) -> bool:
+def _has_weights(entry: tuple, configs: dict[str, dict]) -> bool:
+    """Whether a layer (or a nested model) of model.layers stores weights."""
     name, cls, children = entry
-    return any(c in WEIGHTED_LAYERS for _, _, c in _leaves(children)) if children else cls in WEIGHTED_LAYERS
+    if children:
+        return any(has_weights(c, configs.get(q, {})) for q, _, c in _leaves(children, f"{name}/"))
+    return has_weights(cls, configs.get(name, {}))
 
 
 def _split_nested(model: str, children: list, arrays: list[tuple[str, np.ndarray]]) -> dict:
@@ -78,10 +83,16 @@ def _weights_by_layer(kf: KerasFile, topo: Topology) -> dict[str, list[tuple[str
     top = {name: (cls, children) for name, cls, children in topo.layer_order}
     if ws.kind == "by_name":
         groups = ws.by_name
+        stray = [n for n in ws.order if n not in top]
+        if stray:
+            raise ConversionError(
+                f"the file holds weights for layers its model config does not have ({', '.join(stray[:8])}"
+                f"{'...' if len(stray) > 8 else ''}): the file is inconsistent")
     else:
         # weights-only: Keras matches the k-th saved layer with weights to the k-th
         # model layer with weights. When the names agree it is the same thing.
-        model_layers = [e[0] for e in topo.layer_order if _has_weights(e)]
+        configs = {c.layer: c.config for c in topo.calls}
+        model_layers = [e[0] for e in topo.layer_order if _has_weights(e, configs)]
         saved = ws.order
         if set(saved) == set(model_layers):
             groups = ws.by_name
@@ -91,6 +102,12 @@ def _weights_by_layer(kf: KerasFile, topo: Topology) -> dict[str, list[tuple[str
                 f"({', '.join(model_layers[:6])}{'...' if len(model_layers) > 6 else ''}): they do not belong together")
         else:
             groups = {m: ws.by_name[s] for m, s in zip(model_layers, saved)}
+            renamed = [(s, m) for m, s in zip(model_layers, saved) if s != m]
+            if renamed:  # Keras does the same; the user should still know it happened
+                warnings.warn(
+                    "weights matched to layers by position, as Keras does; renamed: "
+                    + ", ".join(f"{s} -> {m}" for s, m in renamed[:12]) + ("..." if len(renamed) > 12 else ""),
+                    ConversionWarning, stacklevel=2)
     out = {}
     for name, arrays in groups.items():
         cls, children = top.get(name, ("", []))
@@ -98,6 +115,27 @@ def _weights_by_layer(kf: KerasFile, topo: Topology) -> dict[str, list[tuple[str
             out.update(_split_nested(name, children, arrays))
         else:
             out[name] = arrays
+    return out
+
+
+def _resolve_inputs(node: RawNode, call_inputs: list[str], prev: list[str], layer: str) -> list[str]:
+    """A handler's node inputs: none listed = the previous output (or the layer's inputs);
+    "$k" = the layer's k-th input, "$prev" = the previous node's output, other names =
+    the node's own constants, renamed layer/name so they are unique in the file."""
+    if not node.inputs:
+        return list(prev)
+    out, renamed = [], {}
+    for t in node.inputs:
+        if t == "$prev":
+            out += prev
+        elif t.startswith("$") and t[1:].isdigit():
+            out.append(call_inputs[int(t[1:])])
+        elif t in node.constants:
+            renamed[f"{layer}/{t}"] = node.constants[t]
+            out.append(f"{layer}/{t}")
+        else:
+            raise ConversionError(f"layer {layer!r}: node input {t!r} is neither a placeholder nor a constant")
+    node.constants = renamed
     return out
 
 
@@ -116,7 +154,8 @@ def _to_raw_nodes(topo: Topology, weights: dict, generation: int) -> tuple[list[
         if any(t not in shapes for t in call.inputs):
             continue  # fed by a layer already reported: its options cannot be checked without a shape
         try:
-            ctx = Ctx(call.layer, call.cls, call.config, [shapes[t] for t in call.inputs], generation)
+            ctx = Ctx(call.layer, call.cls, call.config, [shapes[t] for t in call.inputs], generation,
+                      call.args, call.kwargs)
             made = handler(ctx, weights.get(call.layer, []))
         except ConversionError as e:
             problems.append(str(e))
@@ -126,12 +165,17 @@ def _to_raw_nodes(topo: Topology, weights: dict, generation: int) -> tuple[list[
             continue
         prev = call.inputs
         for i, node in enumerate(made):
-            node.inputs = list(prev)
-            node.output = call.output if i == len(made) - 1 else f"{call.output}/{i}"
+            node.part = i
+            if i:
+                node.name = f"{node.name}/{i}"  # node names are unique
             if call.node_index:
                 node.name = f"{node.name}:{call.node_index}"
+            node.inputs = _resolve_inputs(node, call.inputs, prev, call.layer)
+            node.output = call.output if i == len(made) - 1 else f"{call.output}/{i}"
+            in_shapes = [ConstShape(node.constants[t].shape) if t in node.constants else shapes[t]
+                         for t in node.inputs]
             try:
-                shapes[node.output] = tuple(REGISTRY[node.op].infer(node.attrs, [shapes[t] for t in node.inputs]))
+                shapes[node.output] = tuple(REGISTRY[node.op].infer(node.attrs, in_shapes))
             except ValueError as e:
                 problems.append(f"layer {call.layer!r} ({call.cls}): {e}")
                 break
@@ -151,9 +195,10 @@ def _consumers(nodes: list[RawNode]) -> dict[str, int]:
 
 
 def _fuse(nodes: list[RawNode], outputs: list[str], shared: set[int]) -> list[RawNode]:
-    """Fold batch norm into the preceding conv2d/dense (scale the kernel's
-    output channels, shift the bias) and fuse activations into the op before
-    them, when that op's output feeds nothing else and is no model output.
+    """Absorb a node into the one before it where that op's description allows
+    (OpDef.fold_scale: a following per-channel scale_shift on the last axis;
+    OpDef.activation: a following element-wise activation), when the producer's
+    output feeds nothing else, is no model output, and has no activation yet.
     `shared` holds ids of weights used by several calls of one layer: never
     folded into, since the other calls need them unchanged."""
     keep = set(outputs)
@@ -165,15 +210,18 @@ def _fuse(nodes: list[RawNode], outputs: list[str], shared: set[int]) -> list[Ra
             src = producer.get(node.inputs[0]) if len(node.inputs) == 1 else None
             if src is None or users.get(src.output, 0) != 1 or src.output in keep:
                 continue
-            linear = src.attrs.get("activation", {"name": "linear"})["name"] == "linear"
-            if node.op == "scale_shift" and src.op in ("conv2d", "dense") and linear \
-                    and node.attrs["activation"]["name"] == "linear" and id(src.raw["kernel"]) not in shared:
-                scale, shift = node.raw["scale"].astype(np.float64), node.raw["shift"].astype(np.float64)
-                k = src.raw["kernel"].astype(np.float64) * scale  # broadcast over the output-channel axis
-                b = src.raw.get("bias", np.zeros_like(scale)).astype(np.float64) * scale + shift
-                src.raw = {"kernel": k.astype(np.float32), "bias": b.astype(np.float32)}
-            elif node.op == "activation" and src.op in ("conv2d", "dense", "conv2d_transpose", "add",
-                                                        "scale_shift") and linear:
+            sdef = REGISTRY[src.op]
+            linear = acts.is_linear(src.attrs.get("activation"))
+            if (node.op == "scale_shift" and sdef.fold_scale is not None and linear
+                    and acts.is_linear(node.attrs.get("activation")) and int(node.attrs.get("axis", -1)) == -1
+                    and "scale" in node.raw and "shift" in node.raw
+                    and not any(id(a) in shared for a in src.raw.values())):
+                folded = sdef.fold_scale(src.attrs, src.raw, node.raw["scale"].astype(np.float64),
+                                         node.raw["shift"].astype(np.float64))
+                if folded is None:
+                    continue
+                src.raw = folded
+            elif node.op == "activation" and sdef.activation and linear and acts.element_wise(node.attrs["activation"]):
                 src.attrs["activation"] = node.attrs["activation"]
             else:
                 continue
@@ -187,64 +235,51 @@ def _fuse(nodes: list[RawNode], outputs: list[str], shared: set[int]) -> list[Ra
             return nodes
 
 
-def choose_algorithm(attrs: dict, in_shape: tuple, policy: str) -> str:
-    """Winograd for 3x3 stride-1 convolutions where it pays (policy "auto"):
-    F(4x4) on maps of 56x56 and more (or of unknown size), F(2x2) down to
-    28x28 (4x fewer weights than F(4x4): the weights of VGG16's block 4 stay
-    near their direct size), direct below and for thin inputs. "off": direct."""
-    if policy == "off":
-        return "direct"
-    if policy not in ("auto", "winograd2", "winograd4"):
-        raise ConversionError(f"winograd must be 'auto', 'off', 'winograd2' or 'winograd4', got {policy!r}")
-    eligible = (attrs["kernel_size"] == [3, 3] and attrs["strides"] == [1, 1] and attrs["dilation"] == [1, 1]
-                and attrs["groups"] == 1 and attrs["in_channels"] >= 16 and attrs["filters"] >= 16)
-    if not eligible:
-        return "direct"
-    if policy != "auto":
-        return policy
-    h, w = in_shape[0], in_shape[1]
-    if h is None or w is None or h * w >= 56 * 56:
-        return "winograd4"
-    return "winograd2" if h * w >= 28 * 28 else "direct"
-
-
-def _pack(nodes: list[RawNode], shapes: dict, policy: str) -> tuple[list[Node], dict[str, np.ndarray]]:
+def _pack(nodes: list[RawNode], shapes: dict, options: dict) -> tuple[list[Node], dict[str, np.ndarray]]:
+    """Conversion-time choices (OpDef.configure), then each weight packed as its
+    op describes (OpDef.pack), once per (array, op, role, packing-relevant attrs):
+    the calls of a shared layer share one tensor. Tensors are named node/role;
+    constants that are node inputs keep their own names."""
     tensors: dict[str, np.ndarray] = {}
     seen: dict[tuple, str] = {}
-    algorithm_of: dict[int, str] = {}  # a kernel shared by several calls gets one algorithm
+    configured: dict[int, dict] = {}  # a kernel shared by several calls gets one configuration
     out = []
     for n in nodes:
+        opdef = REGISTRY[n.op]
+        if opdef.configure is not None:
+            kid = id(n.raw.get("kernel", n))
+            if kid not in configured:
+                opdef.configure(n.attrs, [shapes[t] for t in n.inputs if t in shapes], options)
+                configured[kid] = dict(n.attrs)
+            n.attrs = dict(configured[kid], **{k: v for k, v in n.attrs.items() if k not in configured[kid]})
         names = {}
-        if n.op == "conv2d":
-            kid = id(n.raw["kernel"])
-            if kid not in algorithm_of:
-                algorithm_of[kid] = choose_algorithm(n.attrs, shapes[n.inputs[0]], policy)
-            n.attrs["algorithm"] = algorithm_of[kid]
         for role, arr in n.raw.items():
-            key = (id(arr), n.attrs.get("algorithm"))
+            key = (id(arr), n.op, role, opdef.pack_key(n.attrs))
             if key not in seen:
-                if role == "kernel" and n.op == "conv2d" and n.attrs["algorithm"] != "direct":
-                    packed = packing.pack_winograd(arr, int(n.attrs["algorithm"][-1]))
-                elif role == "kernel" and n.op == "conv2d":
-                    packed = packing.pack_conv2d(arr, n.attrs["groups"])
-                elif role == "kernel" and n.op == "dense":
-                    packed = packing.pack_dense(arr)
-                elif role == "kernel" and n.op == "conv2d_transpose":
-                    packed = packing.pack_conv2d_transpose(arr, tuple(n.attrs["strides"]))
-                    if packed.size == 0:
-                        packed = np.zeros(16, np.float32)
-                else:
-                    packed = np.ascontiguousarray(arr, dtype=np.float32)
-                name = f"{n.name.split('+')[0].split(':')[0]}/{role}"
+                name = f"{n.name}/{role}"
                 while name in tensors:
                     name += "_"
-                tensors[name] = packed
+                tensors[name] = opdef.pack(n.attrs, role, arr)
                 seen[key] = name
             names[role] = seen[key]
+        inputs = []
+        for t in n.inputs:
+            if t in n.constants:
+                arr = n.constants[t]
+                key = (id(arr), "constant")
+                if key not in seen:
+                    name = t
+                    while name in tensors:
+                        name += "_"
+                    tensors[name] = np.ascontiguousarray(arr, dtype=np.float32)
+                    seen[key] = name
+                inputs.append(seen[key])
+            else:
+                inputs.append(t)
         attrs = dict(n.attrs)
         if "kernel" in n.raw:
             attrs["params"] = int(n.raw["kernel"].size)  # unpacked count, for summaries
-        out.append(Node(n.name, n.op, n.inputs, n.output, attrs, names, n.layers))
+        out.append(Node(n.name, n.op, inputs, n.output, attrs, names, n.layers))
     return out, tensors
 
 
@@ -285,25 +320,29 @@ def build_graph(src: str, config: str | None = None, arch: str | None = None,
     for call in topo.calls:
         seen_layers[call.layer] = seen_layers.get(call.layer, 0) + 1
     raw_nodes, shapes = _to_raw_nodes(topo, weights, generation)
-    # A layer called several times keeps one copy of its weights, shared by its calls.
-    first: dict[str, RawNode] = {}
+    # A layer called several times keeps one copy of its weights, shared by its calls:
+    # keyed by the layer and the node's part among the nodes its handler made.
+    first: dict[tuple[str, int], RawNode] = {}
     for n in raw_nodes:
-        base = n.layers[0]
-        if seen_layers.get(base, 0) > 1 and n.raw:
-            if base in first:
-                n.raw = first[base].raw
+        key = (n.layers[0], n.part)
+        if seen_layers.get(key[0], 0) > 1 and n.raw:
+            if key in first:
+                n.raw = first[key].raw
             else:
-                first[base] = n
+                first[key] = n
             shared.update(id(a) for a in n.raw.values())
     nodes = _fuse(raw_nodes, topo.outputs, shared)
-    packed_nodes, tensors = _pack(nodes, shapes, winograd)
+    try:
+        packed_nodes, tensors = _pack(nodes, shapes, {"winograd": winograd})
+    except ValueError as e:
+        raise ConversionError(str(e)) from None
     meta = {
         "name": topo.name,
         "source": {"file": os.path.basename(src), "format": kf.format, "keras_version": kf.keras_version,
                    "keras_generation": generation, "architecture": arch or ("config" if config else "file")},
         "converter": f"pyconvinfer {__version__}",
     }
-    inputs = [{"name": n, "shape": list(s)} for n, s in topo.inputs]
+    inputs = [{"name": n, "shape": list(s), "dtype": "float32"} for n, s in topo.inputs]
     g = Graph(inputs, list(topo.outputs), packed_nodes, tensors, meta)
     g.check()
     return g

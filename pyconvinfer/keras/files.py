@@ -198,30 +198,49 @@ def snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def keras3_vars_for(root: Any, layers: list, prefix: str = "") -> dict[str, list[tuple[str, np.ndarray]]]:
+def _stored_vars(group: Any, path: str = "") -> list[str]:
+    """Paths of every non-empty `vars` group under a Keras 3 `layers/` group."""
+    found = []
+    for key in group:
+        sub = group[key]
+        if not hasattr(sub, "keys"):
+            continue
+        if "vars" in sub and len(sub["vars"]):
+            found.append(f"{path}{key}")
+        if "layers" in sub:
+            found += _stored_vars(sub["layers"], f"{path}{key}/layers/")
+    return found
+
+
+def keras3_vars_for(root: Any, layers: list, prefix: str = "", used: set | None = None,
+                    top: bool = True) -> dict[str, list[tuple[str, np.ndarray]]]:
     """Weights from layers/<snake_class[_k]>/vars/<i>, for (name, class, children)
     in model.layers order; a nested model's layers sit under its own layers/ group.
 
     The path is the class name numbered per class, not the layer's own name
     (a layer named c1 may sit at layers/conv2d). Keras >= 3.15 also writes the
-    real name as an attribute of vars; when present it must agree."""
+    real name as an attribute of vars; when present it must agree. Weights the
+    architecture never reads are an error: they mean the two do not belong together."""
     out: dict[str, list[tuple[str, np.ndarray]]] = {}
-    used: dict[str, int] = {}
+    used = set() if used is None else used
+    counts: dict[str, int] = {}
     for lname, cls, children in layers:
         base = snake_case(cls)
-        k = used.get(base, -1) + 1
-        used[base] = k
+        k = counts.get(base, -1) + 1
+        counts[base] = k
         key = base if k == 0 else f"{base}_{k}"
         qualified = f"{prefix}{lname}"
         group = root[key] if key in root else None
         if children:
             if group is None or "layers" not in group:
                 raise ConversionError(f"nested model {qualified!r}: no layers/{key}/layers group in the weights file")
-            out.update(keras3_vars_for(group["layers"], children, f"{qualified}/"))
+            used.add(f"{root.name}/{key}")
+            out.update(keras3_vars_for(group["layers"], children, f"{qualified}/", used, top=False))
             continue
         if group is None or "vars" not in group:
             out[qualified] = []
             continue
+        used.add(f"{root.name}/{key}")
         vars_group = group["vars"]
         attr_name = vars_group.attrs.get("name")
         if attr_name is not None and _decode(attr_name) != lname and len(vars_group):  # weightless: no matter
@@ -231,4 +250,11 @@ def keras3_vars_for(root: Any, layers: list, prefix: str = "") -> dict[str, list
         idx = sorted(int(i) for i in vars_group.keys())
         out[qualified] = [(f"{vars_group.name}/{i}", np.asarray(vars_group[str(i)][()], dtype=np.float32))
                           for i in idx]
+    if top:
+        unused = [p for p in _stored_vars(root) if f"{root.name}/{p}" not in used]
+        if unused:
+            raise ConversionError(
+                f"the weights file holds weights for layers the architecture does not have "
+                f"({', '.join(unused[:8])}{'...' if len(unused) > 8 else ''}): the weights and the architecture "
+                "do not belong together")
     return out

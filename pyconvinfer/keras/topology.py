@@ -7,7 +7,7 @@ layers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConversionError
@@ -21,6 +21,10 @@ class Call:
     inputs: list[str]        # tensor names
     output: str              # tensor name
     node_index: int          # which call of the layer (shared layers have several)
+    # The call's arguments as saved, each tensor replaced by "$k" (its index in
+    # `inputs`): what operator layers (x + 3.0) need to know their constants.
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -48,6 +52,23 @@ def _input_shape(cfg: dict) -> list | None:
 NESTED = ("Sequential", "Functional", "Model")
 
 
+def _class_key(spec: dict) -> str:
+    """The handler key of a layer: its class name, except Keras 3 operations
+    (`x + 3.0` saves as module keras.src.ops.numpy, class Add) which get
+    "ops.<class>" so they are not mistaken for the merge layers of that name."""
+    module = str(spec.get("module") or "")
+    cls = str(spec["class_name"])
+    if module.startswith("keras.src.ops"):
+        return f"ops.{cls}"
+    # legacy .h5 files drop `module`: an operation's config has only its name and
+    # constructor arguments, where every layer's has "trainable" and "dtype"
+    cfg = spec.get("config") or {}
+    nodes = spec.get("inbound_nodes") or []
+    if not module and nodes and isinstance(nodes[0], dict) and "trainable" not in cfg and "dtype" not in cfg:
+        return f"ops.{cls}"
+    return cls
+
+
 def _inline(name: str, cls: str, cfg: dict, k: int, ins: list[str]) -> tuple[list[Call], list[str], list]:
     """Calls of a nested model applied (k-th time) to tensors `ins`: its layers
     become "outer/inner" calls; its outputs become the outer tensors name:k:i."""
@@ -64,7 +85,8 @@ def _inline(name: str, cls: str, cfg: dict, k: int, ins: list[str]) -> tuple[lis
     def r(t: str) -> str:
         return rename.get(t, f"{name}:{k}/{t}")
 
-    calls = [Call(f"{name}/{c.layer}", c.cls, c.config, [r(t) for t in c.inputs], r(c.output), c.node_index)
+    calls = [Call(f"{name}/{c.layer}", c.cls, c.config, [r(t) for t in c.inputs], r(c.output), c.node_index,
+                  c.args, c.kwargs)
              for c in inner.calls]
     for t, outer in zip(inner.outputs, outs):
         if t not in produced:  # an inner input passed straight through
@@ -115,26 +137,64 @@ def _sequential(cfg: Any) -> Topology:
     return Topology(name, inputs, [prev], calls, order)
 
 
-def _history(obj: Any) -> list[tuple[str, int, int]]:
-    """Every (layer, node, tensor) referenced in a Keras 3 call-args structure."""
-    found = []
+def _is_k3_tensor(obj: Any) -> bool:
+    return isinstance(obj, dict) and obj.get("class_name") == "__keras_tensor__"
+
+
+def _is_k2_triple(obj: Any) -> bool:
+    return (isinstance(obj, (list, tuple)) and len(obj) in (3, 4) and isinstance(obj[0], str)
+            and isinstance(obj[1], int) and isinstance(obj[2], int))
+
+
+def _template(obj: Any, found: list[tuple[str, int, int]], is_tensor, to_triple) -> Any:
+    """obj with every tensor replaced by "$k" (k = its index in `found`)."""
+    if is_tensor(obj):
+        found.append(to_triple(obj))
+        return f"${len(found) - 1}"
     if isinstance(obj, dict):
-        if obj.get("class_name") == "__keras_tensor__":
-            h = obj["config"]["keras_history"]
-            return [(h[0], int(h[1]), int(h[2]))]
-        for v in obj.values():
-            found += _history(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            found += _history(v)
-    return found
+        return {k: _template(v, found, is_tensor, to_triple) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_template(v, found, is_tensor, to_triple) for v in obj]
+    return obj
 
 
-def _node_inputs(node: Any) -> list[tuple[str, int, int]]:
-    if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}; tensors in args only
-        return _history(node.get("args", []))
+def _k3_triple(obj: dict) -> tuple[str, int, int]:
+    h = obj["config"]["keras_history"]
+    return (str(h[0]), int(h[1]), int(h[2]))
+
+
+def _node_call(node: Any) -> tuple[list[tuple[str, int, int]], list, dict]:
+    """An inbound node -> (input tensors, args template, kwargs template)."""
+    found: list[tuple[str, int, int]] = []
+    if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
+        args = _template(node.get("args", []), found, _is_k3_tensor, _k3_triple)
+        kwargs = _template(node.get("kwargs", {}), found, _is_k3_tensor, _k3_triple)
+        return found, args, kwargs
+    if not isinstance(node, (list, tuple)):
+        raise ConversionError(f"unreadable inbound node {node!r}")
+    if node and isinstance(node[0], str):
+        # tf.keras TFOpLambda: the node is a single [layer, node, tensor, kwargs] entry whose
+        # kwargs may hold further tensors as bare [layer, node, tensor] triples. A constant
+        # first operand (3.0 - x) is saved as ["_CONSTANT_VALUE", -1, 3.0, kwargs].
+        kw = node[3] if len(node) > 3 and isinstance(node[3], dict) else {}
+        if node[0] == "_CONSTANT_VALUE" and len(node) >= 3:
+            first: Any = node[2]
+        elif _is_k2_triple(node):
+            found.append((node[0], int(node[1]), int(node[2])))
+            first = "$0"
+        else:
+            raise ConversionError(f"unreadable inbound node {node!r}")
+        kwargs = _template(kw, found, _is_k2_triple, lambda t: (str(t[0]), int(t[1]), int(t[2])))
+        return found, [first], kwargs
     # Keras 2: [[layer, node_index, tensor_index, kwargs], ...]
-    return [(e[0], int(e[1]), int(e[2])) for e in node]
+    kwargs: dict = {}
+    for e in node:
+        if not _is_k2_triple(e):
+            raise ConversionError(f"unreadable inbound node entry {e!r}")
+        found.append((e[0], int(e[1]), int(e[2])))
+        if len(e) > 3 and isinstance(e[3], dict):
+            kwargs.update(_template(e[3], found, _is_k2_triple, lambda t: (str(t[0]), int(t[1]), int(t[2]))))
+    return found, [f"${i}" for i in range(len(node))], kwargs
 
 
 def _triples(v: Any) -> list[tuple[str, int, int]]:
@@ -144,7 +204,7 @@ def _triples(v: Any) -> list[tuple[str, int, int]]:
 
 
 def _functional(cfg: dict) -> Topology:
-    pending: list[tuple[dict, int, list[str]]] = []
+    pending: list[tuple[dict, int, list[str], list, dict]] = []
     order, inputs = [], []
     for spec in cfg.get("layers", []):
         cls, lcfg = spec["class_name"], spec.get("config", {})
@@ -155,13 +215,14 @@ def _functional(cfg: dict) -> Topology:
             inputs.append((lname, _input_shape(lcfg)))
             continue
         for k, node in enumerate(spec.get("inbound_nodes", [])):
-            pending.append((spec, k, [_tensor(*t) for t in _node_inputs(node)]))
+            found, args, kwargs = _node_call(node)
+            pending.append((spec, k, [_tensor(*t) for t in found], args, kwargs))
     ready = {name for name, _ in inputs}
     calls: list[Call] = []
     while pending:  # topological order; shared layers may be listed before their inputs exist
         progressed = False
         rest = []
-        for spec, k, ins in pending:
+        for spec, k, ins, args, kwargs in pending:
             if all(t in ready for t in ins):
                 lname = spec.get("name") or spec["config"].get("name")
                 if spec["class_name"] in NESTED:
@@ -175,13 +236,13 @@ def _functional(cfg: dict) -> Topology:
                     ready.update(outs)
                 else:
                     out = _tensor(lname, k, 0)
-                    calls.append(Call(lname, spec["class_name"], spec.get("config", {}), ins, out, k))
+                    calls.append(Call(lname, _class_key(spec), spec.get("config", {}), ins, out, k, args, kwargs))
                     ready.add(out)
                 progressed = True
             else:
-                rest.append((spec, k, ins))
+                rest.append((spec, k, ins, args, kwargs))
         if not progressed:
-            missing = sorted({t for _, _, ins in rest for t in ins if t not in ready})
+            missing = sorted({t for _, _, ins, _, _ in rest for t in ins if t not in ready})
             raise ConversionError(f"the model graph references tensors nobody produces: {missing}")
         pending = rest
     in_order = [_tensor(*t) for t in _triples(cfg.get("input_layers", []))]
