@@ -95,6 +95,8 @@ def test_wrong_labels_file_and_missing_inputs_are_clear_errors(photos, tmp_path,
     assert "matches no images" in capsys.readouterr().err
     assert main(["run", model, str(tmp_path / "gone.jpg")]) == 1
     assert "gone.jpg: no such file or directory" in capsys.readouterr().err
+    assert main(["run", model, str(photos), str(tmp_path / "x.npy")]) == 1
+    assert "must be the only input" in capsys.readouterr().err
     (tmp_path / "notimage.png").write_bytes(b"not an image")
     assert main(["run", model, str(tmp_path / "notimage.png")]) == 1
     assert "notimage.png: cannot read as an image" in capsys.readouterr().err
