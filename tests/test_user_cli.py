@@ -93,8 +93,8 @@ def test_times_and_sizes_print_in_human_units(tmp_path: Path, capsys) -> None:
 
 
 def test_ctrl_c_in_the_cli_exits_130_promptly(tmp_path: Path) -> None:
-    path = conv_stack(tmp_path / "deep.pci", layers=60, channels=64)
-    np.save(tmp_path / "x.npy", np.ones((4, 96, 96, 3), np.float32))
+    path = conv_stack(tmp_path / "deep.pci", layers=300, channels=64)  # short layers, seconds in all
+    np.save(tmp_path / "x.npy", np.ones((8, 48, 48, 3), np.float32))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "pyconvinfer.cli", "run", path, str(tmp_path / "x.npy"),
                              "--threads", "1"], stderr=subprocess.PIPE, text=True, env=env)

@@ -169,7 +169,7 @@ import sys, time, numpy as np, pyconvinfer
 model = pyconvinfer.load(sys.argv[1], num_threads=1)
 small = np.ones((1, 8, 8, 3), np.float32)
 want = model.predict(small)
-x = np.ones((4, 96, 96, 3), np.float32)
+x = np.ones((4, 48, 48, 3), np.float32)
 print("running", flush=True)
 try:
     model.predict(x)
@@ -181,7 +181,8 @@ print("usable" if np.array_equal(model.predict(small), want) else "broken", flus
 
 
 def test_ctrl_c_stops_a_long_predict_within_half_a_second(tmp_path) -> None:
-    path = conv_stack(tmp_path / "deep.pci", layers=60, channels=64)  # seconds per predict here
+    # 300 short layers (a few ms each): the stop comes at the next layer boundary
+    path = conv_stack(tmp_path / "deep.pci", layers=300, channels=64)  # seconds per predict here
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD, path], stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout.readline().strip() == "running"
