@@ -1,0 +1,73 @@
+"""keras.applications CNNs end to end: every file kind of both Keras generations,
+converted and run, against the outputs Keras computed for the same weights.
+
+Models (96x96x3, batch 2, logits): MobileNetV3Small, EfficientNetB0, Xception,
+NASNetMobile, ConvNeXtTiny, MobileNetV2. Kinds: Keras 3 ``.h5``, ``.keras``,
+``.weights.h5`` + ``to_json()`` config; tf.keras full ``.h5`` and weights-only ``.h5``
++ config. The files are rebuilt here from committed layouts with seeded weights
+(``applications_files.py``; ``tools/capture_applications.py`` recorded the layouts and
+Keras's outputs, and checked that Keras reading each rebuilt file gives them).
+Tolerance: 1e-4 x max(1, max|y|), as for every Keras comparison (test_conformance).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from applications_files import KINDS, MODELS, expected_output, generation, model_input, write_app_file
+from test_conformance import assert_matches_keras
+
+import pyconvinfer
+
+pytestmark = pytest.mark.applications
+
+CASES = [(m, k) for m in MODELS for k in KINDS]
+
+
+def _convert(model: str, kind: str, tmp_path: Path) -> Path:
+    src, config = write_app_file(MODELS[model], kind, tmp_path)
+    out = pyconvinfer.convert(src, tmp_path / f"{model}.pci", config=None if config is None else str(config))
+    src.unlink()  # the big file is not needed once converted
+    return Path(out)
+
+
+@pytest.mark.parametrize("model,kind", CASES, ids=[f"{m}-{k}" for m, k in CASES])
+def test_application(model: str, kind: str, tmp_path: Path) -> None:
+    spec = MODELS[model]
+    want = expected_output(spec, generation(kind))
+    net = pyconvinfer.load(_convert(model, kind, tmp_path))
+    assert net.input_shape == (None, spec.size, spec.size, 3)
+    got = net.predict(model_input(spec))
+    assert got.dtype == np.float32
+    assert_matches_keras(got, want, f"{model} {kind}")
+
+
+def test_cli_weights_and_config(tmp_path: Path) -> None:
+    """`pyconvinfer convert --config` then `pyconvinfer run` on a weights-only file."""
+    spec = MODELS["MobileNetV2"]
+    src, config = write_app_file(spec, "keras2_weights.h5", tmp_path)
+    assert config is not None
+    out, x, y = tmp_path / "m.pci", tmp_path / "x.npy", tmp_path / "y.npy"
+    np.save(x, model_input(spec))
+    cli = [sys.executable, "-m", "pyconvinfer.cli"]
+    steps = (["convert", str(src), "--config", str(config), "-o", str(out)], ["run", str(out), str(x), "-o", str(y)])
+    for args in steps:
+        done = subprocess.run(cli + args, capture_output=True, text=True, timeout=120)  # noqa: S603
+        assert done.returncode == 0, f"pyconvinfer {args[0]}: {done.stderr}"
+    assert_matches_keras(np.load(y), expected_output(spec, "keras2"), "MobileNetV2 via the CLI")
+
+
+def test_fixtures_are_consistent() -> None:
+    """Both generations' stored outputs have the model's output shape, are finite and informative."""
+    for spec in MODELS.values():
+        outs = [expected_output(spec, g) for g in ("keras3", "keras2")]
+        for out in outs:
+            assert out.shape == (2, 1000) and out.dtype == np.float32
+            assert np.all(np.isfinite(out)) and out.std() > 0.1, spec.name
+        # same weights (seeded by layer name) and same maths: the generations agree loosely
+        # where their layer names agree; they are not required to (tf.keras names differ).
+        assert not np.array_equal(outs[0][0], outs[0][1]), f"{spec.name}: both images give the same output"
