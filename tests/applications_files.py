@@ -140,7 +140,10 @@ def seeded_weight(layer: str, index: int, weight_name: str, layer_class: str,
             fan_in = math.prod(shape[:2])  # (kh, kw, cin, depth_multiplier): one input channel per output
         else:
             fan_in = math.prod(shape[:-1])  # conv (kh, kw, cin/groups, cout), dense (in, out)
-        value = rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)
+        # He gain 2 for a kernel followed by ReLU; SeparableConv2D's depthwise half feeds the
+        # pointwise one directly, so gain 1 there (else Xception's logits reach ~1e6)
+        gain = 1.0 if layer_class == "SeparableConv2D" and role == "depthwise_kernel" else 2.0
+        value = rng.standard_normal(shape) * math.sqrt(gain / fan_in)
     elif role in ("bias", "beta"):
         value = rng.standard_normal(shape) * 0.05
     elif role == "gamma":

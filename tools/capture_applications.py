@@ -112,9 +112,10 @@ def _load(keras: Any, custom: dict[str, Any], spec: af.AppSpec, path: Path, conf
     if config is None:
         try:
             return keras.models.load_model(str(path), custom_objects=custom, compile=False), "load_model"
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
             # Keras 3.15 cannot read back its own legacy .h5 of a model with operator layers
-            # taking a constant (MobileNetV3: x + 3.0): check the weights on a fresh model.
+            # (MobileNetV3's x + 3.0: ValueError; ConvNeXt's x + y: TypeError): check the
+            # weights on a fresh model instead.
             how = f"load_weights into a fresh model (load_model fails: {str(e).splitlines()[0][:160]})"
             model = _build(keras, spec)
             model.load_weights(str(path))
