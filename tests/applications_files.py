@@ -27,7 +27,6 @@ Kinds (``KINDS``): ``keras3_full.h5`` (Keras 3 ``model.save("x.h5")``), ``keras3
 
 from __future__ import annotations
 
-import json
 import math
 import zlib
 from collections.abc import Mapping
@@ -45,6 +44,7 @@ __all__ = [
     "AppSpec",
     "expected_output",
     "generation",
+    "layer_weights",
     "layout_file",
     "model_input",
     "seeded_weight",
@@ -133,8 +133,21 @@ def seeded_weight(layer: str, index: int, weight_name: str, layer_class: str,
     rng = np.random.default_rng([seed, zlib.crc32(layer.encode("utf-8")), index])
     role = _role(weight_name)
     dtype = np.dtype(dtype)
+    f32 = np.float32
+
+    def normal(std: float) -> np.ndarray:  # float32 draws: half the time of float64 ones
+        value = rng.standard_normal(shape, dtype=f32)
+        value *= f32(std)
+        return value
+
+    def uniform(lo: float, hi: float) -> np.ndarray:
+        value = rng.random(shape, dtype=f32)
+        value *= f32(hi - lo)
+        value += f32(lo)
+        return value
+
     if layer_class == "LayerScale":
-        value = rng.uniform(0.1, 0.5, shape)
+        value = uniform(0.1, 0.5)
     elif role in ("kernel", "depthwise_kernel", "pointwise_kernel"):
         if role == "depthwise_kernel" or layer_class == "DepthwiseConv2D":
             fan_in = math.prod(shape[:2])  # (kh, kw, cin, depth_multiplier): one input channel per output
@@ -143,19 +156,19 @@ def seeded_weight(layer: str, index: int, weight_name: str, layer_class: str,
         # He gain 2 for a kernel followed by ReLU; SeparableConv2D's depthwise half feeds the
         # pointwise one directly, so gain 1 there (else Xception's logits reach ~1e6)
         gain = 1.0 if layer_class == "SeparableConv2D" and role == "depthwise_kernel" else 2.0
-        value = rng.standard_normal(shape) * math.sqrt(gain / fan_in)
+        value = normal(math.sqrt(gain / fan_in))
     elif role in ("bias", "beta"):
-        value = rng.standard_normal(shape) * 0.05
+        value = normal(0.05)
     elif role == "gamma":
-        value = rng.uniform(0.8, 1.2, shape)
+        value = uniform(0.8, 1.2)
     elif role == "moving_mean":
-        value = rng.standard_normal(shape) * 0.1
+        value = normal(0.1)
     elif role == "moving_variance":
-        value = rng.uniform(0.5, 1.5, shape)
+        value = uniform(0.5, 1.5)
     elif layer_class == "Normalization" and role == "mean":
-        value = rng.uniform(0.35, 0.55, shape)
+        value = uniform(0.35, 0.55)
     elif layer_class == "Normalization" and role == "variance":
-        value = rng.uniform(0.05, 0.08, shape)
+        value = uniform(0.05, 0.08)
     elif layer_class == "Normalization" and role == "count":
         value = np.full(shape, 1000)
     else:
@@ -163,9 +176,14 @@ def seeded_weight(layer: str, index: int, weight_name: str, layer_class: str,
     return np.asarray(value, dtype=dtype)
 
 
-def weight_source(layout: Mapping[str, Any], seed: int = WEIGHT_SEED
+def weight_source(layout: Mapping[str, Any], seed: int = WEIGHT_SEED, cache: dict | None = None,
                   ) -> Callable[[str, int, tuple[int, ...], np.dtype], np.ndarray]:
-    """A ``write_keras_file`` weight callable giving ``seeded_weight`` for a layout's datasets."""
+    """A ``write_keras_file`` weight callable giving ``seeded_weight`` for a layout's datasets.
+
+    With ``cache`` (a dict the caller owns), each value is drawn once and reused by later
+    files of the same model: the kinds of one model, and both generations where their
+    layer names agree, hold the same weights.
+    """
     info: dict[tuple[str, int], tuple[str, str]] = {}
     for layer in layout["model"]["layers"]:
         for index, w in enumerate(layer["weights"]):
@@ -175,7 +193,12 @@ def weight_source(layout: Mapping[str, Any], seed: int = WEIGHT_SEED
         if (layer, index) not in info:
             raise KeyError(f"layout has no weight {index} of layer {layer!r}")
         wname, cls = info[(layer, index)]
-        return seeded_weight(layer, index, wname, cls, shape, dtype, seed)
+        key = (layer, index, wname, cls, tuple(shape), np.dtype(dtype).str, seed)
+        if cache is None:
+            return seeded_weight(*key)
+        if key not in cache:
+            cache[key] = seeded_weight(*key)
+        return cache[key]
 
     return source
 
@@ -197,12 +220,13 @@ def layer_weights(layout: Mapping[str, Any], seed: int = WEIGHT_SEED) -> dict[st
 
 
 def write_app_file(spec: AppSpec, kind: str, directory: str | Path, seed: int = WEIGHT_SEED,
-                   layout: Mapping[str, Any] | None = None) -> tuple[Path, Path | None]:
+                   layout: Mapping[str, Any] | None = None, cache: dict | None = None) -> tuple[Path, Path | None]:
     """Rebuild file ``kind`` of a model in ``directory`` with seeded weights.
 
     Returns ``(file, config)``: ``config`` is the ``model.to_json()`` file written beside a
     weights-only file (None for full-model kinds). Every weight dataset of the layout must
-    have a measured (layer, index); a dataset without one would get no value.
+    have a measured (layer, index); a dataset without one would get no value. ``cache``:
+    see ``weight_source``.
     """
     layout = load_layout(layout_file(spec, kind)) if layout is None else layout
     directory = Path(directory)
@@ -211,7 +235,7 @@ def write_app_file(spec: AppSpec, kind: str, directory: str | Path, seed: int = 
                 if n["type"] == "dataset" and n["path"] not in mapped]
     if unmapped:
         raise ValueError(f"{spec.name} {kind}: datasets with no known weight: {unmapped[:3]}")
-    path = write_keras_file(layout, directory / layout["suggested_filename"], weight_source(layout, seed))
+    path = write_keras_file(layout, directory / layout["suggested_filename"], weight_source(layout, seed, cache))
     config = None
     if "architecture_json" in layout:
         config = directory / f"{spec.name}_{generation(kind)}_config.json"
@@ -224,12 +248,3 @@ def _h5s(layout: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         return [layout["hdf5"]]
     return [m["hdf5"] for m in layout["zip"]["members"] if "hdf5" in m]
 
-
-def model_summary(layout: Mapping[str, Any]) -> dict[str, Any]:
-    """Parameter count and layer classes of a layout (for reports and sanity checks)."""
-    classes: dict[str, int] = {}
-    params = 0
-    for layer in layout["model"]["layers"]:
-        classes[layer["class_name"]] = classes.get(layer["class_name"], 0) + 1
-        params += sum(math.prod(w["shape"]) for w in layer["weights"])
-    return {"params": params, "classes": classes, "layout_bytes": len(json.dumps(layout))}

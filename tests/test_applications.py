@@ -26,10 +26,20 @@ import pyconvinfer
 pytestmark = pytest.mark.applications
 
 CASES = [(m, k) for m in MODELS for k in KINDS]
+#: Seeded weights of the model being tested, shared by its file kinds (the cases run model
+#: by model): drawing ConvNeXtTiny's 28.6 M weights once instead of five times.
+_WEIGHTS: dict[str, dict] = {}
+
+
+def _cache(model: str) -> dict:
+    if model not in _WEIGHTS:
+        _WEIGHTS.clear()  # one model's weights in memory at a time
+        _WEIGHTS[model] = {}
+    return _WEIGHTS[model]
 
 
 def _convert(model: str, kind: str, tmp_path: Path) -> Path:
-    src, config = write_app_file(MODELS[model], kind, tmp_path)
+    src, config = write_app_file(MODELS[model], kind, tmp_path, cache=_cache(model))
     out = pyconvinfer.convert(src, tmp_path / f"{model}.pci", config=None if config is None else str(config))
     src.unlink()  # the big file is not needed once converted
     return Path(out)
@@ -61,13 +71,12 @@ def test_cli_weights_and_config(tmp_path: Path) -> None:
     assert_matches_keras(np.load(y), expected_output(spec, "keras2"), "MobileNetV2 via the CLI")
 
 
-def test_fixtures_are_consistent() -> None:
-    """Both generations' stored outputs have the model's output shape, are finite and informative."""
+def test_fixtures_are_informative() -> None:
+    """Stored outputs: the model's shape, finite, spread out, and different for the two images
+    (a degenerate output would let a wrong conversion pass the tolerance)."""
     for spec in MODELS.values():
-        outs = [expected_output(spec, g) for g in ("keras3", "keras2")]
-        for out in outs:
-            assert out.shape == (2, 1000) and out.dtype == np.float32
-            assert np.all(np.isfinite(out)) and out.std() > 0.1, spec.name
-        # same weights (seeded by layer name) and same maths: the generations agree loosely
-        # where their layer names agree; they are not required to (tf.keras names differ).
-        assert not np.array_equal(outs[0][0], outs[0][1]), f"{spec.name}: both images give the same output"
+        for gen in ("keras3", "keras2"):
+            out = expected_output(spec, gen)
+            assert out.shape == (2, 1000) and out.dtype == np.float32, (spec.name, gen)
+            assert np.all(np.isfinite(out)) and out.std() > 0.1, (spec.name, gen)
+            assert np.abs(out[0] - out[1]).max() > 0.01 * np.abs(out).max(), (spec.name, gen)
