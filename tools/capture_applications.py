@@ -84,7 +84,19 @@ def _model_info(model: Any, spec: af.AppSpec, layers: list[dict[str, Any]]) -> d
     }
 
 
-def _capture(flavour: str, spec: af.AppSpec, model: Any, tmp: Path, versions: dict[str, str]) -> dict[str, dict]:
+def _reload_error(keras: Any, custom: dict[str, Any], path: Path) -> str | None:
+    """Why Keras cannot ``load_model`` a file it wrote itself, or None when it can."""
+    try:
+        keras.models.load_model(str(path), custom_objects=custom, compile=False)
+    except (ValueError, TypeError) as e:
+        # Keras 3.15's legacy .h5 loader cannot replay operator layers: MobileNetV3's x + 3.0
+        # (ValueError), ConvNeXt's x + y (TypeError)
+        return f"{type(e).__name__}: {str(e).splitlines()[0][:160]}"
+    return None
+
+
+def _capture(keras: Any, custom: dict[str, Any], flavour: str, spec: af.AppSpec, model: Any, tmp: Path,
+             versions: dict[str, str]) -> dict[str, dict]:
     """Save every kind, return ``{kind: layout}`` (tags are left in the model's weights)."""
     tags, layers = cap._tag_model(model)
     info = _model_info(model, spec, layers)
@@ -102,27 +114,27 @@ def _capture(flavour: str, spec: af.AppSpec, model: Any, tmp: Path, versions: di
         if call == "save_weights":
             layout["architecture_json"] = model.to_json()
         cap.check_roundtrip(layout, path)  # the test writer reproduces the Keras file exactly
+        if call == "save":
+            layout["provenance"]["keras_reloads_own_file"] = _reload_error(keras, custom, path) or True
         path.unlink()
         layouts[kind] = layout
     return layouts
 
 
-def _load(keras: Any, custom: dict[str, Any], spec: af.AppSpec, path: Path, config: Path | None) -> tuple[Any, str]:
+def _load(keras: Any, custom: dict[str, Any], spec: af.AppSpec, layout: dict[str, Any], path: Path,
+          config: Path | None) -> tuple[Any, str]:
     """The model Keras reads from a rebuilt file, and how it was read."""
-    if config is None:
-        try:
-            return keras.models.load_model(str(path), custom_objects=custom, compile=False), "load_model"
-        except (ValueError, TypeError) as e:
-            # Keras 3.15 cannot read back its own legacy .h5 of a model with operator layers
-            # (MobileNetV3's x + 3.0: ValueError; ConvNeXt's x + y: TypeError): check the
-            # weights on a fresh model instead.
-            how = f"load_weights into a fresh model (load_model fails: {str(e).splitlines()[0][:160]})"
-            model = _build(keras, spec)
-            model.load_weights(str(path))
-            return model, how
-    model = keras.models.model_from_json(config.read_text(encoding="utf-8"), custom_objects=custom)
+    if config is not None:
+        model = keras.models.model_from_json(config.read_text(encoding="utf-8"), custom_objects=custom)
+        model.load_weights(str(path))
+        return model, "model_from_json + load_weights"
+    own = layout["provenance"]["keras_reloads_own_file"]
+    if own is True:
+        return keras.models.load_model(str(path), custom_objects=custom, compile=False), "load_model"
+    # Keras cannot read its own original file either: check the weights on a fresh model
+    model = _build(keras, spec)
     model.load_weights(str(path))
-    return model, "model_from_json + load_weights"
+    return model, f"load_weights into a fresh model; load_model fails on Keras's own file too ({own})"
 
 
 def _check_output(y: np.ndarray, want: np.ndarray, what: str) -> None:
@@ -140,7 +152,7 @@ def capture_model(flavour: str, spec: af.AppSpec, out_dir: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     x = af.model_input(spec)
     with tempfile.TemporaryDirectory() as tmp:
-        layouts = _capture(flavour, spec, model, Path(tmp), versions)
+        layouts = _capture(keras, custom, flavour, spec, model, Path(tmp), versions)
         any_layout = next(iter(layouts.values()))
         seeded = af.layer_weights(any_layout)
         for layer in model.layers:
@@ -155,7 +167,7 @@ def capture_model(flavour: str, spec: af.AppSpec, out_dir: Path) -> None:
             raise AssertionError(f"{spec.name} {flavour}: degenerate output (std {np.std(want):.3g})")
         for kind, layout in layouts.items():
             path, config = af.write_app_file(spec, kind, tmp, layout=layout)
-            loaded, how = _load(keras, custom, spec, path, config)
+            loaded, how = _load(keras, custom, spec, layout, path, config)
             _check_output(np.asarray(loaded.predict(x, verbose=0)), want, f"{spec.name} {kind}")
             layout["provenance"]["keras_check"] = (
                 f"rebuilt with seeded weights, read back by Keras ({how}): same output")
