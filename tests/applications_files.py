@@ -11,7 +11,7 @@ with exact types; the ``.keras`` zip members; and, for weights-only kinds, the
 and the seeded input ``model_input``; ``tools/capture_applications.py`` made all of it
 (with TensorFlow) and checked that Keras, loading each rebuilt file, gives that output.
 
-Weights are a pure function of (seed, layer name, weight index, weight name, shape):
+Weights are a pure function of (seed, layer name and class, weight index, name, shape):
 ``seeded_weight``. Both the capture tool and the tests call it, so a test's file holds
 exactly the weights Keras saw. Typical use::
 
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from vgg16_files import layout_weight_map, load_layout, write_keras_file
+from vgg16_files import _h5_layouts, layout_weight_map, load_layout, write_keras_file
 
 __all__ = [
     "APPS_DIR",
@@ -231,7 +231,7 @@ def write_app_file(spec: AppSpec, kind: str, directory: str | Path, seed: int = 
     layout = load_layout(layout_file(spec, kind)) if layout is None else layout
     directory = Path(directory)
     mapped = set(layout_weight_map(layout))
-    unmapped = [n["path"] for h5 in _h5s(layout) for n in h5["nodes"]
+    unmapped = [n["path"] for h5 in _h5_layouts(layout) for n in h5["nodes"]
                 if n["type"] == "dataset" and n["path"] not in mapped]
     if unmapped:
         raise ValueError(f"{spec.name} {kind}: datasets with no known weight: {unmapped[:3]}")
@@ -241,10 +241,4 @@ def write_app_file(spec: AppSpec, kind: str, directory: str | Path, seed: int = 
         config = directory / f"{spec.name}_{generation(kind)}_config.json"
         config.write_text(layout["architecture_json"], encoding="utf-8")
     return path, config
-
-
-def _h5s(layout: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    if layout["container"] == "hdf5":
-        return [layout["hdf5"]]
-    return [m["hdf5"] for m in layout["zip"]["members"] if "hdf5" in m]
 
