@@ -146,6 +146,8 @@ def set_random_weights_bn(model: Any, seed: int, x: Any) -> None:
             val = np.asarray(val)
             new.append(val.astype(np.float32) if val.dtype.kind == "f" else val)  # Normalization's count
         layer.set_weights(new)
+        if kind == "Normalization":  # Keras 3 computes with statistics taken from its variables only here
+            layer.finalize_state()
     scale_logits(model, x)
 
 
@@ -347,6 +349,11 @@ def _generate_files(name: str, files: dict[str, str], key: dict[str, Any]) -> di
             scale_logits(model, x)
     ref = np.asarray(model.predict(x, batch_size=len(x), verbose=0), dtype=np.float32)
     model.save(files["h5"])  # legacy HDF5 (the .h5 suffix selects it)
+    # the file must compute what the model in memory computed (the reference of every runtime)
+    again = keras.models.load_model(files["h5"], compile=False).predict(x, batch_size=len(x), verbose=0)
+    if not np.allclose(again, ref, rtol=0, atol=1e-6 * float(np.abs(ref).max())):
+        raise RuntimeError(f"{name}: Keras reloading {files['h5']} computes other outputs than the model saved "
+                           f"(max abs diff {float(np.abs(again - ref).max()):.3g})")
     writer = write_onnx_tf2onnx if MODELS[name]["onnx"] == "tf2onnx" else write_onnx_helper
     onnx_via = writer(model, files["onnx"])
     tflite_via = write_tflite(model, files["tflite"])
