@@ -6,6 +6,7 @@ float32) and Keras 3.
     python tools/bench_peers.py --quick     # CI smoke test: LeNet-5 only, 1 round, no Keras runtime (< 60 s)
     python tools/bench_peers.py --models lenet5_classic --runtimes pyconvinfer,openvino --rounds 5 --out /tmp/b.md
     python tools/bench_peers.py --isa avx512,avx2   # pyconvinfer on each ISA path, the peers once, one run
+    python tools/bench_peers.py --merge             # keep docs/BENCHMARKS.md's sections of other CPUs / paths
 
 Models (tools/bench_models.py builds them, with the same seeded random weights for every runtime): VGG16
 (224x224x3), LeNet-5 with relu (the bundled demo's topology) and the classic LeNet-5 (tanh + average pooling),
@@ -341,6 +342,9 @@ class Bench:
                     continue
                 if self.run_one(runtime, model, top, "check", "warmup") is None:
                     self.skip.add((runtime, model))
+                    reason = self.failures[-1]["reason"] if self.failures else ""
+                    if isa_of(runtime) and "is not available on this CPU" in reason:  # asked for, cannot run
+                        raise SystemExit(f"--isa {isa_of(runtime)}: {reason}")
         for r in range(a.rounds):
             self.log(f"[round {r + 1}/{a.rounds}]")
             order = list(a.entries[r % len(a.entries):]) + list(a.entries[:r % len(a.entries)])
@@ -389,6 +393,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="timed runs per metric and process (default: VGG16 10, LeNet-5 20; --quick: 10)")
     p.add_argument("--out", default=None,
                    help="markdown report to write (default docs/BENCHMARKS.md; --quick: none); '-' for none")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the --out file's sections for other CPUs / ISA paths (one table per ISA measured)")
     p.add_argument("--workdir", default=str(Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser()
                                             / "pyconvinfer" / "bench"),
                    help="where the model files are generated once and reused (default: %(default)s)")
@@ -440,8 +446,11 @@ def main(argv: list[str] | None = None) -> int:
     bench.generate()
     bench.run()
     load_after = tuple(round(v, 2) for v in os.getloadavg())
+    old = None
+    if args.merge and args.out and Path(args.out).exists():
+        old = Path(args.out).read_text()
     report = bench_report.report(bench, _machine(), _versions(), _git_state(), started, time.perf_counter() - t0,
-                                 load_before, load_after)
+                                 load_before, load_after, old)
     (bench.workdir / "results.json").write_text(json.dumps({"results": bench.results, "failures": bench.failures,
                                                             "generate": bench.gen}, indent=1, default=str))
     print()

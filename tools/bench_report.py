@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import statistics
 import sys
@@ -191,21 +192,41 @@ def targets(bench: Bench, ours: str, peers: list[str]) -> list[str]:
     return out + [""]
 
 
-def _isa_heading(bench: Bench, entry: str | None, cpu: str) -> list[str]:
+SECTION_RE = re.compile(r'<!-- section key="([^"]*)" -->\n(.*?)<!-- end section -->\n', re.S)
+
+
+def _isa_path(bench: Bench, entry: str | None) -> str:
     if entry is None:
-        return ["## Peers only (pyconvinfer not measured)", "", f"CPU: {cpu}.", ""]
+        return "none"
     ran = sorted({v for m in bench.args.models for v in bench.values(entry, m, None, lambda r: r["info"]["isa"])})
-    path = "/".join(ran) if ran else "?"
+    return "/".join(ran) if ran else "?"
+
+
+def _isa_heading(bench: Bench, entry: str | None, cpu: str, run_line: str) -> list[str]:
+    if entry is None:
+        return [f"## Peers only (pyconvinfer not measured) on {cpu}", "", run_line, ""]
+    path = _isa_path(bench, entry)
     how = f"forced with `--isa {entry[len('pyconvinfer['):-1]}`" if entry.startswith("pyconvinfer[") else \
         "the best path of this CPU (no --isa)"
-    return [f"## pyconvinfer on the {path} path", "",
+    return [f"## pyconvinfer on the {path} path, {cpu}", "",
             f"CPU: {cpu}. pyconvinfer's kernels: {path} ({how}; `Model.isa` as reported by every measuring "
             "process). The peers run their own kernels for this CPU and are the same processes in every "
-            "section of this run.", ""]
+            f"section of this run. {run_line}", ""]
+
+
+def section_key(cpu: str, isa_path: str) -> str:
+    return f"{cpu} | {isa_path}".replace('"', "'").replace("--", "- -")
+
+
+def kept_sections(old_report: str, new_keys: set[str]) -> list[str]:
+    """The sections of an earlier report (--merge) measured on another CPU or ISA path than this run's."""
+    return [m.group(0) for m in SECTION_RE.finditer(old_report) if m.group(1) not in new_keys]
 
 
 def report(bench: Bench, mach: dict[str, Any], vers: dict[str, str], git_state: str, started: str,
-           elapsed: float, load_before: tuple, load_after: tuple) -> str:
+           elapsed: float, load_before: tuple, load_after: tuple, old_report: str | None = None) -> str:
+    """The markdown report; with `old_report` (--merge), that report's sections for other (CPU, ISA path)
+    pairs follow this run's."""
     a = bench.args
     ours_entries = [e for e in a.entries if e.startswith("pyconvinfer")]
     peers = [e for e in a.entries if not e.startswith("pyconvinfer")]
@@ -221,11 +242,17 @@ def report(bench: Bench, mach: dict[str, Any], vers: dict[str, str], git_state: 
            "INFERENCE_PRECISION_HINT f32. Import time: `import <runtime>` in a fresh process with numpy already "
            "imported (Keras: `import keras`, which imports TensorFlow). Compare ratios measured in the same "
            "run, not absolute numbers across machines.", "",
-           f"CPU: {mach['cpu']}; pyconvinfer paths measured: "
-           + (", ".join(ours_entries) if ours_entries else "none") + ".", ""]
+           "One section per CPU and pyconvinfer ISA path, each with the peers measured in the same run "
+           "(`--merge` keeps the sections of earlier runs on other CPUs or paths; Failures and Setup describe "
+           "the latest run).", ""]
+    run_line = f"Run: {started}, git {git_state}, `{shlex.join(['tools/bench_peers.py', *sys.argv[1:]])}`."
+    keys = set()
     for ours in ours_entries or [None]:
         rows = ([ours] if ours else []) + peers
-        out += _isa_heading(bench, ours, mach["cpu"])
+        key = section_key(mach["cpu"], _isa_path(bench, ours))
+        keys.add(key)
+        out += [f'<!-- section key="{key}" -->']
+        out += _isa_heading(bench, ours, mach["cpu"], run_line)
         for model in a.models:
             tbl, notes = table(bench, model, rows, ours)
             m = bench.gen[model]["manifest"]
@@ -246,7 +273,10 @@ def report(bench: Bench, mach: dict[str, Any], vers: dict[str, str], git_state: 
                 out += ["<details><summary>Per round</summary>", "", raw, "", "</details>", ""]
         if ours:
             out += targets(bench, ours, peers)
-    out += ["## Failures", ""]
+        out += ["<!-- end section -->", ""]
+    if old_report:
+        out += [sec.rstrip("\n") + "\n" for sec in kept_sections(old_report, keys)]
+    out += ["## Failures (latest run)", ""]
     if bench.failures:
         out += [f"- {f['runtime']}, {f['model']}, threads {f['threads']}, {f['stage']}: {f['reason']}"
                 for f in bench.failures]
@@ -279,7 +309,7 @@ def _setup(bench: Bench, mach: dict[str, Any], vers: dict[str, str], git_state: 
     loads = [r["other_load"] for r in bench.results if "other_load" in r]
     load_txt = (f"median {statistics.median(loads):.2f}, max {max(loads):.2f} cores (of {mach['cpus']}) over the "
                 f"{len(loads)} measuring processes" if loads else "not measured")
-    return ["## Setup", "",
+    return ["## Setup (latest run)", "",
             f"- Date: {started} (took {elapsed / 60:.1f} min); load average before {load_before}, "
             f"after {load_after}",
             f"- Command: `{shlex.join([sys.executable, *sys.argv])}` (cwd `{os.getcwd()}`)",
@@ -292,8 +322,8 @@ def _setup(bench: Bench, mach: dict[str, Any], vers: dict[str, str], git_state: 
             f"- pyconvinfer {pci.get('version', vers.get('pyconvinfer', '?'))} from `{pci.get('file', '?')}`, "
             f"extension built {pci.get('built', '?')} (repository at git {git_state} when the report was "
             f"written); build_info: `{json.dumps(pci.get('build_info', {}))}`",
-            "- Peers: " + "; ".join(f"{k} {v}" for k, v in vers.items()
-                                    if k not in ("numpy", "pyconvinfer", "h5py", "psutil")),
+            "- Peer packages: " + ("; ".join(f"{k} {v}" for k, v in vers.items()
+                                            if k not in ("numpy", "pyconvinfer", "h5py", "psutil")) or "none"),
             *peer_lines,
             "- Models:", *[f"  {line}" for line in model_lines],
             f"- Model files (cached): `{bench.workdir}`"]
