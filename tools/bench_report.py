@@ -207,7 +207,7 @@ def _isa_heading(bench: Bench, entry: str | None, cpu: str, run_line: str) -> li
         return [f"## Peers only (pyconvinfer not measured) on {cpu}", "", run_line, ""]
     path = _isa_path(bench, entry)
     how = f"forced with `--isa {entry[len('pyconvinfer['):-1]}`" if entry.startswith("pyconvinfer[") else \
-        "the best path of this CPU (no --isa)"
+        "the best path of this CPU: no --isa"
     return [f"## pyconvinfer on the {path} path, {cpu}", "",
             f"CPU: {cpu}. pyconvinfer's kernels: {path} ({how}; `Model.isa` as reported by every measuring "
             "process). The peers run their own kernels for this CPU and are the same processes in every "
@@ -245,6 +245,11 @@ def report(bench: Bench, mach: dict[str, Any], vers: dict[str, str], git_state: 
            "One section per CPU and pyconvinfer ISA path, each with the peers measured in the same run "
            "(`--merge` keeps the sections of earlier runs on other CPUs or paths; Failures and Setup describe "
            "the latest run).", ""]
+    loads = [r["other_load"] for r in bench.results if "other_load" in r]
+    if loads and statistics.median(loads) > 0.3:
+        out += [f"**Warning: other processes kept {statistics.median(loads):.1f} of {mach['cpus']} cores busy "
+                "(median over the measuring processes): these figures describe a loaded machine, not the "
+                "runtimes.**", ""]
     run_line = f"Run: {started}, git {git_state}, `{shlex.join(['tools/bench_peers.py', *sys.argv[1:]])}`."
     keys = set()
     for ours in ours_entries or [None]:
