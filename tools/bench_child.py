@@ -3,7 +3,8 @@
 Kept apart from bench_peers.py so that the process imports nothing before numpy and the runtime but what
 it needs to read its spec and time: the start-to-first-result figure then measures the runtime, not the
 harness (argparse, subprocess, statistics and pathlib cost ~60 ms of interpreter start-up here).
-The spec (written by bench_peers.py) names the runtime, model, thread count, model files and run counts;
+The spec (written by bench_peers.py) names the runtime, model, thread count, forced ISA (pyconvinfer's `isa`,
+None for the CPU's best), model files and run counts;
 the result (a JSON dict) goes to spec["result"].
 """
 

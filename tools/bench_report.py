@@ -321,7 +321,10 @@ def _setup(bench: Bench, mach: dict[str, Any], vers: dict[str, str], git_state: 
             f"- CPU: {mach['cpu']}; {mach['cpus']} usable core(s) ({mach['cpu_count']} online); SIMD: "
             f"{' '.join(mach['simd']) or 'none found'}; RAM "
             + (f"{mach['mem_gb']:.1f} GiB" if mach["mem_gb"] else "?"),
-            f"- Threads measured: {', '.join(str(t) for t in a.threads)}",
+            f"- Threads measured: {', '.join(str(t) for t in a.threads)}; OpenMP / thread-pool environment "
+            "(children also get OMP_NUM_THREADS=T): "
+            + (", ".join(f"{k}={v}" for k, v in sorted(os.environ.items())
+                         if k.startswith(("OMP_", "GOMP_", "KMP_", "OPENBLAS_"))) or "none"),
             f"- CPU used by other processes while a runtime was measured (from /proc/stat): {load_txt}",
             f"- {mach['platform']}; Python {mach['python']}; numpy {vers.get('numpy', '?')}; {mach['gcc']}",
             f"- pyconvinfer {pci.get('version', vers.get('pyconvinfer', '?'))} from `{pci.get('file', '?')}`, "
