@@ -280,6 +280,12 @@ class Bench:
                         self.skip.add((entry, model))
             elif "pci_convert_s" in res:
                 self.log(f"[gen] {model}: pyconvinfer.convert {res['pci_convert_s']:.2f} s")
+            for kind, users in (("onnx", ("onnxruntime", "openvino")), ("tflite", ("litert",))):
+                if f"{kind}_error" in m:
+                    for entry in self.args.entries:
+                        if entry in users:
+                            self.fail(entry, model, None, f"writing the {kind} file", m[f"{kind}_error"])
+                            self.skip.add((entry, model))
 
     def fail(self, runtime: str, model: str, threads: int | None, stage: str, reason: str) -> None:
         self.failures.append({"runtime": runtime, "model": model, "threads": threads, "stage": stage,
