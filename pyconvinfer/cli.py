@@ -33,6 +33,15 @@ def _shape(text: str) -> tuple:
     return dims
 
 
+_OPEN_LINE: list = []  # a stream whose progress line is not ended yet
+
+
+def _end_open_line() -> None:
+    """End an unfinished progress line before an error or "interrupted"."""
+    while _OPEN_LINE:
+        _OPEN_LINE.pop().write("\n")
+
+
 def _progress_printer(stream) -> Callable[[int, int], None]:
     """Convert's progress line for big models: redrawn every 0.5 s, ended with
     a newline when done reaches total."""
@@ -43,8 +52,9 @@ def _progress_printer(stream) -> Callable[[int, int], None]:
         if total >= 32 << 20 and (now - state["last"] > 0.5 or done >= total):
             state["last"] = now
             stream.write(f"\rwriting weights: {format_bytes(done)} / {format_bytes(total)}")
+            _OPEN_LINE[:] = [stream]
             if done >= total:
-                stream.write("\n")
+                _end_open_line()
             stream.flush()
     return report
 
@@ -213,9 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.fn(args)
     except KeyboardInterrupt:
+        _end_open_line()
         print(f"pyconvinfer {args.command}: interrupted", file=sys.stderr)
         return 130  # 128 + SIGINT, as shells report it
     except (PyconvinferError, ValueError, TypeError, OSError) as e:
+        _end_open_line()
         if args.debug:
             raise
         msg = "; ".join(line.strip() for line in str(e).strip().splitlines())  # one line

@@ -70,8 +70,9 @@ void pci_scale_shift(const float *x, const float *scale, const float *shift, flo
             const float *in = x + (size_t)r * c;
             float *out = y + (size_t)r * c;
             for (int i = 0; i < c; i++) out[i] = in[i] * (scale ? scale[i] : 1.0f) + (shift ? shift[i] : 0.0f);
-            pci_act_inplace(out, (size_t)c, act, ctx.isa);
+            pci_act_inplace(out, (size_t)c, act, ctx.isa); /* row kinds: a no-op here, applied below */
         });
+        if (pci_act_is_row(act)) pci_activation(y, outer, (size_t)c, act, ctx);
     } else {
         PCI_FOR(nt, long r = 0, r < (long)outer, r++, {
             scale_shift_block(x + (size_t)r * block, y + (size_t)r * block, scale, shift, c, inner);
@@ -131,8 +132,9 @@ const char *pci_algorithm_concat(const pci_step *st, int isa) {
 int pci_validate_scale_shift(const pci_step *st, pci_check *chk) {
     const int *p = st->s.p;
     if (!pci_all_positive(p, 3)) return pci_check_fail(chk, "non-positive size");
-    if (pci_act_shape(st->act.kind) != PCI_ACT_ELEMENTWISE)
-        return pci_check_fail(chk, "fused activation %d is not element-wise", st->act.kind);
+    if (pci_act_shape(st->act.kind) != PCI_ACT_ELEMENTWISE && p[2] != 1) /* rows exist only when c is last */
+        return pci_check_fail(chk, "fused activation %d works over the last axis, which is not the channel axis",
+                              st->act.kind);
     if (st->w[0]) PCI_TRY(pci_check_in(chk, st->w[0], (size_t)p[1], "scale"));
     if (st->w[1]) PCI_TRY(pci_check_in(chk, st->w[1], (size_t)p[1], "shift"));
     PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(3, p), "input"));

@@ -65,6 +65,21 @@ def _list_attr(group: Any, name: str) -> list[str]:
     return out
 
 
+CHUNK_BYTES = 16 << 20  # big datasets are read in slices: Ctrl-C is seen between them
+
+
+def _read_float32(ds: Any) -> np.ndarray:
+    """A dataset as float32; a big one slice by slice along its first axis."""
+    shape = tuple(ds.shape or ())
+    if not shape or ds.size * 4 <= CHUNK_BYTES:
+        return np.asarray(ds[()], dtype=np.float32)
+    out = np.empty(shape, np.float32)
+    rows = max(1, CHUNK_BYTES // max(1, 4 * ds.size // shape[0]))
+    for i in range(0, shape[0], rows):
+        out[i:i + rows] = ds[i:i + rows]
+    return out
+
+
 def _read_layer_groups(root: Any) -> tuple[dict[str, list[tuple[str, np.ndarray]]], list[str]]:
     by_name, order = {}, []
     for lname in _list_attr(root, "layer_names"):
@@ -75,7 +90,7 @@ def _read_layer_groups(root: Any) -> tuple[dict[str, list[tuple[str, np.ndarray]
         for wname in _list_attr(g, "weight_names"):
             if wname not in g:
                 raise ConversionError(f"layer {lname!r}: weight {wname!r} is listed but missing from the file")
-            arrays.append((wname, np.asarray(g[wname][()], dtype=np.float32)))
+            arrays.append((wname, _read_float32(g[wname])))
         by_name[lname] = arrays
         if arrays:
             order.append(lname)
