@@ -40,41 +40,6 @@ void pci_conv2d_ref(const float *x, const float *kernel, const float *bias, floa
             }
 }
 
-/* ---- depthwise (cin_g == 1): vectorised over output channels ---- */
-static void conv2d_depthwise(const float *x, const float *w, const float *bias, float *y,
-                             const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
-    const int dm = s->oc / s->c;
-    const long rows = (long)s->n * s->oh;
-    const int nt = pci_threads_for(ctx, (double)rows * s->ow * s->oc * s->kh * s->kw);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (long r = 0; r < rows; r++) {
-        const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
-        for (int ow = 0; ow < s->ow; ow++) {
-            float *out = y + ((size_t)r * s->ow + ow) * s->oc;
-            for (int o = 0; o < s->oc; o++) out[o] = bias ? bias[o] : 0.0f;
-            for (int i = 0; i < s->kh; i++) {
-                const int ih = oh * s->sh + i * s->dh - s->pad_t;
-                if (ih < 0 || ih >= s->h) continue;
-                for (int j = 0; j < s->kw; j++) {
-                    const int iw = ow * s->sw + j * s->dw - s->pad_l;
-                    if (iw < 0 || iw >= s->w) continue;
-                    const float *in = x + (((size_t)n * s->h + ih) * s->w + iw) * s->c;
-                    const float *k = w + ((size_t)i * s->kw + j) * s->oc;
-                    if (dm == 1) {
-#pragma omp simd
-                        for (int o = 0; o < s->oc; o++) out[o] += in[o] * k[o];
-                    } else {
-                        for (int ci = 0; ci < s->c; ci++)
-                            for (int m = 0; m < dm; m++) out[ci * dm + m] += in[ci] * k[ci * dm + m];
-                    }
-                }
-            }
-            if (act.kind == PCI_ACT_SOFTMAX) pci_softmax_rows(out, 1, s->oc);
-            else pci_act_inplace(out, s->oc, act);
-        }
-    }
-}
-
 /* Largest tap count per micro-kernel call: the indirection buffer lives on the
  * stack; kernels with more taps run in chunks that accumulate into the output. */
 #define PCI_TAP_CHUNK 64
@@ -261,7 +226,7 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
                 const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
     const int cin_g = s->c / s->groups, cout_g = s->oc / s->groups;
     switch (choose_conv_path(s, ctx.isa)) {
-    case CONV_DEPTHWISE: conv2d_depthwise(x, wpacked, bias, y, s, act, ctx); return;
+    case CONV_DEPTHWISE: pci_conv2d_depthwise(x, wpacked, bias, y, s, act, ctx); return;
 #ifdef PCI_X86
     case CONV_THIN: pci_conv2d_thin_avx512(x, wpacked, bias, y, s, act, ctx); return;
 #endif
