@@ -9,10 +9,10 @@ VGG16's 56x56x256 -> 256 3x3 'same' layer, batch 1).
     python tools/bench_conv.py --size 28 --cin 192 --cout 64 --kernel 1   # pointwise
 
 GFLOP/s counts the direct convolution's 2 * OH * OW * Cin_per_group * Cout * kh * kw
-operations for every algorithm (so Winograd's figure is "effective"); "% peak" divides
-it by the FMA-loop peak for the same thread count. Medians of wall time; the machine
-may be shared, so compare figures from one run (the peak is re-measured around the
-layer timings for that reason).
+operations for every algorithm (so Winograd's figure is "effective"); "% of peak"
+divides it by the ISA's register-only FMA-loop rate on as many threads, measured in
+turns with the layer (one layer run, one loop run of the same length, repeated) so
+that on a shared machine both medians see the same load.
 """
 
 from __future__ import annotations
@@ -27,32 +27,40 @@ import numpy as np
 from pyconvinfer import _kernels, build_info, kernels, packing
 
 
-def median_seconds(run: Callable[[], object], repeat: int) -> float:
+def fma_rate(isa: str, threads: int, iters: int) -> float:
+    t0 = time.perf_counter()
+    flops = _kernels.fma_loop(isa, iters, threads)
+    return flops / (time.perf_counter() - t0) / 1e9
+
+
+def fma_iterations(isa: str, threads: int, seconds: float) -> int:
+    """Iterations of the FMA loop that take about `seconds`."""
+    iters = 10_000
+    while True:
+        t0 = time.perf_counter()
+        _kernels.fma_loop(isa, iters, threads)
+        took = time.perf_counter() - t0
+        if took >= seconds / 8 or iters > 1 << 34:
+            return max(1, int(iters * seconds / max(took, 1e-9)))
+        iters *= 4
+
+
+def interleaved(run: Callable[[], object], isa: str, threads: int, repeat: int) -> tuple[float, float]:
+    """Median seconds of `run` and median GFLOP/s of the FMA loop, each repetition of
+    one followed by a run of the other lasting about as long: on a shared machine both
+    medians then sample the same load, so their ratio (the efficiency) holds."""
     for _ in range(2):
         run()
-    times = []
+    t0 = time.perf_counter()
+    run()
+    iters = fma_iterations(isa, threads, time.perf_counter() - t0)
+    times, rates = [], []
     for _ in range(repeat):
         t0 = time.perf_counter()
         run()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def fma_peak(isa: str, threads: int, seconds: float = 0.05, repeat: int = 7) -> float:
-    """Median GFLOP/s of the ISA's register-only multiply-add loop on `threads` threads."""
-    iters = 100_000
-    while True:  # size one run to ~`seconds`
-        t0 = time.perf_counter()
-        _kernels.fma_loop(isa, iters, threads)
-        if time.perf_counter() - t0 >= seconds / 4 or iters > 1 << 34:
-            break
-        iters *= 4
-    rates = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        flops = _kernels.fma_loop(isa, iters, threads)
-        rates.append(flops / (time.perf_counter() - t0) / 1e9)
-    return statistics.median(rates)
+        rates.append(fma_rate(isa, threads, iters))
+    return statistics.median(times), statistics.median(rates)
 
 
 def main() -> None:
@@ -85,21 +93,15 @@ def main() -> None:
         packed.update(winograd2=packing.pack_winograd(k, 2), winograd4=packing.pack_winograd(k, 4))
     act = "relu6" if a.depthwise else None
     for threads in (int(t) for t in a.threads.split(",")):
-        before = fma_peak(isa, threads)
-        rows = []
         for algorithm, w in packed.items():
             def run(threads: int = threads, w: np.ndarray = w, algorithm: str = algorithm) -> None:
                 kernels.conv2d(x, k, strides=a.stride, padding="same", groups=groups, activation=act,
                                num_threads=threads, packed=w, algorithm=algorithm, isa=isa)
 
-            rows.append((algorithm, median_seconds(run, a.repeat)))
-        peak = statistics.median([before, fma_peak(isa, threads)])
-        print(f"  {threads} thread(s) FMA-loop peak ({isa}): {peak:7.1f} GFLOP/s")
-        for algorithm, t in rows:
+            t, peak = interleaved(run, isa, threads, a.repeat)
             rate = flops / t / 1e9
             print(f"  {threads} thread(s) {algorithm:<10} {t * 1e3:8.3f} ms  {rate:7.1f} GFLOP/s  "
-                  f"{100 * rate / peak:5.1f}% of peak")
-
+                  f"FMA-loop peak {peak:7.1f}  {100 * rate / peak:5.1f}% of peak")
 
 if __name__ == "__main__":
     main()
