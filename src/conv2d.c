@@ -209,13 +209,15 @@ static void conv_worker(const conv_job *J) {
 
 /* Which direct kernel runs a shape on an ISA: the one decision that both the
  * dispatch below and the description `pyconvinfer bench` prints read. */
-typedef enum { CONV_DEPTHWISE, CONV_THIN, CONV_GEMM } conv_path;
+typedef enum { CONV_DEPTHWISE, CONV_THIN, CONV_THIN_AVX2, CONV_GEMM } conv_path;
 
 static conv_path choose_conv_path(const pci_conv_shape *s, int isa) {
     if (s->groups > 1 && s->c / s->groups == 1) return CONV_DEPTHWISE;
 #ifdef PCI_X86
-    if (s->groups == 1 && s->c <= 4 && s->oc <= PCI_NR && s->kw <= 16 && pci_effective_isa(isa) == PCI_ISA_AVX512)
-        return CONV_THIN;
+    const int thin = s->groups == 1 && s->c <= 4 && s->kw <= 16;
+    if (thin && s->oc <= PCI_NR && pci_effective_isa(isa) == PCI_ISA_AVX512) return CONV_THIN;
+    /* 8 accumulators at most on AVX2 (16 ymm registers); 9..16 channels keep the GEMM. */
+    if (thin && s->oc <= 8 && pci_effective_isa(isa) == PCI_ISA_AVX2) return CONV_THIN_AVX2;
 #else
     (void)isa;
 #endif
@@ -229,6 +231,7 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
     case CONV_DEPTHWISE: pci_conv2d_depthwise(x, wpacked, bias, y, s, act, ctx); return;
 #ifdef PCI_X86
     case CONV_THIN: pci_conv2d_thin_avx512(x, wpacked, bias, y, s, act, ctx); return;
+    case CONV_THIN_AVX2: pci_conv2d_thin_avx2(x, wpacked, bias, y, s, act, ctx); return;
 #endif
     default: break;
     }
@@ -321,7 +324,8 @@ const char *pci_algorithm_conv2d(const pci_step *st, int isa) {
     if (st->algo == 4) return "Winograd F(4x4,3x3)";
     switch (choose_conv_path(&st->s.conv, isa)) {
     case CONV_DEPTHWISE: return "depthwise direct";
-    case CONV_THIN: return "thin direct (pixel lanes)";
+    case CONV_THIN:
+    case CONV_THIN_AVX2: return "thin direct (pixel lanes)";
     default: return "indirect GEMM";
     }
 }

@@ -66,6 +66,10 @@ const pci_gemm_kernels *pci_gemm_kernels_for(int isa);
  * cout <= 16, one group (panel16 weights); AVX-512 only. */
 void pci_conv2d_thin_avx512(const float *x, const float *w, const float *bias, float *y,
                             const pci_conv_shape *s, pci_act act, pci_ctx ctx);
+/* The same with 8 output pixels per ymm vector, for cin <= 4, cout <= 8 and
+ * kw <= 16, one group (panel16 weights); AVX2 + FMA only. */
+void pci_conv2d_thin_avx2(const float *x, const float *w, const float *bias, float *y,
+                          const pci_conv_shape *s, pci_act act, pci_ctx ctx);
 /* Depthwise convolution (conv2d_depthwise.c) and its per-ISA tile kernels:
  *   out[p * c + q] = clamp(bias[q] + sum_t xt[t][p * pstep + q] * wt[t][q])
  * for pixels p < npx and channels q < c, taps in order (bias NULL: 0; clamp

@@ -91,25 +91,31 @@ def test_winograd_every_isa_and_thread_count(isa: str, m: int, act) -> None:
     assert err <= WINOGRAD_TOL[m] * math.sqrt(c), f"winograd{m} {isa} {act}: relative error {err:.2e}"
 
 
-# GEMM convolutions through the micro-kernels: full and partial 16-channel panels, partial
+# Direct convolutions through the micro-kernels: full and partial 16-channel panels, partial
 # pixel tiles, kernels with more taps than one call takes (accumulating calls), and 1x1.
-GEMM_CONVS = [
-    ((2, 30, 31, 20), (3, 3, 20, 37), "same", "relu"),
-    ((1, 28, 28, 192), (1, 1, 192, 32), "valid", "relu6"),
-    ((1, 56, 56, 24), (1, 1, 24, 144), "valid", None),
-    ((1, 20, 21, 3), (9, 9, 3, 24), "same", "swish"),
+DIRECT_CONVS = [
+    ((2, 30, 31, 20), (3, 3, 20, 37), 1, "same", "relu"),
+    ((1, 28, 28, 192), (1, 1, 192, 32), 1, "valid", "relu6"),
+    ((1, 56, 56, 24), (1, 1, 24, 144), 1, "valid", None),
+    ((1, 20, 21, 3), (9, 9, 3, 24), 1, "same", "swish"),
+    # Thin layers (cin <= 4; cout <= 8 on AVX2, <= 16 on AVX-512): output pixels in the
+    # vector lanes. LeNet-5's first layer at batch 64 (one plane: masked loads), three
+    # channels with stride 2 and padding (gathers), and 4 -> 5 channels, 'same'.
+    ((64, 32, 32, 1), (5, 5, 1, 6), 1, "valid", "relu"),
+    ((8, 41, 37, 3), (3, 3, 3, 8), 2, "same", "tanh"),
+    ((16, 23, 29, 4), (5, 3, 4, 5), 1, "same", "relu6"),
 ]
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("x_shape,k_shape,padding,act", GEMM_CONVS, ids=str)
-def test_gemm_conv_every_isa_and_thread_count(isa: str, x_shape, k_shape, padding, act) -> None:
+@pytest.mark.parametrize("x_shape,k_shape,strides,padding,act", DIRECT_CONVS, ids=str)
+def test_direct_conv_every_isa_and_thread_count(isa: str, x_shape, k_shape, strides, padding, act) -> None:
     rng = rng_for("gemm-isa", x_shape, k_shape)
     fan_in = k_shape[0] * k_shape[1] * k_shape[2]
     x, kern = uniform(rng, x_shape), uniform(rng, k_shape, 3.0 / math.sqrt(fan_in))
     b = uniform(rng, (k_shape[3],), 0.5)
-    got = _per_thread(lambda i, t: kernels.conv2d(x, kern, b, padding=padding, activation=act, num_threads=t,
-                                                  isa=i), isa)
-    pre = ref_conv2d(x, kern, b, padding=padding)
+    got = _per_thread(lambda i, t: kernels.conv2d(x, kern, b, strides=strides, padding=padding, activation=act,
+                                                  num_threads=t, isa=i), isa)
+    pre = ref_conv2d(x, kern, b, strides=strides, padding=padding)
     assert_close_activated(got, pre, act, reduction=fan_in, scale=typical_magnitude(x, kern, fan_in),
                            err_msg=f"conv {x_shape} {k_shape} {isa}")
