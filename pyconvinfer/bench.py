@@ -33,10 +33,10 @@ def _inputs(model, batch: int) -> list[np.ndarray]:
 
 
 def bench_model(path: str, batch: int = 1, threads: int | None = None, repeat: int = 20,
-                per_layer: bool = False) -> str:
+                per_layer: bool = False, isa: str | None = None) -> str:
     if batch < 1 or repeat < 1:
         raise ValueError("--batch and --repeat must be >= 1")
-    model = load(path, num_threads=threads)
+    model = load(path, num_threads=threads, isa=isa)
     xs = _inputs(model, batch)
     x = xs if len(xs) > 1 else xs[0]
     total = median_time(lambda: model.predict(x), repeat)
