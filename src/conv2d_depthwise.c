@@ -62,11 +62,11 @@ typedef struct {
 
 /* Output columns [lo, hi) whose every tap column is inside [0, w). */
 static void interior_columns(const pci_conv_shape *s, int *lo, int *hi) {
-    const int span = (s->kw - 1) * s->dw;
-    int a = (s->pad_l + s->sw - 1) / s->sw;                       /* ow * sw >= pad_l */
-    long last = (long)s->w - 1 - span + s->pad_l;                 /* ow * sw <= last */
-    int b = last < 0 ? 0 : (int)(last / s->sw) + 1;
-    b = PCI_MIN(b, s->ow);
+    const long span = (long)(s->kw - 1) * s->dw;
+    int a = (int)(((long)s->pad_l + s->sw - 1) / s->sw);         /* ow * sw >= pad_l */
+    const long last = (long)s->w - 1 - span + s->pad_l;           /* ow * sw <= last */
+    const long b_long = last < 0 ? 0 : last / s->sw + 1;
+    const int b = (int)PCI_MIN(b_long, (long)s->ow);
     a = PCI_MIN(a, b);
     *lo = a, *hi = b;
 }
