@@ -123,7 +123,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench_model
 
     print(bench_model(args.model, batch=args.batch, threads=args.threads, repeat=args.repeat,
-                      per_layer=args.per_layer, input_shape=args.input_shape))
+                      per_layer=args.per_layer, input_shape=args.input_shape, isa=args.isa))
     return 0
 
 
@@ -209,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--per-layer", action="store_true", help="time, MACs and GFLOP/s of each layer")
     b.add_argument("--input-shape", type=_shape, metavar="H,W,C",
                    help="input size (required when the model's height and width are unknown)")
+    b.add_argument("--isa", default=None, help="kernel path to force (avx2, avx512, neon, generic); "
+                   "default: the best this CPU has")
     b.set_defaults(fn=cmd_bench)
 
     d = sub_parser("demo", help="convert the bundled LeNet-5, run the held-out digits, compare with Keras")

@@ -233,14 +233,15 @@ def avg_pool2d(x, pool_size=2, strides=None, padding="valid", *, num_threads=Non
     return _pool("avg_pool2d", x, pool_size, strides, padding, num_threads, isa)
 
 
-def global_pool(x: np.ndarray, kind: str = "avg", *, num_threads=None) -> np.ndarray:
+def global_pool(x: np.ndarray, kind: str = "avg", *, num_threads=None, isa=None) -> np.ndarray:
     """(N, H, W, C) -> (N, C): mean or max over H and W."""
     x = _array(x, "x", 4)
     if kind not in ("avg", "max"):
         raise ValueError(f"kind must be 'avg' or 'max', got {kind!r}")
     n, h, w, c = x.shape
     y = np.empty((n, c), dtype=np.float32)
-    return _run("global_avg_pool" if kind == "avg" else "global_max_pool", {}, [x], y, num_threads=num_threads)
+    return _run("global_avg_pool" if kind == "avg" else "global_max_pool", {}, [x], y, num_threads=num_threads,
+                isa=isa)
 
 
 def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,

@@ -192,7 +192,8 @@ class Model:
                 macs = None
             rows.append({"name": node.name, "op": node.op, "output_shape": (None,) + tuple(out),
                          "params": params, "macs": macs, "attrs": node.attrs, "describe": opdef.describe(node.attrs),
-                         "dtype": node.dtype})
+                         "dtype": node.dtype, "weights_dtype": "/".join(sorted(
+                             {str(self.file.tensors[w].dtype) for w in node.weights.values()})) or "-"})
         return rows
 
     def summary(self, print_fn: Callable[[str], Any] | None = None) -> None:
@@ -202,14 +203,15 @@ class Model:
         self._check_open()
         rows = self.layer_table()
         lines = [f"Model: {self.metadata.get('name', os.path.basename(self.file.path))}"]
-        header = f"{'Layer (op)':<44}{'Output Shape':<24}{'Param #':>12}{'MACs':>14}"
+        header = (f"{'Layer (op)':<44}{'Output Shape':<24}{'Param #':>12}{'MACs':>14}  {'Weights':<9}"
+                  f"{'Details'}")
         lines += ["=" * len(header), header, "=" * len(header)]
         for i in self.graph.inputs:
             lines.append(f"{i['name'] + ' (input)':<44}{str((None, *i['shape'])):<24}{0:>12}{'':>14}")
         for r in rows:
             macs = "?" if r["macs"] is None else f"{r['macs']:,}"
             lines.append(f"{(r['name'] + ' (' + r['op'] + ')')[:43]:<44}{str(r['output_shape']):<24}"
-                         f"{r['params']:>12,}{macs:>14}")
+                         f"{r['params']:>12,}{macs:>14}  {r['weights_dtype']:<9}{r['describe']}".rstrip())
         lines.append("=" * len(header))
         total = sum(r["params"] for r in rows)
         lines.append(f"Total params: {total:,} ({format_bytes(total * 4)} float32)")

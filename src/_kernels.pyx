@@ -53,6 +53,9 @@ cdef extern from "pci_kernels.h":
     void pci_dense_ref(const float *x, const float *kernel, const float *bias, float *y,
                        int m, int k, int n, pci_act act) nogil
 
+cdef extern from "pci_bench.h":
+    double pci_fma_loop(int isa, long iters, int threads) nogil
+
 cdef extern from "executor.h":
     int PCI_MAX_INPUTS
     int PCI_MAX_WEIGHTS
@@ -137,6 +140,16 @@ def cpu_isa() -> str:
 def available_isas() -> tuple:
     """Every path this CPU and build can run, in ISA_NAMES order."""
     return tuple(name for i, name in enumerate(ISA_NAMES) if pci_isa_available(i))
+
+
+def fma_loop(isa, long iterations, int threads=1) -> float:
+    """Runs the ISA's register-only multiply-add loop (pci_bench.h) on `threads`
+    threads; returns the floating-point operations done (time it for the peak)."""
+    cdef int i = _isa_id(isa)
+    cdef double flops
+    with nogil:
+        flops = pci_fma_loop(i, iterations, threads)
+    return flops
 
 
 def effective_isa(str wanted) -> str:

@@ -39,41 +39,6 @@ void pci_conv2d_ref(const float *x, const float *kernel, const float *bias, floa
             }
 }
 
-/* ---- depthwise (cin_g == 1): vectorised over output channels ---- */
-static void conv2d_depthwise(const float *x, const float *w, const float *bias, float *y,
-                             const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
-    const int dm = s->oc / s->c;
-    const long rows = (long)s->n * s->oh;
-    const int nt = pci_threads_for(ctx, (double)rows * s->ow * s->oc * s->kh * s->kw);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (long r = 0; r < rows; r++) {
-        const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
-        for (int ow = 0; ow < s->ow; ow++) {
-            float *out = y + ((size_t)r * s->ow + ow) * s->oc;
-            for (int o = 0; o < s->oc; o++) out[o] = bias ? bias[o] : 0.0f;
-            for (int i = 0; i < s->kh; i++) {
-                const int ih = oh * s->sh + i * s->dh - s->pad_t;
-                if (ih < 0 || ih >= s->h) continue;
-                for (int j = 0; j < s->kw; j++) {
-                    const int iw = ow * s->sw + j * s->dw - s->pad_l;
-                    if (iw < 0 || iw >= s->w) continue;
-                    const float *in = x + (((size_t)n * s->h + ih) * s->w + iw) * s->c;
-                    const float *k = w + ((size_t)i * s->kw + j) * s->oc;
-                    if (dm == 1) {
-#pragma omp simd
-                        for (int o = 0; o < s->oc; o++) out[o] += in[o] * k[o];
-                    } else {
-                        for (int ci = 0; ci < s->c; ci++)
-                            for (int m = 0; m < dm; m++) out[ci * dm + m] += in[ci] * k[ci * dm + m];
-                    }
-                }
-            }
-            if (pci_act_is_row(act)) pci_activation(out, 1, s->oc, act, (pci_ctx){1, ctx.isa});
-            else pci_act_inplace(out, s->oc, act, ctx.isa);
-        }
-    }
-}
-
 /* Largest tap count per micro-kernel call: the indirection buffer lives on the
  * stack; kernels with more taps run in chunks that accumulate into the output. */
 #define PCI_TAP_CHUNK 64
@@ -209,6 +174,9 @@ static void conv_worker(const conv_job *J) {
     const float *a[PCI_TAP_CHUNK * 16];
     float stack_scratch[2048];
     float *scratch = scratch_floats <= 2048 ? stack_scratch : malloc(scratch_floats * sizeof(float));
+    const int single_chunk = tl.ntaps <= PCI_TAP_CHUNK;
+    long filled_tile = -1;
+    int filled_g = -1, ih0[16], iw0[16];
 #pragma omp for schedule(static) nowait
     for (long it = 0; it < items; it++) {
         if (!scratch) continue;
@@ -220,22 +188,29 @@ static void conv_worker(const conv_job *J) {
         float *c = y + ((size_t)n * pixels + p0) * s->oc + b->oc0;
         const float *xg = x + (size_t)n * s->h * s->w * s->c + (size_t)b->g * cin_g;
         const float *wb = wpacked + b->g * group_stride + b->panel * panel_stride;
-        /* Top-left input coordinate of each pixel's window (rows past the
-         * end repeat the last pixel: computed, never stored). */
-        int ih0[16], iw0[16];
-        for (int m = 0; m < mr; m++) {
-            const long p = p0 + PCI_MIN(m, rows - 1);
-            ih0[m] = (int)(p / s->ow) * s->sh - s->pad_t;
-            iw0[m] = (int)(p % s->ow) * s->sw - s->pad_l;
+        /* Consecutive items of one thread usually share the pixel tile (pixel-major
+         * order: the tile's output-channel blocks in turn); with one tap chunk the
+         * indirection buffer filled for the previous block is still valid. This
+         * bookkeeping cost a 1x1 layer a third of its instructions. */
+        const int reuse = single_chunk && tile == filled_tile && b->g == filled_g;
+        if (!reuse) {
+            /* Top-left input coordinate of each pixel's window (rows past the
+             * end repeat the last pixel: computed, never stored). */
+            for (int m = 0; m < mr; m++) {
+                const long p = p0 + PCI_MIN(m, rows - 1);
+                ih0[m] = (int)(p / s->ow) * s->sh - s->pad_t;
+                iw0[m] = (int)(p % s->ow) * s->sw - s->pad_l;
+            }
         }
         for (int t0 = 0; t0 < tl.ntaps; t0 += PCI_TAP_CHUNK) {
             const int tn = PCI_MIN(PCI_TAP_CHUNK, tl.ntaps - t0);
-            fill_taps(s, tl, xg, ih0, iw0, mr, t0, tn, a, scratch, zeros);
+            if (!reuse) fill_taps(s, tl, xg, ih0, iw0, mr, t0, tn, a, scratch, zeros);
             const int last = t0 + tn == tl.ntaps;
             (narrow ? uk->narrow : uk->fn[b->panels])(tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride, c,
                               (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
                               fused && last ? clamp : NULL);
         }
+        filled_tile = tile, filled_g = b->g;
         if (!fused && act.kind != PCI_ACT_LINEAR && !pci_act_is_row(act)) {
             if (b->nc == s->oc) /* the block spans every channel: its rows are contiguous */
                 pci_act_inplace(c, (size_t)rows * s->oc, act, J->isa);
@@ -248,13 +223,15 @@ static void conv_worker(const conv_job *J) {
 
 /* Which direct kernel runs a shape on an ISA: the one decision that both the
  * dispatch below and the description `pyconvinfer bench` prints read. */
-typedef enum { CONV_DEPTHWISE, CONV_THIN, CONV_GEMM } conv_path;
+typedef enum { CONV_DEPTHWISE, CONV_THIN, CONV_THIN_AVX2, CONV_GEMM } conv_path;
 
 static conv_path choose_conv_path(const pci_conv_shape *s, int isa) {
     if (s->groups > 1 && s->c / s->groups == 1) return CONV_DEPTHWISE;
 #ifdef PCI_X86
-    if (s->groups == 1 && s->c <= 4 && s->oc <= PCI_NR && s->kw <= 16 && pci_effective_isa(isa) == PCI_ISA_AVX512)
-        return CONV_THIN;
+    const int thin = s->groups == 1 && s->c <= 4 && s->kw <= 16;
+    if (thin && s->oc <= PCI_NR && pci_effective_isa(isa) == PCI_ISA_AVX512) return CONV_THIN;
+    /* 8 accumulators at most on AVX2 (16 ymm registers); 9..16 channels keep the GEMM. */
+    if (thin && s->oc <= 8 && pci_effective_isa(isa) == PCI_ISA_AVX2) return CONV_THIN_AVX2;
 #else
     (void)isa;
 #endif
@@ -265,9 +242,10 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
                 const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
     const int cin_g = s->c / s->groups, cout_g = s->oc / s->groups;
     switch (choose_conv_path(s, ctx.isa)) {
-    case CONV_DEPTHWISE: conv2d_depthwise(x, wpacked, bias, y, s, act, ctx); return;
+    case CONV_DEPTHWISE: pci_conv2d_depthwise(x, wpacked, bias, y, s, act, ctx); return;
 #ifdef PCI_X86
     case CONV_THIN: pci_conv2d_thin_avx512(x, wpacked, bias, y, s, act, ctx); return;
+    case CONV_THIN_AVX2: pci_conv2d_thin_avx2(x, wpacked, bias, y, s, act, ctx); return;
 #endif
     default: break;
     }
@@ -360,7 +338,8 @@ const char *pci_algorithm_conv2d(const pci_step *st, int isa) {
     if (st->algo == 4) return "Winograd F(4x4,3x3)";
     switch (choose_conv_path(&st->s.conv, isa)) {
     case CONV_DEPTHWISE: return "depthwise direct";
-    case CONV_THIN: return "thin direct (pixel lanes)";
+    case CONV_THIN:
+    case CONV_THIN_AVX2: return "thin direct (pixel lanes)";
     default: return "indirect GEMM";
     }
 }

@@ -66,11 +66,29 @@ const pci_gemm_kernels *pci_gemm_kernels_for(int isa);
  * cout <= 16, one group (panel16 weights); AVX-512 only. */
 void pci_conv2d_thin_avx512(const float *x, const float *w, const float *bias, float *y,
                             const pci_conv_shape *s, pci_act act, pci_ctx ctx);
+/* The same with 8 output pixels per ymm vector, for cin <= 4, cout <= 8 and
+ * kw <= 16, one group (panel16 weights); AVX2 + FMA only. */
+void pci_conv2d_thin_avx2(const float *x, const float *w, const float *bias, float *y,
+                          const pci_conv_shape *s, pci_act act, pci_ctx ctx);
+/* Depthwise convolution (conv2d_depthwise.c) and its per-ISA tile kernels:
+ *   out[p * c + q] = clamp(bias[q] + sum_t xt[t][p * pstep + q] * wt[t][q])
+ * for pixels p < npx and channels q < c, taps in order (bias NULL: 0; clamp
+ * NULL: none). npx == PCI_DW_PX runs register-blocked over the pixels. */
+#define PCI_DW_PX 4
+typedef void (*pci_dw_tile_fn)(int ntaps, const float *const *xt, const float *const *wt, size_t pstep, int npx,
+                               int c, const float *bias, float *out, const float *clamp);
+pci_dw_tile_fn pci_dw_tile_for(int isa);
+void pci_conv2d_depthwise(const float *x, const float *w, const float *bias, float *y, const pci_conv_shape *s,
+                          pci_act act, pci_ctx ctx);
 extern const pci_gemm_kernels pci_gemm_generic;
 #if defined(__x86_64__) || defined(_M_X64)
 #define PCI_X86 1
 extern const pci_gemm_kernels pci_gemm_avx2;
 extern const pci_gemm_kernels pci_gemm_avx512;
+void pci_dw_tile_avx2(int ntaps, const float *const *xt, const float *const *wt, size_t pstep, int npx, int c,
+                      const float *bias, float *out, const float *clamp);
+void pci_dw_tile_avx512(int ntaps, const float *const *xt, const float *const *wt, size_t pstep, int npx, int c,
+                        const float *bias, float *out, const float *clamp);
 #endif
 #if defined(__aarch64__)
 #define PCI_ARM64 1

@@ -35,7 +35,7 @@ static int pool_rows_first(const pci_pool_shape *s) {
 /* Few channels (LeNet's 6): reduce the kw columns of a row with whole-row
  * vector operations too, t[q] = op_j acc[q + j c], then pick each output pixel's
  * c values at q = ow sw c (short per-pixel loops would cost more). */
-__attribute__((noinline)) static void pool_columns_few(const float *acc, float *out, const pci_pool_shape *s, int is_max,
+static inline __attribute__((always_inline)) void pool_columns_few(const float *acc, float *out, const pci_pool_shape *s, int is_max,
                                                         float inv) {
     const int c = s->c;
     const int span = ((s->ow - 1) * s->sw + 1) * c, kw = s->kw;
@@ -52,7 +52,8 @@ __attribute__((noinline)) static void pool_columns_few(const float *acc, float *
     }
 }
 
-static void pool_row_rows_first(const float *x, float *out, const pci_pool_shape *s, int is_max, long r) {
+static inline __attribute__((always_inline)) void pool_row_rows_first(const float *x, float *out,
+                                                                      const pci_pool_shape *s, int is_max, long r) {
     const int n = (int)(r / s->oh), oh = (int)(r % s->oh), wc = s->w * s->c, c = s->c;
     float acc[4096];
     const float *in = x + ((size_t)n * s->h + (size_t)oh * s->sh) * wc;
@@ -80,37 +81,93 @@ static void pool_row_rows_first(const float *x, float *out, const pci_pool_shape
     pool_columns_few(acc, out, s, is_max, inv);
 }
 
-static void pool2d(const float *x, float *y, const pci_pool_shape *s, int is_max, pci_ctx ctx) {
-    const long rows = (long)s->n * s->oh;
-    if (pool_rows_first(s)) {
-        const int nt = pci_threads_for(ctx, PCI_POOL_COST * rows * s->ow * s->c * s->kh * s->kw);
-        PCI_FOR(nt, long r = 0, r < rows, r++, { pool_row_rows_first(x, y + (size_t)r * s->ow * s->c, s, is_max, r); });
-        return;
-    }
-    const int nt = pci_threads_for(ctx, PCI_POOL_COST * rows * s->ow * s->c * s->kh * s->kw);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (long r = 0; r < rows; r++) {
-        const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
-        const int h0 = PCI_MAX(oh * s->sh - s->pad_t, 0);
-        const int h1 = PCI_MIN(oh * s->sh - s->pad_t + s->kh, s->h);
-        for (int ow = 0; ow < s->ow; ow++) {
-            const int w0 = PCI_MAX(ow * s->sw - s->pad_l, 0);
-            const int w1 = PCI_MIN(ow * s->sw - s->pad_l + s->kw, s->w);
-            float *out = y + ((size_t)r * s->ow + ow) * s->c;
-            const float init = is_max ? -INFINITY : 0.0f;
-            for (int c = 0; c < s->c; c++) out[c] = init;
-            for (int ih = h0; ih < h1; ih++)
-                for (int iw = w0; iw < w1; iw++) {
-                    const float *in = x + (((size_t)n * s->h + ih) * s->w + iw) * s->c;
-                    pool_combine(out, in, s->c, is_max);
-                }
-            if (!is_max) {
-                const int cells = (h1 - h0) * (w1 - w0);
-                const float inv = cells > 0 ? 1.0f / (float)cells : 0.0f;
-                for (int c = 0; c < s->c; c++) out[c] *= inv;
+/* One output row of any pooling (padding included): each window's cells in order. */
+static inline __attribute__((always_inline)) void pool_row_windows(const float *x, float *y, const pci_pool_shape *s,
+                                                                    int is_max, long r) {
+    const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
+    const int h0 = PCI_MAX(oh * s->sh - s->pad_t, 0);
+    const int h1 = PCI_MIN(oh * s->sh - s->pad_t + s->kh, s->h);
+    for (int ow = 0; ow < s->ow; ow++) {
+        const int w0 = PCI_MAX(ow * s->sw - s->pad_l, 0);
+        const int w1 = PCI_MIN(ow * s->sw - s->pad_l + s->kw, s->w);
+        float *out = y + ((size_t)r * s->ow + ow) * s->c;
+        const float init = is_max ? -INFINITY : 0.0f;
+        for (int c = 0; c < s->c; c++) out[c] = init;
+        for (int ih = h0; ih < h1; ih++)
+            for (int iw = w0; iw < w1; iw++) {
+                const float *in = x + (((size_t)n * s->h + ih) * s->w + iw) * s->c;
+                pool_combine(out, in, s->c, is_max);
             }
+        if (!is_max) {
+            const int cells = (h1 - h0) * (w1 - w0);
+            const float inv = cells > 0 ? 1.0f / (float)cells : 0.0f;
+#pragma omp simd
+            for (int c = 0; c < s->c; c++) out[c] *= inv;
         }
     }
+}
+
+/* Image i of a global pooling: (hw, c) -> c. */
+static inline __attribute__((always_inline)) void global_pool_image(const float *x, float *y, int hw, int c,
+                                                                     int is_max, int i) {
+    float *out = y + (size_t)i * c;
+    const float *in = x + (size_t)i * hw * c;
+    for (int k = 0; k < c; k++) out[k] = is_max ? -INFINITY : 0.0f;
+    for (int p = 0; p < hw; p++) pool_combine(out, in + (size_t)p * c, c, is_max);
+    if (!is_max) {
+        const float inv = 1.0f / (float)hw;
+#pragma omp simd
+        for (int k = 0; k < c; k++) out[k] *= inv;
+    }
+}
+
+/* The bodies above compiled once per instruction set (the `omp simd` loops
+ * become AVX2 / AVX-512 vectors there; the portable build's baseline is SSE2),
+ * chosen at run time by ctx.isa. Each works on one output row (image). */
+typedef struct {
+    void (*rows_first)(const float *x, float *out, const pci_pool_shape *s, int is_max, long r);
+    void (*windows)(const float *x, float *y, const pci_pool_shape *s, int is_max, long r);
+    void (*global)(const float *x, float *y, int hw, int c, int is_max, int i);
+} pool_kernels;
+
+#define PCI_POOL_VARIANT(SUFFIX, TARGET)                                                                   \
+    TARGET static void rows_first_##SUFFIX(const float *x, float *out, const pci_pool_shape *s, int is_max, \
+                                           long r) {                                                      \
+        pool_row_rows_first(x, out, s, is_max, r);                                                        \
+    }                                                                                                     \
+    TARGET static void windows_##SUFFIX(const float *x, float *y, const pci_pool_shape *s, int is_max,     \
+                                        long r) {                                                         \
+        pool_row_windows(x, y, s, is_max, r);                                                             \
+    }                                                                                                     \
+    TARGET static void global_##SUFFIX(const float *x, float *y, int hw, int c, int is_max, int i) {       \
+        global_pool_image(x, y, hw, c, is_max, i);                                                        \
+    }                                                                                                     \
+    static const pool_kernels pool_##SUFFIX = {rows_first_##SUFFIX, windows_##SUFFIX, global_##SUFFIX};
+PCI_POOL_VARIANT(generic, )
+#ifdef PCI_X86
+PCI_POOL_VARIANT(avx2, __attribute__((target("avx2,fma"))))
+PCI_POOL_VARIANT(avx512, __attribute__((target("avx512f,avx2,fma"))))
+#endif
+
+static const pool_kernels *pool_kernels_for(int isa) {
+    switch (pci_effective_isa(isa)) {
+#ifdef PCI_X86
+    case PCI_ISA_AVX512: return &pool_avx512;
+    case PCI_ISA_AVX2: return &pool_avx2;
+#endif
+    default: return &pool_generic;
+    }
+}
+
+static void pool2d(const float *x, float *y, const pci_pool_shape *s, int is_max, pci_ctx ctx) {
+    const long rows = (long)s->n * s->oh;
+    const pool_kernels *pk = pool_kernels_for(ctx.isa);
+    const int nt = pci_threads_for(ctx, PCI_POOL_COST * rows * s->ow * s->c * s->kh * s->kw);
+    if (pool_rows_first(s)) {
+        PCI_FOR(nt, long r = 0, r < rows, r++, { pk->rows_first(x, y + (size_t)r * s->ow * s->c, s, is_max, r); });
+        return;
+    }
+    PCI_FOR(nt, long r = 0, r < rows, r++, { pk->windows(x, y, s, is_max, r); });
 }
 
 void pci_max_pool2d(const float *x, float *y, const pci_pool_shape *s, pci_ctx ctx) {
@@ -122,21 +179,9 @@ void pci_avg_pool2d(const float *x, float *y, const pci_pool_shape *s, pci_ctx c
 }
 
 void pci_global_pool(const float *x, float *y, int n, int hw, int c, int is_max, pci_ctx ctx) {
+    const pool_kernels *pk = pool_kernels_for(ctx.isa);
     const int nt = pci_threads_for(ctx, PCI_POOL_COST * n * hw * c);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int i = 0; i < n; i++) {
-        float *out = y + (size_t)i * c;
-        const float *in = x + (size_t)i * hw * c;
-        for (int k = 0; k < c; k++) out[k] = is_max ? -INFINITY : 0.0f;
-        for (int p = 0; p < hw; p++) {
-            const float *row = in + (size_t)p * c;
-            pool_combine(out, row, c, is_max);
-        }
-        if (!is_max) {
-            const float inv = 1.0f / (float)hw;
-            for (int k = 0; k < c; k++) out[k] *= inv;
-        }
-    }
+    PCI_FOR(nt, int i = 0, i < n, i++, { pk->global(x, y, hw, c, is_max, i); });
 }
 
 /* ---- the pool2d op (p: the pci_pool_shape, then is_max) and global_pool (n, hw, c, is_max) ---- */
@@ -158,7 +203,7 @@ void pci_run_pool2d(const pci_step *st, pci_ctx ctx) {
 }
 
 const char *pci_algorithm_pool2d(const pci_step *st, int isa) {
-    (void)isa;
+    (void)isa; /* every ISA runs the same reduction order, in its own vectors */
     return pool_rows_first(&st->s.pool) ? "rows-first reduction" : "window reduction";
 }
 

@@ -10,13 +10,14 @@
  * Tiles are processed in blocks of `tb` (fixed by the shape, not the thread
  * count) and every tile's sums run in one order, so results do not depend on
  * the number of threads. Scratch (V and M of one block per thread) comes from
- * the caller: the model's arena. */
+ * the caller: the model's arena. The input and output transforms are compiled
+ * per instruction set (wino_transforms_for); the GEMMs use the ISA's micro-kernels. */
 #include <string.h>
 
 #include "pci_internal.h"
 
 /* Transforms along one axis, applied to 16 channels at a time. */
-static inline void input_1d(int m, const float *d[], float *out[], int c) {
+static inline __attribute__((always_inline)) void input_1d(int m, const float *d[], float *out[], int c) {
     if (m == 2) { /* B^T rows: [1 0 -1 0] [0 1 1 0] [0 -1 1 0] [0 1 0 -1] */
 #pragma omp simd
         for (int i = 0; i < c; i++) {
@@ -40,7 +41,7 @@ static inline void input_1d(int m, const float *d[], float *out[], int c) {
     }
 }
 
-static inline void output_1d(int m, const float *s[], float *out[], int c) {
+static inline __attribute__((always_inline)) void output_1d(int m, const float *s[], float *out[], int c) {
     if (m == 2) { /* A^T rows: [1 1 1 0] [0 1 -1 -1] */
 #pragma omp simd
         for (int i = 0; i < c; i++) {
@@ -62,6 +63,123 @@ static inline void output_1d(int m, const float *s[], float *out[], int c) {
 
 #define CB 64 /* channels transformed at a time (stack buffers) */
 
+/* V[xi][t][:] = (B^T d B)[xi] for one tile t of the block (d: its input patch, zero outside the image). */
+static inline __attribute__((always_inline)) void input_tile(const int m, const pci_conv_shape *s, const float *x,
+                                                              long tile, int th, int tw, float *V, int tb, int t,
+                                                              float *dbuf, float *tmp) {
+    const int a = m + 2, C = s->c, H = s->h, W = s->w;
+    const int n = (int)(tile / ((long)th * tw)), r = (int)(tile % ((long)th * tw));
+    const int ih0 = (r / tw) * m - s->pad_t, iw0 = (r % tw) * m - s->pad_l;
+    const float *xn = x + (size_t)n * H * W * C;
+    for (int c0 = 0; c0 < C; c0 += CB) {
+        const int cb = PCI_MIN(CB, C - c0);
+        for (int i = 0; i < a; i++)
+            for (int j = 0; j < a; j++) {
+                float *dst = dbuf + (size_t)(i * a + j) * CB;
+                const int ih = ih0 + i, iw = iw0 + j;
+                if ((unsigned)ih < (unsigned)H && (unsigned)iw < (unsigned)W)
+                    memcpy(dst, xn + ((size_t)ih * W + iw) * C + c0, sizeof(float) * cb);
+                else
+                    memset(dst, 0, sizeof(float) * cb);
+            }
+        const float *in[6];
+        float *out[6];
+        for (int j = 0; j < a; j++) { /* columns: tmp = B^T d */
+            for (int i = 0; i < a; i++) in[i] = dbuf + (size_t)(i * a + j) * CB, out[i] = tmp + (size_t)(i * a + j) * CB;
+            input_1d(m, in, out, cb);
+        }
+        for (int i = 0; i < a; i++) { /* rows: V = tmp B, straight into V */
+            for (int j = 0; j < a; j++) {
+                in[j] = tmp + (size_t)(i * a + j) * CB;
+                out[j] = V + ((size_t)(i * a + j) * tb + t) * C + c0;
+            }
+            input_1d(m, in, out, cb);
+        }
+    }
+}
+
+/* Y = A^T M A + bias for tile t of the block, activation, stored where inside the image. */
+static inline __attribute__((always_inline)) void output_tile(const int m, const pci_conv_shape *s, const float *M,
+                                                               long tile, int th, int tw, int tb, int t,
+                                                               const float *bias, const float *clamp, pci_act act,
+                                                               float *y, float *dbuf, float *tmp, int isa) {
+    const int a = m + 2, K = s->oc;
+    const int n = (int)(tile / ((long)th * tw)), r = (int)(tile % ((long)th * tw));
+    const int oh0 = (r / tw) * m, ow0 = (r % tw) * m;
+    for (int k0 = 0; k0 < K; k0 += CB) {
+        const int kb = PCI_MIN(CB, K - k0);
+        const float *in[6];
+        float *out[6];
+        float *res = dbuf; /* [m][m][CB] */
+        for (int j = 0; j < a; j++) { /* columns: tmp = A^T M */
+            for (int i = 0; i < a; i++) in[i] = M + ((size_t)(i * a + j) * tb + t) * K + k0;
+            for (int i = 0; i < m; i++) out[i] = tmp + (size_t)(i * a + j) * CB;
+            output_1d(m, in, out, kb);
+        }
+        for (int i = 0; i < m; i++) { /* rows: res = tmp A */
+            for (int j = 0; j < a; j++) in[j] = tmp + (size_t)(i * a + j) * CB;
+            for (int j = 0; j < m; j++) out[j] = res + (size_t)(i * m + j) * CB;
+            output_1d(m, in, out, kb);
+        }
+        for (int i = 0; i < m && oh0 + i < s->oh; i++)
+            for (int j = 0; j < m && ow0 + j < s->ow; j++) {
+                const float *src = res + (size_t)(i * m + j) * CB;
+                float *dst = y + (((size_t)n * s->oh + oh0 + i) * s->ow + ow0 + j) * K + k0;
+                if (clamp) {
+                    const float lo = clamp[0], hi = clamp[1];
+#pragma omp simd
+                    for (int q = 0; q < kb; q++) {
+                        float v = src[q] + (bias ? bias[k0 + q] : 0.0f);
+                        v = v < lo ? lo : v;
+                        dst[q] = v > hi ? hi : v;
+                    }
+                } else {
+#pragma omp simd
+                    for (int q = 0; q < kb; q++) dst[q] = src[q] + (bias ? bias[k0 + q] : 0.0f);
+                    if (!pci_act_is_row(act)) pci_act_inplace(dst, (size_t)kb, act, isa);
+                }
+            }
+    }
+}
+
+/* The transforms compiled once per instruction set (their `omp simd` loops
+ * become AVX2 / AVX-512 vectors; the portable baseline is SSE2), m constant. */
+typedef struct {
+    void (*input)(int m, const pci_conv_shape *s, const float *x, long tile, int th, int tw, float *V, int tb, int t,
+                  float *dbuf, float *tmp);
+    void (*output)(int m, const pci_conv_shape *s, const float *M, long tile, int th, int tw, int tb, int t,
+                   const float *bias, const float *clamp, pci_act act, float *y, float *dbuf, float *tmp);
+} wino_transforms;
+
+#define PCI_WINO_VARIANT(SUFFIX, TARGET, ISA)                                                                     \
+    TARGET static void input_##SUFFIX(int m, const pci_conv_shape *s, const float *x, long tile, int th, int tw, \
+                                      float *V, int tb, int t, float *dbuf, float *tmp) {                        \
+        if (m == 2) input_tile(2, s, x, tile, th, tw, V, tb, t, dbuf, tmp);                                       \
+        else input_tile(4, s, x, tile, th, tw, V, tb, t, dbuf, tmp);                                              \
+    }                                                                                                            \
+    TARGET static void output_##SUFFIX(int m, const pci_conv_shape *s, const float *M, long tile, int th, int tw, \
+                                       int tb, int t, const float *bias, const float *clamp, pci_act act,        \
+                                       float *y, float *dbuf, float *tmp) {                                      \
+        if (m == 2) output_tile(2, s, M, tile, th, tw, tb, t, bias, clamp, act, y, dbuf, tmp, ISA);               \
+        else output_tile(4, s, M, tile, th, tw, tb, t, bias, clamp, act, y, dbuf, tmp, ISA);                      \
+    }                                                                                                            \
+    static const wino_transforms wino_##SUFFIX = {input_##SUFFIX, output_##SUFFIX};
+PCI_WINO_VARIANT(generic, , PCI_ISA_GENERIC)
+#ifdef PCI_X86
+PCI_WINO_VARIANT(avx2, __attribute__((target("avx2,fma"))), PCI_ISA_AVX2)
+PCI_WINO_VARIANT(avx512, __attribute__((target("avx512f,avx2,fma"))), PCI_ISA_AVX512)
+#endif
+
+static const wino_transforms *wino_transforms_for(int isa) {
+    switch (pci_effective_isa(isa)) {
+#ifdef PCI_X86
+    case PCI_ISA_AVX512: return &wino_avx512;
+    case PCI_ISA_AVX2: return &wino_avx2;
+#endif
+    default: return &wino_generic;
+    }
+}
+
 size_t pci_winograd_tile_block(const pci_conv_shape *s, int m) {
     /* V and M of a block should stay within ~1 MB (L2): a*a*tb*(C + K) floats. */
     const int a = m + 2;
@@ -79,7 +197,8 @@ void pci_conv2d_winograd(const float *x, const float *u, const float *bias, floa
                          const pci_conv_shape *s, int m, pci_act act, float *scratch,
                          size_t scratch_floats, pci_ctx ctx) {
     const pci_gemm_kernels *uk = pci_gemm_kernels_for(ctx.isa);
-    const int a = m + 2, aa = a * a, C = s->c, K = s->oc, H = s->h, W = s->w;
+    const wino_transforms *tf = wino_transforms_for(ctx.isa);
+    const int a = m + 2, aa = a * a, C = s->c, K = s->oc;
     const int th = (s->oh + m - 1) / m, tw = (s->ow + m - 1) / m;
     const long tiles = (long)s->n * th * tw;
     const int tb = (int)pci_winograd_tile_block(s, m);
@@ -110,37 +229,7 @@ void pci_conv2d_winograd(const float *x, const float *u, const float *bias, floa
             const long t0 = blk * tb;
             const int count = (int)PCI_MIN((long)tb, tiles - t0);
             /* 1. input transform: V[xi][t][c] = (B^T d B)[xi] */
-            for (int t = 0; t < count; t++) {
-                const long tile = t0 + t;
-                const int n = (int)(tile / ((long)th * tw)), r = (int)(tile % ((long)th * tw));
-                const int ih0 = (r / tw) * m - s->pad_t, iw0 = (r % tw) * m - s->pad_l;
-                const float *xn = x + (size_t)n * H * W * C;
-                for (int c0 = 0; c0 < C; c0 += CB) {
-                    const int cb = PCI_MIN(CB, C - c0);
-                    for (int i = 0; i < a; i++)
-                        for (int j = 0; j < a; j++) {
-                            float *dst = dbuf + (size_t)(i * a + j) * CB;
-                            const int ih = ih0 + i, iw = iw0 + j;
-                            if ((unsigned)ih < (unsigned)H && (unsigned)iw < (unsigned)W)
-                                memcpy(dst, xn + ((size_t)ih * W + iw) * C + c0, sizeof(float) * cb);
-                            else
-                                memset(dst, 0, sizeof(float) * cb);
-                        }
-                    const float *in[6];
-                    float *out[6];
-                    for (int j = 0; j < a; j++) { /* columns: tmp = B^T d */
-                        for (int i = 0; i < a; i++) in[i] = dbuf + (size_t)(i * a + j) * CB, out[i] = tmp + (size_t)(i * a + j) * CB;
-                        input_1d(m, in, out, cb);
-                    }
-                    for (int i = 0; i < a; i++) { /* rows: V = tmp B, straight into V */
-                        for (int j = 0; j < a; j++) {
-                            in[j] = tmp + (size_t)(i * a + j) * CB;
-                            out[j] = V + ((size_t)(i * a + j) * tb + t) * C + c0;
-                        }
-                        input_1d(m, in, out, cb);
-                    }
-                }
-            }
+            for (int t = 0; t < count; t++) tf->input(m, s, x, t0 + t, th, tw, V, tb, t, dbuf, tmp);
             /* 2. aa GEMMs over the block's tiles */
             for (int xi = 0; xi < aa; xi++) {
                 const float *Vx = V + (size_t)xi * tb * C;
@@ -160,43 +249,8 @@ void pci_conv2d_winograd(const float *x, const float *u, const float *bias, floa
                 }
             }
             /* 3. output transform: Y = A^T M A + bias, activation, store the part inside the image */
-            for (int t = 0; t < count; t++) {
-                const long tile = t0 + t;
-                const int n = (int)(tile / ((long)th * tw)), r = (int)(tile % ((long)th * tw));
-                const int oh0 = (r / tw) * m, ow0 = (r % tw) * m;
-                for (int k0 = 0; k0 < K; k0 += CB) {
-                    const int kb = PCI_MIN(CB, K - k0);
-                    const float *in[6];
-                    float *out[6];
-                    float *res = dbuf; /* [m][m][CB] */
-                    for (int j = 0; j < a; j++) { /* columns: tmp = A^T M */
-                        for (int i = 0; i < a; i++) in[i] = M + ((size_t)(i * a + j) * tb + t) * K + k0;
-                        for (int i = 0; i < m; i++) out[i] = tmp + (size_t)(i * a + j) * CB;
-                        output_1d(m, in, out, kb);
-                    }
-                    for (int i = 0; i < m; i++) { /* rows: res = tmp A */
-                        for (int j = 0; j < a; j++) in[j] = tmp + (size_t)(i * a + j) * CB;
-                        for (int j = 0; j < m; j++) out[j] = res + (size_t)(i * m + j) * CB;
-                        output_1d(m, in, out, kb);
-                    }
-                    for (int i = 0; i < m && oh0 + i < s->oh; i++)
-                        for (int j = 0; j < m && ow0 + j < s->ow; j++) {
-                            const float *src = res + (size_t)(i * m + j) * CB;
-                            float *dst = y + (((size_t)n * s->oh + oh0 + i) * s->ow + ow0 + j) * K + k0;
-                            if (fused) {
-#pragma omp simd
-                                for (int q = 0; q < kb; q++) {
-                                    float v = src[q] + (bias ? bias[k0 + q] : 0.0f);
-                                    v = v < clamp[0] ? clamp[0] : v;
-                                    dst[q] = v > clamp[1] ? clamp[1] : v;
-                                }
-                            } else {
-                                for (int q = 0; q < kb; q++) dst[q] = src[q] + (bias ? bias[k0 + q] : 0.0f);
-                                if (!pci_act_is_row(act)) pci_act_inplace(dst, (size_t)kb, act, ctx.isa);
-                            }
-                        }
-                }
-            }
+            for (int t = 0; t < count; t++)
+                tf->output(m, s, M, t0 + t, th, tw, tb, t, bias, fused ? clamp : NULL, act, y, dbuf, tmp);
         }
     }
     if (pci_act_is_row(act)) pci_activation(y, (size_t)s->n * s->oh * s->ow, K, act, ctx);
