@@ -59,7 +59,7 @@ HARNESS_OPS = {"conv2d", "conv2d_transpose", "pool2d", "global_pool", "dense", "
                "resize2d", "binary", "concat", "glu", "layer_norm", "transpose", "slice"}
 # Kernel test modules replayed whole (every parametrization of every test but the full
 # grids), when present; test_kernels.py always, test_winograd.py by winograd_cases().
-WHOLE_MODULES = ("test_elementwise_ops", "test_layout_ops", "test_activations", "test_depthwise")
+WHOLE_MODULES = ("test_elementwise_ops", "test_layout_ops", "test_activations", "test_depthwise", "test_isa_paths")
 # Cases above this many multiply-adds per run are left out of the quick set.
 QUICK_MAX_WORK = 5e6
 
@@ -146,7 +146,7 @@ def recording_kernels(rec: Recorder) -> types.ModuleType:
 # Modules whose numpy assert_allclose / assert_array_equal calls compare a result with an
 # independent (float64 or exact) reference; elsewhere (test_activations.py compares fused
 # with unfused results of the host's own path) those calls give no bounds.
-REFERENCE_MODULES = {"test_kernels", "test_layout_ops", "test_elementwise_ops"}
+REFERENCE_MODULES = {"test_kernels", "test_layout_ops", "test_elementwise_ops", "test_isa_paths"}
 WHOLE = [importlib.import_module(m) for m in WHOLE_MODULES if (ROOT / "tests" / f"{m}.py").exists()]
 # Test modules whose assertions are hooked (each imported the helpers by name).
 HOOKED = (tk, *WHOLE)
