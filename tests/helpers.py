@@ -443,3 +443,21 @@ def elementwise_bounds(ref: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.n
     tol = RTOL * np.abs(ref) + ATOL_FACTOR * np.maximum(1.0, np.abs(x.astype(np.float64)))
     finite = np.isfinite(ref)
     return np.where(finite, ref - tol, ref), np.where(finite, ref + tol, ref)
+
+
+# --------------------------------------------------------------------------- subprocesses
+
+
+def child_env(**extra: str) -> dict:
+    """Environment for a child Python that must import the very pyconvinfer these tests
+    import (the installed one in CI, the in-place build in a checkout). Run the child with
+    cwd outside the source tree: `python -m` puts the cwd first on sys.path, and the tree's
+    pyconvinfer/ has no compiled extension after a plain clone."""
+    import os
+    from pathlib import Path
+
+    import pyconvinfer
+
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = str(Path(pyconvinfer.__file__).resolve().parents[1])
+    return env

@@ -12,7 +12,6 @@ Tolerance: 1e-4 x max(1, max|y|), as for every Keras comparison (test_conformanc
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from applications_files import KINDS, MODELS, expected_output, generation, model_input, write_app_file
+from helpers import child_env
 from test_conformance import assert_matches_keras
 
 import pyconvinfer
@@ -65,10 +65,10 @@ def test_cli_weights_and_config(tmp_path: Path) -> None:
     out, x, y = tmp_path / "m.pci", tmp_path / "x.npy", tmp_path / "y.npy"
     np.save(x, model_input(spec))
     cli = [sys.executable, "-m", "pyconvinfer.cli"]
-    env = dict(os.environ, PYTHONPATH=str(Path(pyconvinfer.__file__).resolve().parents[1]))  # this checkout
+    env = child_env()
     steps = (["convert", str(src), "--config", str(config), "-o", str(out)], ["run", str(out), str(x), "-o", str(y)])
     for args in steps:
-        done = subprocess.run(cli + args, capture_output=True, text=True, timeout=120, env=env)  # noqa: S603
+        done = subprocess.run(cli + args, capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)  # noqa: S603
         assert done.returncode == 0, f"pyconvinfer {args[0]}: {done.stderr}"
     assert_matches_keras(np.load(y), expected_output(spec, "keras2"), "MobileNetV2 via the CLI")
 

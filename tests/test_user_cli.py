@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 import signal
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import child_env
 from user_models import conv_stack
 
 import pyconvinfer
@@ -59,11 +59,12 @@ def test_summary_prints_once_returns_none_and_is_documented(tmp_path: Path, caps
 
 
 def test_debug_after_the_subcommand_and_version(tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = child_env()
     r = subprocess.run([sys.executable, "-m", "pyconvinfer.cli", "info", str(tmp_path / "m.pci"), "--debug"],
-                       capture_output=True, text=True, env=env)
+                       capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 1 and "Traceback" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "pyconvinfer.cli", "--version"], capture_output=True, text=True, env=env)
+    r = subprocess.run([sys.executable, "-m", "pyconvinfer.cli", "--version"], capture_output=True, text=True, env=env,
+                       cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.strip() == f"pyconvinfer {pyconvinfer.__version__}"
 
 
@@ -95,9 +96,9 @@ def test_times_and_sizes_print_in_human_units(tmp_path: Path, capsys) -> None:
 def test_ctrl_c_in_the_cli_exits_130_promptly(tmp_path: Path) -> None:
     path = conv_stack(tmp_path / "deep.pci", layers=300, channels=64)  # short layers, seconds in all
     np.save(tmp_path / "x.npy", np.ones((8, 48, 48, 3), np.float32))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = child_env()
     proc = subprocess.Popen([sys.executable, "-m", "pyconvinfer.cli", "run", path, str(tmp_path / "x.npy"),
-                             "--threads", "1"], stderr=subprocess.PIPE, text=True, env=env)
+                             "--threads", "1"], stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     time.sleep(1.5)  # imports, load, and well into the first slice
     assert proc.poll() is None, "finished before it could be interrupted"
     t0 = time.monotonic()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import child_env
 from user_models import conv_stack
 
 import pyconvinfer
@@ -154,13 +155,15 @@ def test_threads_share_one_model_each_on_its_own_arena(lenet_path, digits) -> No
     assert 1 <= len(pool) <= 4  # at most one arena per concurrent caller
 
 
-def test_omp_num_threads_sets_the_default(lenet_path) -> None:
+def test_omp_num_threads_sets_the_default(lenet_path, tmp_path) -> None:
     code = f"import pyconvinfer; print(pyconvinfer.load({lenet_path!r}).num_threads)"
-    env = dict(os.environ, OMP_NUM_THREADS="3", PYTHONPATH=str(ROOT))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    env = child_env(OMP_NUM_THREADS="3")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         check=True)
     assert out.stdout.strip() == "3"
     env["OMP_NUM_THREADS"] = "2,1"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         check=True)
     assert out.stdout.strip() == "2"
 
 
@@ -183,8 +186,9 @@ print("usable" if np.array_equal(model.predict(small), want) else "broken", flus
 def test_ctrl_c_stops_a_long_predict_within_half_a_second(tmp_path) -> None:
     # 300 short layers (a few ms each): the stop comes at the next layer boundary
     path = conv_stack(tmp_path / "deep.pci", layers=300, channels=64)  # seconds per predict here
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD, path], stdout=subprocess.PIPE, text=True, env=env)
+    env = child_env()
+    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD, path], stdout=subprocess.PIPE, text=True, env=env,
+                            cwd=tmp_path)
     assert proc.stdout.readline().strip() == "running"
     time.sleep(0.4)  # well inside the first layers
     t0 = time.monotonic()
