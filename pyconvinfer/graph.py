@@ -88,7 +88,18 @@ class Graph:
         for i in self.inputs:
             if i.get("dtype", "float32") not in TENSOR_DTYPES:
                 raise ValueError(f"input {i['name']!r} has dtype {i.get('dtype')!r}; supported: {TENSOR_DTYPES}")
+        from . import activations as acts  # here: ops and activations import this module's users
+        from .ops import REGISTRY
+
         for node in self.nodes:
+            if node.op not in REGISTRY:
+                raise ValueError(f"node {node.name!r} has unknown op {node.op!r}")
+            if REGISTRY[node.op].activation and "activation" in node.attrs:
+                try:  # a file's activation must be one the kernels know, with parameters of the right types
+                    acts.encode(node.attrs["activation"])
+                except (ValueError, KeyError, TypeError, IndexError, OverflowError) as e:
+                    raise ValueError(f"node {node.name!r}: activation {node.attrs['activation']!r} is not valid "
+                                     f"({type(e).__name__}: {e})") from None
             if node.name in names:
                 raise ValueError(f"duplicate node name {node.name!r}")
             names.add(node.name)
