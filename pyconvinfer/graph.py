@@ -18,6 +18,19 @@ import numpy as np
 TENSOR_DTYPES = ("float32",)  # activation tensors the kernels compute in
 
 
+def _dims(shape: Any) -> list:
+    """A per-sample shape from a file: a list of non-negative JSON integers or null (open)."""
+    if not isinstance(shape, list) or not all(d is None or (type(d) is int and d >= 0) for d in shape):
+        raise ValueError(f"input shape {shape!r} is not a list of non-negative integers or null")
+    return list(shape)
+
+
+def _dict(v: Any) -> dict:
+    if not isinstance(v, dict):
+        raise TypeError(f"expected an object, got {v!r:.60}")
+    return dict(v)
+
+
 @dataclass
 class Node:
     name: str                      # the Keras layer(s) it came from, e.g. "conv1+bn1"
@@ -56,18 +69,19 @@ class Graph:
         """Rebuild and check structure: every input defined before use, every
         weight present. Raises ValueError with what is wrong."""
         try:
-            inputs = [{"name": str(i["name"]), "shape": list(i["shape"]), "dtype": str(i.get("dtype", "float32"))}
+            inputs = [{"name": str(i["name"]), "shape": _dims(i["shape"]), "dtype": str(i.get("dtype", "float32"))}
                       for i in header["inputs"]]
             outputs = [str(o) for o in header["outputs"]]
             nodes = [
                 Node(str(n["name"]), str(n["op"]), [str(t) for t in n["inputs"]], str(n["output"]),
-                     dict(n.get("attrs", {})), {str(k): str(v) for k, v in n.get("weights", {}).items()},
+                     _dict(n.get("attrs", {})), {str(k): str(v) for k, v in _dict(n.get("weights", {})).items()},
                      [str(x) for x in n.get("layers", [])], str(n.get("dtype", "float32")))
                 for n in header["nodes"]
             ]
-        except (KeyError, TypeError, AttributeError) as e:
+            metadata = _dict(header.get("metadata", {}))
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ValueError(f"graph header is malformed ({e!r})") from None
-        g = cls(inputs, outputs, nodes, weights, dict(header.get("metadata", {})))
+        g = cls(inputs, outputs, nodes, weights, metadata)
         g.check()
         return g
 

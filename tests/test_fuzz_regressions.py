@@ -45,6 +45,15 @@ PCI_CASES = {
     "unknown activation": (lambda h: _node(h, "dense")["attrs"].update(activation="relu7"),
                            "unknown activation 'relu7'"),
     "unknown op": (lambda h: _node(h, "dense").update(op="dense9"), "unknown op 'dense9'"),
+    # OverflowError from int(float("inf")) in the tensor table (JSON 1e400 parses as inf)
+    "infinite tensor dim": (lambda h: h["tensors"][0].update(shape=[float("inf")]), "tensor entry 0 is malformed"),
+    "infinite tensor nbytes": (lambda h: h["tensors"][0].update(nbytes=float("inf")), "tensor entry 0 is malformed"),
+    "float tensor offset": (lambda h: h["tensors"][1].update(offset=64.0), "tensor entry 1 is malformed"),
+    # TypeError from dict(7) and from int([...]) at load
+    "metadata not an object": (lambda h: h.update(metadata=7), "graph header is malformed"),
+    "attrs not an object": (lambda h: h["nodes"][0].update(attrs=[["a", 1]]), "graph header is malformed"),
+    "input shape of lists": (lambda h: h["inputs"][0].update(shape=[[32], 32, 1]), "input shape .* is not a list"),
+    "input shape negative": (lambda h: h["inputs"][0].update(shape=[-32, 32, 1]), "input shape .* is not a list"),
 }
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import traceback
-from typing import Callable
+from typing import Any, Callable
 
 
 def keep_going(test: Callable[[bytes], None]) -> Callable[[bytes], None]:
@@ -35,3 +36,15 @@ def keep_going(test: Callable[[bytes], None]) -> Callable[[bytes], None]:
             print(f"FINDING {where}", flush=True)
 
     return wrapped
+
+
+def instrumented() -> Any:
+    """Context for the harness's imports of pyconvinfer: when fuzzing (atheris
+    present and FUZZ_INSTRUMENT set by run.py), the package's Python code reports
+    coverage. Only pyconvinfer: instrumenting numpy and h5py as well
+    (atheris.instrument_all) costs minutes at start-up and slows every run."""
+    if os.environ.get("FUZZ_INSTRUMENT") != "1":
+        return contextlib.nullcontext()
+    import atheris
+
+    return atheris.instrument_imports(include=["pyconvinfer"])

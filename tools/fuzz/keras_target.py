@@ -19,9 +19,11 @@ predicts. Anything else propagates and libFuzzer reports it."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import warnings
@@ -31,12 +33,16 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import h5tree  # noqa: E402
-from pci_target import _inputs  # noqa: E402
+from common import instrumented, keep_going  # noqa: E402
 
-from pyconvinfer import convert, load  # noqa: E402
-from pyconvinfer.errors import PyconvinferError  # noqa: E402
+with instrumented():
+    from pci_target import _inputs
+
+    from pyconvinfer import convert, load
+    from pyconvinfer.errors import PyconvinferError
 
 _DIR = tempfile.mkdtemp(prefix="keras-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
 
 
 def materialize(doc: dict) -> tuple[str, str | None]:
@@ -106,7 +112,6 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - atheris's name
 
 def CustomMutator(data: bytes, max_size: int, seed: int) -> bytes:  # noqa: N802
     import atheris
-
     from mutate import mutate_tree
 
     doc = parse(data)
@@ -119,10 +124,6 @@ def CustomMutator(data: bytes, max_size: int, seed: int) -> bytes:  # noqa: N802
 
 def main() -> None:
     import atheris
-
-    from common import keep_going
-
-    atheris.instrument_all()
     atheris.Setup(sys.argv, keep_going(TestOneInput), custom_mutator=CustomMutator)
     atheris.Fuzz()
 

@@ -18,9 +18,11 @@ predict that returns. Anything else propagates and libFuzzer reports it."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import random
+import shutil
 import struct
 import sys
 import tempfile
@@ -31,15 +33,20 @@ import numpy as np
 # Keep the kernels on one thread: the fuzzer wants executions, not speed per run.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from pyconvinfer import _kernels, load  # noqa: E402
-from pyconvinfer.errors import PyconvinferError  # noqa: E402
-from pyconvinfer.format import ALIGN, FIXED, MAGIC, VERSION  # noqa: E402
-from pyconvinfer.ops import infer_shapes  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import instrumented, keep_going  # noqa: E402
+
+with instrumented():
+    from pyconvinfer import _kernels, load
+    from pyconvinfer.errors import PyconvinferError
+    from pyconvinfer.format import ALIGN, FIXED, MAGIC, VERSION
+    from pyconvinfer.ops import infer_shapes
 
 PREFIX = struct.Struct("<BBQI")  # mode, field, value, header length
 FIELDS = ("version", "hlen", "data_off", "data_len", "hhash", "phash", "total")
 MAX_ELEMENTS = 4_000_000  # predict only models whose activations fit in a few tens of MB (the harness's bound)
 _DIR = tempfile.mkdtemp(prefix="pci-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
 _PATH = os.path.join(_DIR, "input.pci")
 
 
@@ -121,7 +128,6 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - atheris's name
 
 def CustomMutator(data: bytes, max_size: int, seed: int) -> bytes:  # noqa: N802
     import atheris
-
     from mutate import mutate_tree
 
     rng = random.Random(seed)
@@ -149,11 +155,8 @@ def CustomMutator(data: bytes, max_size: int, seed: int) -> bytes:  # noqa: N802
 
 
 def main() -> None:
-    import atheris
-
-    from common import keep_going
-
-    atheris.instrument_all()  # call-back coverage of pyconvinfer (C coverage needs a -fsanitize=fuzzer build)
+    import atheris  # (pyconvinfer's Python code was instrumented at import; C coverage would need
+    #                  a -fsanitize=fuzzer build of the extension)
     atheris.Setup(sys.argv, keep_going(TestOneInput), custom_mutator=CustomMutator)
     atheris.Fuzz()
 

@@ -28,6 +28,7 @@ TARGETS = {"pci": "pci_target.py", "keras": "keras_target.py"}
 def _env() -> dict:
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")
+    env["FUZZ_INSTRUMENT"] = "1"
     if list((ROOT / "pyconvinfer").glob("_kernels*.so")):  # an in-place build: use this tree's package
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return env
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         if m:
             execs = int(m.group(1))
     status = proc.wait()
+    if args.keep_going and status == 0 and list((work / "artifacts").glob("finding-*.txt")):
+        status = 1  # findings were recorded, not raised
     print(f"fuzz {args.harness}: {execs if execs is not None else '?'} executions in {args.seconds} s, "
           f"exit status {status}" + ("" if status == 0 else f" (finding: see {work / 'artifacts'})"), flush=True)
     return status
