@@ -108,6 +108,11 @@ class Graph:
         for node in self.nodes:
             if node.op not in REGISTRY:
                 raise ValueError(f"node {node.name!r} has unknown op {node.op!r}")
+            try:  # what summaries read of the attributes (the kernels' own checks come at planning)
+                REGISTRY[node.op].describe(node.attrs)
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
+                raise ValueError(f"node {node.name!r} ({node.op}): attributes are not valid "
+                                 f"({type(e).__name__}: {e})") from None
             if REGISTRY[node.op].activation and "activation" in node.attrs:
                 try:  # a file's activation must be one the kernels know, with parameters of the right types
                     acts.encode(node.attrs["activation"])

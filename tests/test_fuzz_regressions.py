@@ -6,8 +6,9 @@ they reach past the checksums); Keras cases build the file with h5py."""
 from __future__ import annotations
 
 import json
-import zipfile
+import shutil
 from pathlib import Path
+from typing import Callable
 
 import h5py
 import numpy as np
@@ -54,6 +55,8 @@ PCI_CASES = {
     "attrs not an object": (lambda h: h["nodes"][0].update(attrs=[["a", 1]]), "graph header is malformed"),
     "input shape of lists": (lambda h: h["inputs"][0].update(shape=[[32], 32, 1]), "input shape .* is not a list"),
     "input shape negative": (lambda h: h["inputs"][0].update(shape=[-32, 32, 1]), "input shape .* is not a list"),
+    # TypeError unpacking kernel_size in the conv's describe (summary, and predict's work estimate)
+    "kernel size of one int": (lambda h: _node(h, "conv2d")["attrs"].update(kernel_size=5), "attributes are not valid"),
 }
 
 
@@ -61,3 +64,43 @@ PCI_CASES = {
 def test_fuzzed_pci_file_is_refused(case: str, model_file: Path, tmp_path: Path) -> None:
     edit, match = PCI_CASES[case]
     _refused(_rewrite_header(model_file, tmp_path / "f.pci", edit), match)
+
+
+def _edited_config(fixture: str, tmp_path: Path, edit: Callable[[dict], None]) -> Path:
+    """A real full-model .h5 fixture with its model_config attribute edited."""
+    path = tmp_path / "model.h5"
+    shutil.copy(FIXTURES / fixture / "model.h5", path)
+    with h5py.File(path, "r+") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        edit(cfg)
+        f.attrs["model_config"] = json.dumps(cfg)
+    return path
+
+
+def _layer(cfg: dict, cls: str, k: int = 0) -> dict:
+    return [la for la in cfg["config"]["layers"] if la["class_name"] == cls][k]
+
+
+KERAS_CASES = {
+    # ValueError from np.asarray(["same"], float64) in the Normalization handler
+    "normalization mean of text": ("keras3/normalization",
+                                   lambda c: _layer(c, "Normalization", 2)["config"].update(mean=["same"] * 3),
+                                   r"layer '.*' \(Normalization\): unexpected config content"),
+    # ValueError from int("x") in the Keras 3 keras_history triple
+    "keras_history of text": ("keras3/two_outputs",
+                              lambda c: c["config"]["layers"][1]["inbound_nodes"][0]["args"][0]["config"].update(
+                                  keras_history=["input_layer", "h", 0]), "unexpected content in the Keras file"),
+    # ValueError from int("nearest_mixed") in output_layers
+    "output_layers of text": ("keras2/two_outputs",
+                              lambda c: c["config"].update(output_layers=[["cls", "nearest_mixed", 0]]),
+                              "unexpected content in the Keras file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KERAS_CASES))
+def test_fuzzed_keras_file_is_refused(case: str, tmp_path: Path) -> None:
+    fixture, edit, match = KERAS_CASES[case]
+    src = _edited_config(fixture, tmp_path, edit)
+    with pytest.raises(ConversionError, match=match):
+        pyconvinfer.convert(src, tmp_path / "out.pci")
+    assert not (tmp_path / "out.pci").exists()

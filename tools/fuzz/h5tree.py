@@ -80,8 +80,11 @@ def write_group(group: h5py.Group, tree: Any) -> None:
 
 def to_bytes(tree: Any) -> bytes:
     buf = io.BytesIO()
-    with h5py.File(buf, "w") as f:
-        write_group(f, tree)
+    try:
+        with h5py.File(buf, "w") as f:
+            write_group(f, tree)
+    except (RuntimeError, ValueError, KeyError, OSError) as e:  # h5py refusing a name ('', '.', ...)
+        raise TreeError(f"h5py refused the tree: {e}") from None
     return buf.getvalue()
 
 
