@@ -104,3 +104,29 @@ def test_fuzzed_keras_file_is_refused(case: str, tmp_path: Path) -> None:
     with pytest.raises(ConversionError, match=match):
         pyconvinfer.convert(src, tmp_path / "out.pci")
     assert not (tmp_path / "out.pci").exists()
+
+
+def test_unwritten_huge_weight_is_refused_before_reading(tmp_path: Path) -> None:
+    """A weight dataset declared with 2^40 elements and never written (HDF5 would
+    fill it on read): refused from its stored size, nothing allocated. The fuzzer
+    found this as an out-of-memory in a .keras file's model.weights.h5."""
+    path = tmp_path / "model.h5"
+    shutil.copy(FIXTURES / "keras2" / "conv2d_basic" / "model.h5", path)
+    with h5py.File(path, "r+") as f:
+        group = f["model_weights/conv2d/conv2d"]
+        del group["bias:0"]
+        group.create_dataset("bias:0", shape=(2 ** 40,), dtype="<f4", chunks=(1024,))
+    with pytest.raises(ConversionError, match=r"needs 4398046511104 bytes but the file stores 0"):
+        pyconvinfer.convert(path, tmp_path / "out.pci")
+
+
+def test_weight_of_text_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "model.h5"
+    shutil.copy(FIXTURES / "keras2" / "conv2d_basic" / "model.h5", path)
+    with h5py.File(path, "r+") as f:
+        group = f["model_weights/conv2d/conv2d"]
+        n = group["bias:0"].shape
+        del group["bias:0"]
+        group.create_dataset("bias:0", data=np.full(n, b"ab"))
+    with pytest.raises(ConversionError, match=r"weight 'conv2d/bias:0' has dtype \|S2, expected floating-point"):
+        pyconvinfer.convert(path, tmp_path / "out.pci")

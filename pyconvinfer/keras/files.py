@@ -65,6 +65,28 @@ def _list_attr(group: Any, name: str) -> list[str]:
     return out
 
 
+def _read_weight(ds: Any, what: str) -> np.ndarray:
+    """One weight array, checked before it is read: a dataset (not a group), of numbers,
+    whose stored bytes account for its size. A file may declare a dataset of 10^12
+    elements it never wrote (HDF5 fills it on read): refused before anything is allocated.
+    Keras writes weights uncompressed; compressed ones (h5repack) may expand 1024-fold."""
+    import h5py
+
+    if not isinstance(ds, h5py.Dataset):
+        raise ConversionError(f"{what} is not a dataset (found an HDF5 {type(ds).__name__})")
+    if ds.dtype.kind not in "fiu":
+        raise ConversionError(f"{what} has dtype {ds.dtype}, expected floating-point numbers")
+    size = int(np.prod(ds.shape, dtype=object)) if ds.shape else 1
+    need = size * ds.dtype.itemsize
+    stored = ds.id.get_storage_size()
+    filtered = ds.id.get_create_plist().get_nfilters() > 0
+    if need > (1024 * stored if filtered else stored) and need > 4096:  # tiny ones may live in the header
+        raise ConversionError(
+            f"{what}: shape {list(ds.shape)} needs {need} bytes but the file stores {stored}: "
+            "the dataset was never written or the file is damaged")
+    return np.asarray(ds[()], dtype=np.float32)
+
+
 def _read_layer_groups(root: Any) -> tuple[dict[str, list[tuple[str, np.ndarray]]], list[str]]:
     by_name, order = {}, []
     for lname in _list_attr(root, "layer_names"):
@@ -75,7 +97,7 @@ def _read_layer_groups(root: Any) -> tuple[dict[str, list[tuple[str, np.ndarray]
         for wname in _list_attr(g, "weight_names"):
             if wname not in g:
                 raise ConversionError(f"layer {lname!r}: weight {wname!r} is listed but missing from the file")
-            arrays.append((wname, np.asarray(g[wname][()], dtype=np.float32)))
+            arrays.append((wname, _read_weight(g[wname], f"layer {lname!r}: weight {wname!r}")))
         by_name[lname] = arrays
         if arrays:
             order.append(lname)
@@ -233,7 +255,7 @@ def keras3_vars_for(root: Any, layers: list, prefix: str = "", used: set | None 
                 f"weights at {vars_group.name} belong to layer {_decode(attr_name)!r}, expected {lname!r}: "
                 "the architecture does not match the weights file")
         idx = sorted(int(i) for i in vars_group.keys())
-        out[qualified] = [(f"{vars_group.name}/{i}", np.asarray(vars_group[str(i)][()], dtype=np.float32))
+        out[qualified] = [(f"{vars_group.name}/{i}", _read_weight(vars_group[str(i)], f"{vars_group.name}/{i}"))
                           for i in idx]
     if top:
         unused = [p for p in _stored_vars(root) if f"{root.name}/{p}" not in used]
