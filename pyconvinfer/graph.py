@@ -95,6 +95,9 @@ class Graph:
         raise KeyError(tensor)
 
     def check(self) -> None:
+        if not self.inputs or not self.outputs:
+            raise ValueError(f"the model has {len(self.inputs)} inputs and {len(self.outputs)} outputs; "
+                             "it needs at least one of each")
         defined = {i["name"] for i in self.inputs}
         if len(defined) != len(self.inputs):
             raise ValueError("duplicate input names")

@@ -55,6 +55,7 @@ PCI_CASES = {
     "attrs not an object": (lambda h: h["nodes"][0].update(attrs=[["a", 1]]), "graph header is malformed"),
     "input shape of lists": (lambda h: h["inputs"][0].update(shape=[[32], 32, 1]), "input shape .* is not a list"),
     "input shape negative": (lambda h: h["inputs"][0].update(shape=[-32, 32, 1]), "input shape .* is not a list"),
+    "no outputs": (lambda h: h.update(outputs=[]), "1 inputs and 0 outputs"),
     # TypeError unpacking kernel_size in the conv's describe (summary, and predict's work estimate)
     "kernel size of one int": (lambda h: _node(h, "conv2d")["attrs"].update(kernel_size=5), "attributes are not valid"),
 }
@@ -91,6 +92,10 @@ KERAS_CASES = {
                               lambda c: c["config"]["layers"][1]["inbound_nodes"][0]["args"][0]["config"].update(
                                   keras_history=["input_layer", "h", 0]), "unexpected content in the Keras file"),
     # ValueError from int("nearest_mixed") in output_layers
+    # a model of no layers at all converted (0 inputs, 0 outputs), then predict([]) had nothing to run
+    "no inputs and no outputs": ("keras3/pooling",
+                                 lambda c: c["config"].update(layers=[], input_layers=[], output_layers=[]),
+                                 "the model has 0 inputs and 0 outputs"),
     "output_layers of text": ("keras2/two_outputs",
                               lambda c: c["config"].update(output_layers=[["cls", "nearest_mixed", 0]]),
                               "unexpected content in the Keras file"),

@@ -90,7 +90,7 @@ def run_one(doc: dict) -> None:
             convert(src, out, config=cfg)
             with load(out, num_threads=1) as model:
                 x = _inputs(model)
-                if x is not None:
+                if x:
                     model.predict(x if len(x) > 1 else x[0])
     except PyconvinferError:
         pass

@@ -116,7 +116,7 @@ def run_one(file_bytes: bytes) -> None:
             warnings.simplefilter("ignore")
             with load(_PATH, num_threads=1) as model:
                 x = _inputs(model)
-                if x is not None:
+                if x:
                     model.predict(x if len(x) > 1 else x[0])
     except PyconvinferError:
         pass
