@@ -111,6 +111,9 @@ class Graph:
         for node in self.nodes:
             if node.op not in REGISTRY:
                 raise ValueError(f"node {node.name!r} has unknown op {node.op!r}")
+            params = node.attrs.get("params", 0)  # the converter's parameter count, for summaries
+            if type(params) is not int or params < 0:
+                raise ValueError(f"node {node.name!r}: params {params!r} is not a non-negative integer")
             try:  # what summaries read of the attributes (the kernels' own checks come at planning)
                 REGISTRY[node.op].describe(node.attrs)
             except (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:

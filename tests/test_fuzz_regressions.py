@@ -55,6 +55,8 @@ PCI_CASES = {
     "attrs not an object": (lambda h: h["nodes"][0].update(attrs=[["a", 1]]), "graph header is malformed"),
     "input shape of lists": (lambda h: h["inputs"][0].update(shape=[[32], 32, 1]), "input shape .* is not a list"),
     "input shape negative": (lambda h: h["inputs"][0].update(shape=[-32, 32, 1]), "input shape .* is not a list"),
+    # ValueError from int(nan) of the summary's parameter count
+    "params not a number": (lambda h: _node(h, "conv2d")["attrs"].update(params=float("nan")), "params nan is not"),
     "no outputs": (lambda h: h.update(outputs=[]), "1 inputs and 0 outputs"),
     # TypeError unpacking kernel_size in the conv's describe (summary, and predict's work estimate)
     "kernel size of one int": (lambda h: _node(h, "conv2d")["attrs"].update(kernel_size=5), "attributes are not valid"),
