@@ -28,10 +28,10 @@ CC=${CC:-gcc}
 LIBASAN=$($CC -print-file-name=libasan.so)
 [ -e "$LIBASAN" ] || { echo "sanitize: $CC has no libasan.so ($LIBASAN)" >&2; exit 1; }
 
-# 1. A copy of the tracked files (plus the working tree's edits), built in place there.
+# 1. A copy of the tracked files (as they are in the working tree), built in place there.
 rm -rf "$DIR/src"
 mkdir -p "$DIR/src"
-git ls-files -z --cached --others --exclude-standard | grep -zv '^tools/fuzz/corpus/' \
+git ls-files -z --cached | grep -zv '^tools/fuzz/corpus/' \
   | (cd "$ROOT" && xargs -0 cp --parents -t "$DIR/src")
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
 (cd "$DIR/src" && CC=$CC CFLAGS="$SAN" LDFLAGS="$SAN" "$PY" setup.py -q build_ext --inplace >"$DIR/build.log" 2>&1) \
