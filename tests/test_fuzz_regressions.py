@@ -98,6 +98,9 @@ KERAS_CASES = {
     "no inputs and no outputs": ("keras3/pooling",
                                  lambda c: c["config"].update(layers=[], input_layers=[], output_layers=[]),
                                  "the model has 0 inputs and 0 outputs"),
+    # ZeroDivisionError from c % int(0.5) in the Conv2D handler
+    "conv groups of one half": ("keras2/conv2d_basic", lambda c: _layer(c, "Conv2D")["config"].update(groups=0.5),
+                                r"layer 'conv2d' \(Conv2D\): unexpected config content \(ZeroDivisionError"),
     "output_layers of text": ("keras2/two_outputs",
                               lambda c: c["config"].update(output_layers=[["cls", "nearest_mixed", 0]]),
                               "unexpected content in the Keras file"),
@@ -124,6 +127,17 @@ def test_unwritten_huge_weight_is_refused_before_reading(tmp_path: Path) -> None
         del group["bias:0"]
         group.create_dataset("bias:0", shape=(2 ** 40,), dtype="<f4", chunks=(1024,))
     with pytest.raises(ConversionError, match=r"needs 4398046511104 bytes but the file stores 0"):
+        pyconvinfer.convert(path, tmp_path / "out.pci")
+
+
+def test_layer_name_with_nul_is_refused(tmp_path: Path) -> None:
+    """A layer name starting with a NUL byte (HDF5 sees '') made h5py raise RuntimeError on the lookup."""
+    path = tmp_path / "model.h5"
+    shutil.copy(FIXTURES / "keras2" / "conv2d_basic" / "model.h5", path)
+    with h5py.File(path, "r+") as f:
+        g = f["model_weights"]
+        g.attrs["layer_names"] = np.array([*g.attrs["layer_names"], b"\x00conv"], dtype="S")
+    with pytest.raises(ConversionError, match=r"layer '\\x00conv' is listed in the file but has no weight group"):
         pyconvinfer.convert(path, tmp_path / "out.pci")
 
 

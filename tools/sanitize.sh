@@ -43,6 +43,7 @@ export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1:dete
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$DIR/ubsan"
 rm -f "$DIR"/asan.* "$DIR"/ubsan.*
 cd "$DIR/src"
+export PYTHONPATH="$DIR/src${PYTHONPATH:+:$PYTHONPATH}"  # subprocesses of the tests use this build too
 "$PY" -c "
 import pyconvinfer, pyconvinfer._kernels as k
 assert pyconvinfer.__file__.startswith('$DIR/src/'), pyconvinfer.__file__

@@ -163,7 +163,7 @@ def _to_raw_nodes(topo: Topology, weights: dict, generation: int) -> tuple[list[
         except KeyError as e:
             problems.append(f"layer {call.layer!r} ({call.cls}): config lacks {e}")
             continue
-        except (ValueError, TypeError, IndexError, AttributeError, OverflowError) as e:
+        except (ValueError, TypeError, IndexError, AttributeError, OverflowError, ZeroDivisionError) as e:
             # a config value of the wrong type or form (a string where Keras writes numbers, say)
             problems.append(f"layer {call.layer!r} ({call.cls}): unexpected config content ({type(e).__name__}: {e})")
             continue
@@ -370,7 +370,7 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, con
         g = build_graph(src, config=config, arch=arch, input_shape=input_shape, winograd=winograd)
     except ConversionError:
         raise
-    except (KeyError, TypeError, IndexError, AttributeError, ValueError, OverflowError) as e:
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError, OverflowError, ZeroDivisionError) as e:
         raise ConversionError(f"{src}: unexpected content in the Keras file ({type(e).__name__}: {e})") from None
     header: dict[str, Any] = g.to_header()
     write_model(dst, header, g.weights, progress=progress)

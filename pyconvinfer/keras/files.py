@@ -87,17 +87,29 @@ def _read_weight(ds: Any, what: str) -> np.ndarray:
     return np.asarray(ds[()], dtype=np.float32)
 
 
+def _member(group: Any, name: str) -> Any:
+    """group[name], or None when there is no such member. A name from the file may be
+    one HDF5 cannot look up at all ('' raises RuntimeError in h5py): that is "no such member"."""
+    if not name:
+        return None
+    try:
+        return group[name] if name in group else None
+    except (KeyError, ValueError, RuntimeError):
+        return None
+
+
 def _read_layer_groups(root: Any) -> tuple[dict[str, list[tuple[str, np.ndarray]]], list[str]]:
     by_name, order = {}, []
     for lname in _list_attr(root, "layer_names"):
-        if lname not in root:
+        g = _member(root, lname)
+        if g is None or not hasattr(g, "attrs") or not hasattr(g, "keys"):
             raise ConversionError(f"layer {lname!r} is listed in the file but has no weight group")
-        g = root[lname]
         arrays = []
         for wname in _list_attr(g, "weight_names"):
-            if wname not in g:
+            ds = _member(g, wname)
+            if ds is None:
                 raise ConversionError(f"layer {lname!r}: weight {wname!r} is listed but missing from the file")
-            arrays.append((wname, _read_weight(g[wname], f"layer {lname!r}: weight {wname!r}")))
+            arrays.append((wname, _read_weight(ds, f"layer {lname!r}: weight {wname!r}")))
         by_name[lname] = arrays
         if arrays:
             order.append(lname)
@@ -237,7 +249,7 @@ def keras3_vars_for(root: Any, layers: list, prefix: str = "", used: set | None 
         counts[base] = k
         key = base if k == 0 else f"{base}_{k}"
         qualified = f"{prefix}{lname}"
-        group = root[key] if key in root else None
+        group = _member(root, key)
         if children:
             if group is None or "layers" not in group:
                 raise ConversionError(f"nested model {qualified!r}: no layers/{key}/layers group in the weights file")

@@ -36,7 +36,7 @@ import h5tree  # noqa: E402
 from common import instrumented, keep_going  # noqa: E402
 
 with instrumented():
-    from pci_target import _inputs
+    from pci_target import predict_once
 
     from pyconvinfer import convert, load
     from pyconvinfer.errors import PyconvinferError
@@ -89,9 +89,7 @@ def run_one(doc: dict) -> None:
             warnings.simplefilter("ignore")
             convert(src, out, config=cfg)
             with load(out, num_threads=1) as model:
-                x = _inputs(model)
-                if x:
-                    model.predict(x if len(x) > 1 else x[0])
+                predict_once(model)
     except PyconvinferError:
         pass
 
