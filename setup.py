@@ -79,6 +79,7 @@ extensions = [
         "pyconvinfer._kernels",
         SOURCES,
         include_dirs=["src", numpy.get_include()],
+        depends=sorted(str(p) for p in Path("src").glob("*.h")),  # rebuild when a header changes
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
 ]

@@ -69,5 +69,5 @@ def bench_model(path: str, batch: int = 1, threads: int | None = None, repeat: i
             algo = prep.plan.algorithm(step, model.isa)  # the C dispatch's own decision
             lines.append(f"{node.name[:35]:<36}{node.op:<18}{algo[:27]:<28}{t * 1e3:>9.3f}"
                          f"{macs / 1e6:>10.1f}{gflops:>9.1f}")
-        lines.append(f"sum of layers: {summed * 1e3:.3f} ms")
+        lines.append(f"sum of layers: {format_time(summed)}")
     return "\n".join(lines)

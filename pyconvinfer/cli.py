@@ -1,4 +1,4 @@
-"""pyconvinfer command line: convert | info | run | bench | demo.
+"""pyconvinfer command line: convert | info | run | bench | verify | demo.
 
 Exit status: 0 success, 2 usage error (argparse), 130 interrupted (Ctrl-C),
 1 any other error, printed as one line (a traceback only with --debug, which
@@ -33,6 +33,15 @@ def _shape(text: str) -> tuple:
     return dims
 
 
+_OPEN_LINE: list = []  # a stream whose progress line is not ended yet
+
+
+def _end_open_line() -> None:
+    """End an unfinished progress line before an error or "interrupted"."""
+    while _OPEN_LINE:
+        _OPEN_LINE.pop().write("\n")
+
+
 def _progress_printer(stream) -> Callable[[int, int], None]:
     """Convert's progress line for big models: redrawn every 0.5 s, ended with
     a newline when done reaches total."""
@@ -43,8 +52,9 @@ def _progress_printer(stream) -> Callable[[int, int], None]:
         if total >= 32 << 20 and (now - state["last"] > 0.5 or done >= total):
             state["last"] = now
             stream.write(f"\rwriting weights: {format_bytes(done)} / {format_bytes(total)}")
+            _OPEN_LINE[:] = [stream]
             if done >= total:
-                stream.write("\n")
+                _end_open_line()
             stream.flush()
     return report
 
@@ -58,13 +68,33 @@ def cmd_convert(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always", ConversionWarning)
+        reference = None
+        if args.reference:
+            reference = tuple(_load_npy(p, "--reference") for p in args.reference)
         out = convert(args.input, args.output, config=args.config, arch=args.arch, input_shape=args.input_shape,
-                      winograd=args.winograd, progress=_progress_printer(sys.stderr))
+                      winograd=args.winograd, progress=_progress_printer(sys.stderr),
+                      verify=not args.no_verify_vectors, verify_shape=args.verify_shape, reference=reference,
+                      report=print)
     for w in seen:
         print(f"pyconvinfer convert: warning: {w.message}", file=sys.stderr)
     size = os.path.getsize(out)
     print(f"wrote {out} ({format_bytes(size)}) in {format_time(time.perf_counter() - t0)}")
     return 0
+
+
+def _load_npy(path: str, what: str):
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise PyconvinferError(f"{what}: cannot read {path} as a .npy array: {e}") from None
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .runtime import load
+
+    with load(args.model, num_threads=args.threads) as model:
+        result = model.verify(print_fn=print)
+    return 0 if result.passed else 1
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -151,7 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="fix the input size (e.g. 224,224,3)")
     c.add_argument("--winograd", choices=["auto", "off", "winograd2", "winograd4"], default="auto",
                    help="3x3 stride-1 convolutions: Winograd where it pays (auto, default) or never (off)")
+    c.add_argument("--verify-shape", type=_shape, metavar="H,W,C",
+                   help="input size of the stored test vectors when the model's height/width are open (default 64x64)")
+    c.add_argument("--reference", nargs=2, metavar=("X.npy", "Y.npy"),
+                   help="store your own Keras input/output as the test vectors (and print the error against them)")
+    c.add_argument("--no-verify-vectors", action="store_true", help="do not store test vectors in the file")
     c.set_defaults(fn=cmd_convert)
+
+    v = sub_parser("verify", help="rerun the test vectors stored in a .pci file; exit 0 if they pass, 1 if not")
+    v.add_argument("model")
+    v.add_argument("--threads", type=int, default=None)
+    v.set_defaults(fn=cmd_verify)
 
     i = sub_parser("info", help="describe a .pci model: layers, shapes, parameters, MACs, sizes")
     i.add_argument("model")
@@ -183,9 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.fn(args)
     except KeyboardInterrupt:
+        _end_open_line()
         print(f"pyconvinfer {args.command}: interrupted", file=sys.stderr)
         return 130  # 128 + SIGINT, as shells report it
     except (PyconvinferError, ValueError, TypeError, OSError) as e:
+        _end_open_line()
         if args.debug:
             raise
         msg = "; ".join(line.strip() for line in str(e).strip().splitlines())  # one line

@@ -164,7 +164,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise PyconvinferError("--top-k must be >= 1")
     model = load(args.model, num_threads=args.threads)
-    is_npy = len(args.inputs) == 1 and args.inputs[0].lower().endswith(".npy")
+    npys = [p for p in args.inputs if p.lower().endswith(".npy")]
+    if npys and len(args.inputs) > 1:
+        raise PyconvinferError(f"a .npy input ({npys[0]}) must be the only input; images may be several")
+    is_npy = bool(npys)
     t0 = time.perf_counter()
     if is_npy:
         try:

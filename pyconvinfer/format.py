@@ -87,10 +87,12 @@ def write_model(path: str | os.PathLike, header: dict[str, Any], tensors: dict[s
             done = 0
             for entry, arr in zip(table, tensors.values()):
                 f.seek(data_offset + entry["offset"])
-                f.write(arr.tobytes() if not arr.flags.c_contiguous else memoryview(arr).cast("B"))
-                done += arr.nbytes
-                if progress:
-                    progress(done, payload_bytes)
+                raw = memoryview(arr).cast("B")  # contiguous (ascontiguousarray above)
+                for start in range(0, len(raw), 16 << 20):  # 16 MiB writes: progress and Ctrl-C between them
+                    f.write(raw[start:start + (16 << 20)])
+                    done += len(raw[start:start + (16 << 20)])
+                    if progress:
+                        progress(done, payload_bytes)
             f.flush()
             with mmap.mmap(f.fileno(), total, access=mmap.ACCESS_READ) as mm:
                 payload = _kernels.payload_hash(memoryview(mm)[data_offset:total], _kernels.default_threads())

@@ -117,8 +117,9 @@ class Graph:
             try:  # what summaries read of the attributes (the kernels' own checks come at planning)
                 REGISTRY[node.op].describe(node.attrs)
             except (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
+                shown = ", ".join(f"{k}={v!r}" for k, v in node.attrs.items())
                 raise ValueError(f"node {node.name!r} ({node.op}): attributes are not valid "
-                                 f"({type(e).__name__}: {e})") from None
+                                 f"({type(e).__name__}: {e}): {shown[:300]}") from None
             if REGISTRY[node.op].activation and "activation" in node.attrs:
                 try:  # a file's activation must be one the kernels know, with parameters of the right types
                     acts.encode(node.attrs["activation"])

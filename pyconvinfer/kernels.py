@@ -260,11 +260,14 @@ def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
                 num_threads=num_threads, isa=isa, batched=x.ndim > 1)
 
 
-def activation(x: np.ndarray, spec: acts.ActivationSpec, *, num_threads=None) -> np.ndarray:
-    """Any activation (softmax over the last axis); returns a new array."""
+def activation(x: np.ndarray, spec: acts.ActivationSpec, *, num_threads=None, isa=None) -> np.ndarray:
+    """Any activation over the last axis (softmax, log_softmax: per row; glu
+    halves it); returns a new array. `isa` forces an instruction-set path."""
     x = _array(x, "x", (1, 2, 3, 4, 5))
+    if acts.shape_class(spec) == "halves":
+        return glu(x, num_threads=num_threads, isa=isa)
     y = np.empty_like(x)
-    return _run("activation", {}, [x], y, activation=spec, num_threads=num_threads, batched=x.ndim > 1)
+    return _run("activation", {}, [x], y, activation=spec, num_threads=num_threads, isa=isa, batched=x.ndim > 1)
 
 
 def pad2d(x: np.ndarray, padding=((1, 1), (1, 1)), *, value: float = 0.0, num_threads=None) -> np.ndarray:
@@ -283,6 +286,15 @@ def pad2d(x: np.ndarray, padding=((1, 1), (1, 1)), *, value: float = 0.0, num_th
         raise ValueError(f"cropping {padding!r} leaves nothing of a {h}x{w} input")
     y = np.empty((n, h + t + b, w + lft + r, c), dtype=np.float32)
     return _run("pad2d", {"padding": [[t, b], [lft, r]], "value": float(value)}, [x], y, num_threads=num_threads)
+
+
+def glu(x: np.ndarray, *, num_threads=None, isa=None) -> np.ndarray:
+    """Keras glu over the last axis: a * sigmoid(b) where [a | b] = x; the last axis halves."""
+    x = _array(x, "x", (1, 2, 3, 4, 5))
+    if x.shape[-1] % 2:
+        raise ValueError(f"glu needs an even last axis, got shape {x.shape}")
+    y = np.empty(x.shape[:-1] + (x.shape[-1] // 2,), dtype=np.float32)
+    return _run("glu", {}, [x], y, num_threads=num_threads, isa=isa, batched=x.ndim > 1)
 
 
 def zero_pad2d(x: np.ndarray, padding=((1, 1), (1, 1)), *, num_threads=None) -> np.ndarray:
@@ -320,6 +332,9 @@ def binary(kind: str, xs: Sequence[np.ndarray], *, constants: Sequence[int] = ()
           for i, x in enumerate(xs)]
     if not xs:
         raise ValueError(f"{kind} needs at least one input")
+    if not acts.element_wise(activation):  # the step broadcasts over collapsed axes: no row length
+        raise ValueError(f"{kind}: activation {acts.normalize(activation)['name']!r} works over the last axis; "
+                         "apply it with kernels.activation afterwards")
     tensors = [x for i, x in enumerate(xs) if i not in constants]
     if not tensors:
         raise ValueError(f"{kind} needs at least one batched input")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 NR = 16
+BIG_DENSE_BYTES = 64 << 20  # dense kernels above this are packed panel by panel
 
 
 def pack_conv2d(kernel: np.ndarray, groups: int = 1) -> np.ndarray:
@@ -43,7 +44,16 @@ def depthwise_as_conv(kernel: np.ndarray) -> np.ndarray:
 def pack_dense(kernel: np.ndarray) -> np.ndarray:
     """Keras Dense kernel (in, units) -> panel16 with one tap."""
     k_in, units = kernel.shape
-    return pack_conv2d(np.asarray(kernel).reshape(1, 1, k_in, units))
+    if kernel.size * 4 <= BIG_DENSE_BYTES:
+        return pack_conv2d(np.asarray(kernel).reshape(1, 1, k_in, units))
+    # A big kernel (VGG16's fc1: 392 MiB) one 16-column panel at a time: the same
+    # layout, in steps short enough for Ctrl-C to be seen between them.
+    nb = -(-units // NR)
+    packed = np.zeros((nb, k_in, NR), dtype=np.float32)
+    for j in range(nb):
+        cols = kernel[:, j * NR:(j + 1) * NR]
+        packed[j, :, :cols.shape[1]] = cols
+    return packed.reshape(-1)
 
 
 def _phase_taps(k: int, s: int, r: int) -> list[int]:

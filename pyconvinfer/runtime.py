@@ -235,6 +235,19 @@ class Model:
     def closed(self) -> bool:
         return self._closed
 
+    def verify(self, print_fn: Callable[[str], Any] | None = print) -> Any:
+        """Rerun the test vectors stored at conversion (pyconvinfer/verify.py) and
+        compare: prints the max error of each output and a PASS/FAIL line (unless
+        print_fn is None) and returns the result (`.passed`, `.errors`)."""
+        from . import verify as vf
+
+        self._check_open()
+        result = vf.run(self)
+        if print_fn is not None:
+            for line in result.lines():
+                print_fn(line)
+        return result
+
     def __enter__(self) -> Model:
         return self
 

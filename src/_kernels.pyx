@@ -37,6 +37,11 @@ cdef extern from "pci_kernels.h":
     int pci_openmp_enabled() nogil
     int pci_default_threads() nogil
     float pci_act_scalar(float x, pci_act act) nogil
+    int PCI_ACT_COUNT
+    int PCI_ACT_ELEMENTWISE, PCI_ACT_ROW, PCI_ACT_HALVES
+    const char *pci_act_name(int kind) nogil
+    int pci_act_shape(int kind) nogil
+    void pci_glu_rows(const float *x, float *y, size_t rows, size_t cols_out, pci_ctx ctx) nogil
     uint64_t pci_xxh64(const void *data, size_t length, uint64_t seed) nogil
     uint64_t pci_payload_hash(const void *data, size_t length, pci_ctx ctx) nogil
     size_t pci_tconv_packed_size(const pci_tconv_shape *s) nogil
@@ -150,6 +155,64 @@ cdef int _isa_id(isa) except -1:
         raise ValueError(f"isa {isa!r} is not available on this CPU and build; available: "
                          f"{', '.join(available_isas())}")
     return i
+
+
+def _act_table():
+    kinds, shapes = {}, {}
+    shape_names = {PCI_ACT_ELEMENTWISE: "elementwise", PCI_ACT_ROW: "row", PCI_ACT_HALVES: "halves"}
+    for k in range(PCI_ACT_COUNT):
+        name = pci_act_name(k)
+        if name != NULL:
+            kinds[name.decode()] = k
+            shapes[name.decode()] = shape_names[pci_act_shape(k)]
+    return kinds, shapes
+
+
+# Activation kinds from src/act_table.h: name -> id (stored in files), and
+# name -> "elementwise" | "row" (over the last axis) | "halves" (glu).
+ACT_KINDS, ACT_SHAPES = _act_table()
+
+
+def glu_rows(x, y, int num_threads=1, isa=None):
+    """y (rows, n) = glu of x (rows, 2n) over the last axis; sizes checked here."""
+    cdef pci_ctx ctx
+    if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
+        raise TypeError("glu_rows: x and y must be numpy arrays")
+    if x.dtype != np.float32 or y.dtype != np.float32 or not x.flags.c_contiguous or not y.flags.c_contiguous:
+        raise ValueError("glu_rows: x and y must be C-contiguous float32")
+    xs, ys = tuple(x.shape), tuple(y.shape)
+    nd = len(ys)
+    if nd == 0 or len(xs) != nd or ys[nd - 1] == 0 or xs[:nd - 1] != ys[:nd - 1] or xs[nd - 1] != 2 * ys[nd - 1]:
+        raise ValueError(f"glu_rows: x {xs} must be y {ys} with the last axis doubled")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    cdef size_t cols_out = ys[nd - 1]
+    cdef size_t rows = y.size // cols_out
+    cdef const float *xb = <const float *>_address(<cnp.ndarray>x)
+    cdef float *yb = <float *>_address(<cnp.ndarray>y)
+    ctx.num_threads = num_threads
+    ctx.isa = _isa_id(isa)
+    with nogil:
+        pci_glu_rows(xb, yb, rows, cols_out, ctx)
+    return y
+
+
+def act_reference_inplace(x, int kind, float p0=0, float p1=0, float p2=0):
+    """pci_act_scalar (libm, the readable reference) over a float32 array in
+    place, in one C loop: the baseline of tools/bench_act.py."""
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.flags.c_contiguous or not x.flags.writeable:
+        raise ValueError("act_reference_inplace: x must be a writable C-contiguous float32 array")
+    if pci_act_shape(kind) != PCI_ACT_ELEMENTWISE:
+        raise ValueError(f"act_reference_inplace: kind {kind} is not element-wise")
+    cdef pci_act a
+    a.kind, a.p0, a.p1, a.p2 = kind, p0, p1, p2
+    cdef size_t n = x.size
+    cdef float *xb = <float *>_address(<cnp.ndarray>x) if n else NULL
+    cdef size_t i
+    with nogil:
+        for i in range(n):
+            xb[i] = pci_act_scalar(xb[i], a)
+    return x
 
 
 def act_scalar(float x, int kind, float p0=0, float p1=0, float p2=0) -> float:

@@ -62,7 +62,7 @@ static void combine_row(int kind, float *out, const float *x, size_t n, int stri
 
 /* Output row r (all axes but the last fixed) from every input. */
 static void binary_row(const float *const *xs, int k, size_t strides[][PCI_BINARY_MAX_RANK], int rank,
-                       const int *dims, int kind, float *out, size_t r, size_t inner, pci_act act) {
+                       const int *dims, int kind, float *out, size_t r, size_t inner, pci_act act, int isa) {
     size_t rem = r, off[PCI_MAX_INPUTS] = {0};
     for (int a = rank - 2; a >= 0; a--) { /* this row's offset in each input, from its multi-index */
         const size_t idx = rem % (size_t)dims[a];
@@ -81,7 +81,7 @@ static void binary_row(const float *const *xs, int k, size_t strides[][PCI_BINAR
 #pragma omp simd
         for (size_t j = 0; j < inner; j++) out[j] /= n;
     }
-    if (act.kind != PCI_ACT_SOFTMAX) pci_act_inplace(out, inner, act);
+    pci_act_inplace(out, inner, act, isa);
 }
 
 void pci_binary(const float *const *xs, const int *masks, int k, float *y, int kind, int rank, const int *dims,
@@ -100,9 +100,8 @@ void pci_binary(const float *const *xs, const int *masks, int k, float *y, int k
     for (int a = 0; a < rank - 1; a++) rows *= (size_t)dims[a];
     const int nt = pci_threads_for(ctx, (double)rows * inner * k);
     PCI_FOR(nt, long r = 0, r < (long)rows, r++, {
-        binary_row(xs, k, strides, rank, dims, kind, y + (size_t)r * inner, (size_t)r, inner, act);
+        binary_row(xs, k, strides, rank, dims, kind, y + (size_t)r * inner, (size_t)r, inner, act, ctx.isa);
     });
-    if (act.kind == PCI_ACT_SOFTMAX) pci_activation(y, rows, inner, act, ctx);
 }
 
 /* ---- the binary op: p = kind, rank, dims[rank]; in_flags = broadcast masks ---- */
@@ -113,6 +112,8 @@ int pci_validate_binary(const pci_step *st, pci_check *chk) {
     if (rank < 1 || rank > PCI_BINARY_MAX_RANK) return pci_check_fail(chk, "rank %d not in 1..%d", rank, PCI_BINARY_MAX_RANK);
     if (!pci_all_positive(dims, rank)) return pci_check_fail(chk, "non-positive size");
     if (st->n_in < 1) return pci_check_fail(chk, "needs inputs");
+    if (pci_act_shape(st->act.kind) != PCI_ACT_ELEMENTWISE)
+        return pci_check_fail(chk, "fused activation %d is not element-wise (the step has no row length)", st->act.kind);
     if ((kind == PCI_BINARY_SUB || kind == PCI_BINARY_DIV || kind == PCI_BINARY_PRELU) && st->n_in != 2)
         return pci_check_fail(chk, "kind %d takes exactly two inputs, got %d", kind, st->n_in);
     const size_t total = pci_size_mul(rank, dims);

@@ -35,8 +35,7 @@ void pci_conv2d_ref(const float *x, const float *kernel, const float *bias, floa
                     }
                     out[o] = (float)acc;
                 }
-                if (act.kind == PCI_ACT_SOFTMAX) pci_softmax_rows(out, 1, s->oc);
-                else pci_act_inplace(out, s->oc, act);
+                pci_activation(out, 1, s->oc, act, PCI_CTX_REF);
             }
 }
 
@@ -69,8 +68,8 @@ static void conv2d_depthwise(const float *x, const float *w, const float *bias, 
                     }
                 }
             }
-            if (act.kind == PCI_ACT_SOFTMAX) pci_softmax_rows(out, 1, s->oc);
-            else pci_act_inplace(out, s->oc, act);
+            if (pci_act_is_row(act)) pci_activation(out, 1, s->oc, act, (pci_ctx){1, ctx.isa});
+            else pci_act_inplace(out, s->oc, act, ctx.isa);
         }
     }
 }
@@ -190,6 +189,7 @@ typedef struct {
     size_t panel_stride, group_stride, scratch_floats;
     long items, ntiles, tiles_per_image, pixels;
     int nblocks, weights_outer, narrow, mr, cin_g, fused;
+    int isa; /* activation path */
 } conv_job;
 
 /* Called inside a parallel region (the orphaned `omp for` splits the items) or
@@ -236,8 +236,12 @@ static void conv_worker(const conv_job *J) {
                               (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
                               fused && last ? clamp : NULL);
         }
-        if (!fused && act.kind != PCI_ACT_LINEAR && act.kind != PCI_ACT_SOFTMAX)
-            for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * s->oc, b->nc, act);
+        if (!fused && act.kind != PCI_ACT_LINEAR && !pci_act_is_row(act)) {
+            if (b->nc == s->oc) /* the block spans every channel: its rows are contiguous */
+                pci_act_inplace(c, (size_t)rows * s->oc, act, J->isa);
+            else
+                for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * s->oc, b->nc, act, J->isa);
+        }
     }
     if (scratch != stack_scratch) free(scratch);
 }
@@ -298,14 +302,14 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
 
     const conv_job job = {x, wpacked, bias, zeros, y, s, uk, blocks, tl, act, clamp, panel_stride, group_stride,
                           scratch_floats, items, ntiles, tiles_per_image, pixels, nblocks, weights_outer, narrow, mr,
-                          cin_g, fused};
+                          cin_g, fused, ctx.isa};
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
         conv_worker(&job);
     } else {
         conv_worker(&job);
     }
-    if (act.kind == PCI_ACT_SOFTMAX) pci_activation(y, (size_t)s->n * pixels, s->oc, act, ctx);
+    if (pci_act_is_row(act)) pci_activation(y, (size_t)s->n * pixels, s->oc, act, ctx);
     if (blocks != stack_blocks) free(blocks);
     free(zeros_heap);
 }

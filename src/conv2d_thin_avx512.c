@@ -133,8 +133,8 @@ TARGET static inline __attribute__((always_inline)) void thin_groups(
             if (left >= 16) _mm512_storeu_ps(base + 16 * r, v);
             else if (left > 0) _mm512_mask_storeu_ps(base + 16 * r, (__mmask16)((1u << left) - 1u), v);
         }
-        if (!fused && act.kind != PCI_ACT_SOFTMAX)
-            for (int v = 0; v < count; v++) pci_act_inplace(base + (size_t)v * K, (size_t)K, act);
+        if (!fused && !pci_act_is_row(act))
+            pci_act_inplace(base, (size_t)count * K, act, PCI_ISA_AVX512); /* the count pixels are contiguous */
     }
 }
 
@@ -169,6 +169,6 @@ TARGET void pci_conv2d_thin_avx512(const float *x, const float *w, const float *
     thin_transpose tt;
     thin_transpose_init(&tt, s->oc);
     PCI_FOR(nt, long r = 0, r < rows, r++, { thin_row(&tt, x, w, bias, y, s, act, fused, clamp, r); });
-    if (act.kind == PCI_ACT_SOFTMAX) pci_activation(y, (size_t)rows * s->ow, s->oc, act, ctx);
+    if (pci_act_is_row(act)) pci_activation(y, (size_t)rows * s->ow, s->oc, act, ctx);
 }
 #endif

@@ -40,8 +40,7 @@ void pci_conv2d_transpose_ref(const float *x, const float *kernel, const float *
     for (size_t p = 0; p < out_pixels; p++) {
         float *out = y + p * s->oc;
         for (int o = 0; o < s->oc; o++) out[o] = (float)(acc[p * s->oc + o] + (bias ? bias[o] : 0.0));
-        if (act.kind == PCI_ACT_SOFTMAX) pci_softmax_rows(out, 1, s->oc);
-        else pci_act_inplace(out, s->oc, act);
+        pci_activation(out, 1, s->oc, act, PCI_CTX_REF);
     }
     free(acc);
 }
@@ -119,13 +118,13 @@ void pci_conv2d_transpose(const float *x, const float *wpacked, const float *bia
                         uk->fn[1](tn, s->c, a, wb + (size_t)t0 * s->c * PCI_NR, panel_stride, c, ldc, rows,
                                   nc, bias ? bias + oc0 : NULL, t0 > 0, NULL);
                     }
-                    if (act.kind != PCI_ACT_LINEAR && act.kind != PCI_ACT_SOFTMAX)
-                        for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * ldc, nc, act);
+                    if (act.kind != PCI_ACT_LINEAR && !pci_act_is_row(act))
+                        for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * ldc, nc, act, ctx.isa);
                 }
             }
             wphase += (size_t)nb * panel_stride;
         }
-    if (act.kind == PCI_ACT_SOFTMAX)
+    if (pci_act_is_row(act))
         pci_activation(y, (size_t)s->n * s->oh * s->ow, s->oc, act, ctx);
     free(zeros_heap);
 }

@@ -82,6 +82,8 @@ int pci_step_validate(const pci_step *st, const pci_region *regions, int nregion
     if (!e) return pci_check_fail(&chk, "unknown op %d", st->op);
     if (st->act.kind < 0 || st->act.kind >= PCI_ACT_COUNT)
         return pci_check_fail(&chk, "%s: unknown activation %d", e->name, st->act.kind);
+    if (pci_act_shape(st->act.kind) == PCI_ACT_HALVES) /* changes the shape: the glu op, never fused */
+        return pci_check_fail(&chk, "%s: activation %d halves the last axis and cannot be fused", e->name, st->act.kind);
     if (st->n_in < 0 || st->n_in > PCI_MAX_INPUTS) return pci_check_fail(&chk, "%s: bad input count %d", e->name, st->n_in);
     if (st->out_dtype != PCI_DTYPE_F32) return pci_check_fail(&chk, "%s: output dtype %d is not float32", e->name, st->out_dtype);
     for (int i = 0; i < PCI_MAX_WEIGHTS; i++)

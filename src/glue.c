@@ -70,17 +70,14 @@ void pci_scale_shift(const float *x, const float *scale, const float *shift, flo
             const float *in = x + (size_t)r * c;
             float *out = y + (size_t)r * c;
             for (int i = 0; i < c; i++) out[i] = in[i] * (scale ? scale[i] : 1.0f) + (shift ? shift[i] : 0.0f);
-            if (act.kind != PCI_ACT_SOFTMAX) pci_act_inplace(out, (size_t)c, act);
+            pci_act_inplace(out, (size_t)c, act, ctx.isa); /* row kinds: a no-op here, applied below */
         });
+        if (pci_act_is_row(act)) pci_activation(y, outer, (size_t)c, act, ctx);
     } else {
         PCI_FOR(nt, long r = 0, r < (long)outer, r++, {
             scale_shift_block(x + (size_t)r * block, y + (size_t)r * block, scale, shift, c, inner);
-            if (act.kind != PCI_ACT_SOFTMAX) pci_act_inplace(y + (size_t)r * block, block, act);
+            pci_act_inplace(y + (size_t)r * block, block, act, ctx.isa);
         });
-    }
-    if (act.kind == PCI_ACT_SOFTMAX) {
-        const size_t last = inner == 1 ? (size_t)c : inner;
-        pci_activation(y, outer * block / last, last, act, ctx);
     }
 }
 
@@ -135,6 +132,9 @@ const char *pci_algorithm_concat(const pci_step *st, int isa) {
 int pci_validate_scale_shift(const pci_step *st, pci_check *chk) {
     const int *p = st->s.p;
     if (!pci_all_positive(p, 3)) return pci_check_fail(chk, "non-positive size");
+    if (pci_act_shape(st->act.kind) != PCI_ACT_ELEMENTWISE && p[2] != 1) /* rows exist only when c is last */
+        return pci_check_fail(chk, "fused activation %d works over the last axis, which is not the channel axis",
+                              st->act.kind);
     if (st->w[0]) PCI_TRY(pci_check_in(chk, st->w[0], (size_t)p[1], "scale"));
     if (st->w[1]) PCI_TRY(pci_check_in(chk, st->w[1], (size_t)p[1], "shift"));
     PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(3, p), "input"));
@@ -166,4 +166,19 @@ void pci_run_activation(const pci_step *st, pci_ctx ctx) {
 const char *pci_algorithm_activation(const pci_step *st, int isa) {
     (void)st, (void)isa;
     return "element-wise";
+}
+
+/* ---- glu: rows, p[0] = output row length (the input rows are twice as long) ---- */
+int pci_validate_glu(const pci_step *st, pci_check *chk) {
+    const int cols = st->s.p[0];
+    if (cols <= 0) return pci_check_fail(chk, "non-positive width");
+    PCI_TRY(pci_check_in(chk, st->in[0], st->rows * 2 * (size_t)cols, "input"));
+    return pci_check_out(chk, st->out, st->rows * (size_t)cols, "output");
+}
+
+void pci_run_glu(const pci_step *st, pci_ctx ctx) { pci_glu_rows(st->in[0], st->out, st->rows, (size_t)st->s.p[0], ctx); }
+
+const char *pci_algorithm_glu(const pci_step *st, int isa) {
+    (void)st, (void)isa;
+    return "a * sigmoid(b) per row";
 }

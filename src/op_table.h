@@ -25,6 +25,7 @@
     X(11, activation)          \
     X(12, layer_norm)          \
     X(13, transpose)           \
-    X(14, slice)
+    X(14, slice)               \
+    X(15, glu)
 
 #endif

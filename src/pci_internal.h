@@ -88,8 +88,14 @@ static inline int pci_act_as_clamp(pci_act act, float clamp[2]) {
     return 0;
 }
 
-/* Applies an element-wise activation to n contiguous floats (not softmax). */
-void pci_act_inplace(float *x, size_t n, pci_act act);
+/* Applies an element-wise activation to n contiguous floats with the
+ * vectorized path for `isa` (row kinds such as softmax: no-op, see
+ * pci_act_is_row; the caller applies them to whole rows). */
+void pci_act_inplace(float *x, size_t n, pci_act act, int isa);
+/* Kinds over a whole last-axis row (softmax, log_softmax, sparsemax): never per block. */
+static inline int pci_act_is_row(pci_act act) { return pci_act_shape(act.kind) == PCI_ACT_ROW; }
+/* One thread, generic path: what the readable references use. */
+#define PCI_CTX_REF ((pci_ctx){1, PCI_ISA_GENERIC})
 /* Softmax over each row of `cols` floats. */
 void pci_softmax_rows(float *x, size_t rows, size_t cols);
 

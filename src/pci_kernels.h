@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "act_table.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -37,25 +39,10 @@ typedef struct {
     int isa;         /* enum pci_isa: one pci_isa_available() accepts (others run the generic path) */
 } pci_ctx;
 
-enum pci_act_kind {
-    PCI_ACT_LINEAR = 0,
-    PCI_ACT_RELU = 1, /* p0 = max_value (INFINITY: none), p1 = negative_slope, p2 = threshold */
-    PCI_ACT_ELU = 2,  /* p0 = alpha */
-    PCI_ACT_SELU = 3,
-    PCI_ACT_SIGMOID = 4,
-    PCI_ACT_HARD_SIGMOID = 5, /* clip(p0 * x + p1, 0, 1) */
-    PCI_ACT_TANH = 6,
-    PCI_ACT_SOFTPLUS = 7,
-    PCI_ACT_SOFTSIGN = 8,
-    PCI_ACT_SWISH = 9,
-    PCI_ACT_GELU = 10,      /* exact erf form */
-    PCI_ACT_GELU_TANH = 11, /* tanh approximation */
-    PCI_ACT_EXPONENTIAL = 12,
-    PCI_ACT_SOFTMAX = 13, /* over the last axis: needs the row length */
-    PCI_ACT_HARD_SILU = 14, /* x * clip(x / 6 + 0.5, 0, 1) */
-    PCI_ACT_MISH = 15,
-    PCI_ACT_COUNT = 16
-};
+/* Activation kinds: generated from act_table.h (ids are stored in files). */
+#define PCI_ACT_ENUM_ROW(e, id, name, shape, params) PCI_ACT_##e = id,
+enum pci_act_kind { PCI_ACT_TABLE(PCI_ACT_ENUM_ROW) PCI_ACT_COUNT };
+#undef PCI_ACT_ENUM_ROW
 
 typedef struct {
     int kind;
@@ -73,8 +60,15 @@ int pci_default_threads(void);
 /* ---- activations ---- */
 /* In place on rows x cols (softmax normalises each row of `cols`). */
 void pci_activation(float *x, size_t rows, size_t cols, pci_act act, pci_ctx ctx);
-/* The scalar definition of every element-wise activation (reference). */
+/* The scalar definition of every element-wise activation (reference): libm,
+ * Keras's formulas; not the fast path (see act_vec.h for the bounds). */
 float pci_act_scalar(float x, pci_act act);
+/* The kind's name and shape class (act_table.h); NULL / -1 when out of range. */
+const char *pci_act_name(int kind);
+int pci_act_shape(int kind);
+/* glu over the last axis: x is (rows, 2 * cols_out), y is (rows, cols_out),
+ * y[r, j] = x[r, j] * sigmoid(x[r, cols_out + j]). */
+void pci_glu_rows(const float *x, float *y, size_t rows, size_t cols_out, pci_ctx ctx);
 
 /* ---- convolution ---- */
 typedef struct {

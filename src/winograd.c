@@ -192,12 +192,12 @@ void pci_conv2d_winograd(const float *x, const float *u, const float *bias, floa
                                 }
                             } else {
                                 for (int q = 0; q < kb; q++) dst[q] = src[q] + (bias ? bias[k0 + q] : 0.0f);
-                                if (act.kind != PCI_ACT_SOFTMAX) pci_act_inplace(dst, (size_t)kb, act);
+                                if (!pci_act_is_row(act)) pci_act_inplace(dst, (size_t)kb, act, ctx.isa);
                             }
                         }
                 }
             }
         }
     }
-    if (act.kind == PCI_ACT_SOFTMAX) pci_activation(y, (size_t)s->n * s->oh * s->ow, K, act, ctx);
+    if (pci_act_is_row(act)) pci_activation(y, (size_t)s->n * s->oh * s->ow, K, act, ctx);
 }

@@ -402,3 +402,44 @@ def assert_close_activated(got: np.ndarray, pre: np.ndarray, spec: ActSpec, *, r
         raise AssertionError(f"{err_msg}: {int(bad.sum())} of {bad.size} elements outside "
                              f"f([pre - d, pre + d]) + tolerance; first at {t}: got {got[t]!r}, expected "
                              f"{ref[t]!r} (pre-activation {pre[t]!r}, allowed [{lo[t]!r}, {hi[t]!r}])")
+
+
+# --------------------------------------------------------------------------- bounds (C harness)
+
+
+def close_bounds(ref: np.ndarray, *, reduction: int, scale: float = 0.0,
+                 atol: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """[lo, hi] per element that assert_close(got, ref, ...) accepts (non-finite refs: exact;
+    a NaN bound means the result must be NaN). tools/make_kernel_cases.py writes these for
+    tests/c/kernel_harness.c, so the C harness applies the tests' own tolerances."""
+    ref = np.asarray(ref, dtype=np.float64)
+    atol = atol_for(ref, reduction, scale) if atol is None else atol
+    tol = RTOL * np.abs(ref) + atol
+    finite = np.isfinite(ref)
+    return np.where(finite, ref - tol, ref), np.where(finite, ref + tol, ref)
+
+
+def activated_bounds(pre: np.ndarray, spec: ActSpec, *, reduction: int,
+                     scale: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """[lo, hi] per element that assert_close_activated(got, pre, spec, ...) accepts."""
+    name = parse_spec(spec)[0]
+    ref = ref_activation(pre, spec)
+    if name == "linear":
+        return close_bounds(ref, reduction=reduction, scale=scale)
+    if name == "softmax":
+        atol = max(atol_for(ref, reduction), 2.0 * atol_for(pre, reduction, scale))
+        return close_bounds(ref, reduction=reduction, atol=atol)
+    d = RTOL * np.abs(pre) + atol_for(pre, reduction, scale)
+    lo_end, hi_end = ref_activation(pre - d, spec), ref_activation(pre + d, spec)
+    lo = np.minimum(np.minimum(lo_end, hi_end), ref)
+    hi = np.maximum(np.maximum(lo_end, hi_end), ref)
+    t = RTOL * np.abs(ref) + atol_for(ref, reduction)
+    return lo - t, hi + t
+
+
+def elementwise_bounds(ref: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[lo, hi] per element that assert_close_elementwise(got, ref, x) accepts."""
+    ref = np.asarray(ref, dtype=np.float64)
+    tol = RTOL * np.abs(ref) + ATOL_FACTOR * np.maximum(1.0, np.abs(x.astype(np.float64)))
+    finite = np.isfinite(ref)
+    return np.where(finite, ref - tol, ref), np.where(finite, ref + tol, ref)

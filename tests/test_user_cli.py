@@ -93,8 +93,8 @@ def test_times_and_sizes_print_in_human_units(tmp_path: Path, capsys) -> None:
 
 
 def test_ctrl_c_in_the_cli_exits_130_promptly(tmp_path: Path) -> None:
-    path = conv_stack(tmp_path / "deep.pci", layers=60, channels=64)
-    np.save(tmp_path / "x.npy", np.ones((4, 96, 96, 3), np.float32))
+    path = conv_stack(tmp_path / "deep.pci", layers=300, channels=64)  # short layers, seconds in all
+    np.save(tmp_path / "x.npy", np.ones((8, 48, 48, 3), np.float32))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "pyconvinfer.cli", "run", path, str(tmp_path / "x.npy"),
                              "--threads", "1"], stderr=subprocess.PIPE, text=True, env=env)
@@ -113,3 +113,26 @@ def test_usage_errors_still_exit_2(argv) -> None:
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 2
+
+
+def test_big_dense_kernels_pack_panel_by_panel_to_the_same_layout(monkeypatch) -> None:
+    from pyconvinfer import packing
+
+    kernel = np.random.default_rng(0).standard_normal((70, 37)).astype(np.float32)  # 3 panels, the last ragged
+    whole = packing.pack_dense(kernel)
+    monkeypatch.setattr(packing, "BIG_DENSE_BYTES", 1024)
+    np.testing.assert_array_equal(packing.pack_dense(kernel), whole)
+    np.testing.assert_array_equal(whole, packing.pack_conv2d(kernel.reshape(1, 1, 70, 37)))
+
+
+def test_an_interrupted_progress_line_is_ended(monkeypatch, capsys) -> None:
+    import pyconvinfer.keras.convert as kconvert
+
+    def convert(*a, progress=None, **k):
+        progress(40 << 20, 100 << 20)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kconvert, "convert", convert)
+    assert main(["convert", "x.h5"]) == 130
+    err = capsys.readouterr().err
+    assert err.endswith("MiB\npyconvinfer convert: interrupted\n"), repr(err)

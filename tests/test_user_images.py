@@ -95,6 +95,8 @@ def test_wrong_labels_file_and_missing_inputs_are_clear_errors(photos, tmp_path,
     assert "matches no images" in capsys.readouterr().err
     assert main(["run", model, str(tmp_path / "gone.jpg")]) == 1
     assert "gone.jpg: no such file or directory" in capsys.readouterr().err
+    assert main(["run", model, str(photos), str(tmp_path / "x.npy")]) == 1
+    assert "must be the only input" in capsys.readouterr().err
     (tmp_path / "notimage.png").write_bytes(b"not an image")
     assert main(["run", model, str(tmp_path / "notimage.png")]) == 1
     assert "notimage.png: cannot read as an image" in capsys.readouterr().err
@@ -155,3 +157,15 @@ def test_without_pillow_the_message_says_how_to_get_it(monkeypatch, photos) -> N
     monkeypatch.setitem(sys.modules, "PIL", None)  # import PIL now raises ImportError
     with pytest.raises(PyconvinferError, match=r'pip install "pyconvinfer\[images\]"'):
         images.read(photos / "china.jpg")
+
+
+def test_load_needs_one_size_for_a_batch(tmp_path) -> None:
+    for name, size in (("a.png", (20, 10)), ("b.png", (30, 10))):
+        PIL.new("RGB", size, (10, 20, 30)).save(tmp_path / name)
+    with pytest.raises(PyconvinferError, match="different sizes"):
+        images.load(tmp_path)
+    x = images.load(tmp_path, size=(8, 6), preprocess="tf")
+    assert x.shape == (2, 8, 6, 3) and x.dtype == np.float32
+    np.testing.assert_allclose(x[0, 0, 0], np.array([10, 20, 30]) / 127.5 - 1, atol=1e-6)
+    assert images.expand([tmp_path / "b.png", str(tmp_path / "*.png")]) == [
+        str(tmp_path / "b.png"), str(tmp_path / "a.png"), str(tmp_path / "b.png")]

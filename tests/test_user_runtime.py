@@ -169,7 +169,7 @@ import sys, time, numpy as np, pyconvinfer
 model = pyconvinfer.load(sys.argv[1], num_threads=1)
 small = np.ones((1, 8, 8, 3), np.float32)
 want = model.predict(small)
-x = np.ones((4, 96, 96, 3), np.float32)
+x = np.ones((4, 48, 48, 3), np.float32)
 print("running", flush=True)
 try:
     model.predict(x)
@@ -181,7 +181,8 @@ print("usable" if np.array_equal(model.predict(small), want) else "broken", flus
 
 
 def test_ctrl_c_stops_a_long_predict_within_half_a_second(tmp_path) -> None:
-    path = conv_stack(tmp_path / "deep.pci", layers=60, channels=64)  # seconds per predict here
+    # 300 short layers (a few ms each): the stop comes at the next layer boundary
+    path = conv_stack(tmp_path / "deep.pci", layers=300, channels=64)  # seconds per predict here
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD, path], stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout.readline().strip() == "running"
@@ -194,3 +195,25 @@ def test_ctrl_c_stops_a_long_predict_within_half_a_second(tmp_path) -> None:
     assert line == "interrupted", line
     assert elapsed < 0.5, f"took {elapsed:.2f} s to stop"
     assert rest.strip() == "usable" and proc.returncode == 0
+
+
+def test_a_short_call_is_not_queued_behind_a_long_one(tmp_path) -> None:
+    model = pyconvinfer.load(conv_stack(tmp_path / "deep.pci", layers=60, channels=64), num_threads=1)
+    small = np.ones((1, 8, 8, 3), np.float32)
+    want = model.predict(small)
+    big = np.ones((2, 96, 96, 3), np.float32)
+    model.predict(big[:1])  # plan the model's shapes before timing
+    done: dict[str, float] = {}
+
+    def long_call() -> None:
+        model.predict(big)
+        done["long"] = time.monotonic()
+
+    t = threading.Thread(target=long_call)
+    t.start()
+    time.sleep(0.2)
+    for _ in range(5):
+        np.testing.assert_array_equal(model.predict(small), want)
+    done["short"] = time.monotonic()
+    t.join()
+    assert done["short"] < done["long"], "the short calls waited for the long one"

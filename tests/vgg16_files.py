@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gzip
 import io
 import json
 import math
@@ -329,8 +330,11 @@ def layout_path(kind: str) -> Path:
 
 
 def load_layout(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a layout JSON and check its schema tag."""
-    layout = json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read a layout JSON (``.json``, or gzipped ``.json.gz``) and check its schema tag."""
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":  # large layouts are committed gzipped
+        raw = gzip.decompress(raw)
+    layout = json.loads(raw.decode("utf-8"))
     if layout.get("schema") != SCHEMA:
         raise ValueError(f"{path}: not a {SCHEMA} layout (schema={layout.get('schema')!r})")
     return layout

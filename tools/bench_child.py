@@ -3,7 +3,8 @@
 Kept apart from bench_peers.py so that the process imports nothing before numpy and the runtime but what
 it needs to read its spec and time: the start-to-first-result figure then measures the runtime, not the
 harness (argparse, subprocess, statistics and pathlib cost ~60 ms of interpreter start-up here).
-The spec (written by bench_peers.py) names the runtime, model, thread count, model files and run counts;
+The spec (written by bench_peers.py) names the runtime, model, thread count, forced ISA (pyconvinfer's `isa`,
+None for the CPU's best), model files and run counts;
 the result (a JSON dict) goes to spec["result"].
 """
 
@@ -49,6 +50,10 @@ def _import_runtime(runtime: str) -> dict[str, Any]:
             import tensorflow as tf
 
             return {"Interpreter": tf.lite.Interpreter, "which": "tf.lite.Interpreter"}
+    if runtime == "openvino":
+        import openvino
+
+        return {"module": openvino}
     if runtime == "keras":
         import keras
 
@@ -57,11 +62,11 @@ def _import_runtime(runtime: str) -> dict[str, Any]:
 
 
 def _load_runtime(runtime: str, mod: dict[str, Any], files: dict[str, str], threads: int,
-                  info: dict[str, Any]) -> Callable[[int], Predict]:
+                  info: dict[str, Any], isa: str | None = None) -> Callable[[int], Predict]:
     """Load the model; return make(batch) -> predict(x), the tightest user-style call for that batch size."""
     if runtime == "pyconvinfer":
         pci = mod["module"]
-        m = pci.load(files["pci"], num_threads=threads)
+        m = pci.load(files["pci"], num_threads=threads, isa=isa)  # a forced ISA the CPU lacks raises
         ext = pci._kernels.__file__
         built = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.stat(ext).st_mtime))
         info.update(version=pci.__version__, file=pci.__file__, build_info=pci.build_info(), isa=m.isa,
@@ -109,6 +114,8 @@ def _load_runtime(runtime: str, mod: dict[str, Any], files: dict[str, str], thre
                 return get_tensor(out_idx)
             return predict
         return make_litert
+    if runtime == "openvino":
+        return _load_openvino(mod["module"], files["onnx"], threads, info)
     if runtime == "keras":
         keras = mod["module"]
         import tensorflow as tf
@@ -125,6 +132,33 @@ def _load_runtime(runtime: str, mod: dict[str, Any], files: dict[str, str], thre
         info["predict"] = lambda x: model.predict(x, batch_size=len(x), verbose=0)
         return make_keras
     raise ValueError(f"unknown runtime {runtime!r}")
+
+
+def _load_openvino(ov: Any, onnx_path: str, threads: int, info: dict[str, Any]) -> Callable[[int], Predict]:
+    """OpenVINO's CPU plugin from the ONNX file, compiled per batch size with a static shape, float32
+    precision forced (its default on CPUs with AVX-512 BF16 or AMX is bf16, which does not agree with Keras
+    to 1e-4), one stream, latency hint, `threads` inference threads."""
+    core = ov.Core()
+    props = ov.properties
+    config = {props.hint.inference_precision: ov.Type.f32, props.inference_num_threads: threads,
+              props.num_streams: 1, props.hint.performance_mode: props.hint.PerformanceMode.LATENCY}
+    info.update(version=ov.get_version(), precision="f32 (INFERENCE_PRECISION_HINT)")
+
+    def make_ov(batch: int) -> Predict:
+        model = core.read_model(onnx_path)
+        shape = list(model.inputs[0].get_partial_shape())
+        model.reshape({model.inputs[0]: ov.PartialShape([batch, *shape[1:]])})
+        compiled = core.compile_model(model, "CPU", config)
+        precision = compiled.get_property(props.hint.inference_precision)  # an openvino.Type
+        got = precision.get_type_name() if hasattr(precision, "get_type_name") else str(precision)
+        if got != "f32":
+            raise RuntimeError(f"OpenVINO compiled with inference precision {got}, not f32")
+        info["compiled_precision"] = got
+        info["compiled_threads"] = int(compiled.get_property(props.inference_num_threads))
+        request = compiled.create_infer_request()
+        infer, out = request.infer, compiled.outputs[0]
+        return lambda x: infer({0: x}, share_inputs=True)[out]
+    return make_ov
 
 
 def _time_runs(fn: Predict, samples: list[np.ndarray], runs: int, block_s: float, warmup_s: float) -> dict[str, Any]:
@@ -174,7 +208,7 @@ def child_main(spec: dict[str, Any]) -> dict[str, Any]:
     mod = _import_runtime(runtime)
     res["import_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    make = _load_runtime(runtime, mod, files, threads, info)
+    make = _load_runtime(runtime, mod, files, threads, info, spec.get("isa"))
     res["load_s"] = time.perf_counter() - t0
     x1 = np.ascontiguousarray(x[:1])
     t0 = time.perf_counter()

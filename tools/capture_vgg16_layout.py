@@ -90,7 +90,9 @@ def _tag_model(model: Any) -> tuple[dict[float, tuple[str, int]], list[dict[str,
             values = []
             for j, w in enumerate(ws):
                 tags[_tag(k, j)] = (layer.name, j)
-                values.append(np.full(tuple(w.shape), _tag(k, j), dtype=np.float32))
+                # the variable's own dtype (e.g. Normalization's int64 count); tags are exact in each
+                dtype = np.dtype(getattr(w.dtype, "as_numpy_dtype", w.dtype))
+                values.append(np.full(tuple(w.shape), _tag(k, j), dtype=dtype))
             layer.set_weights(values)
             k += 1
     return tags, layers

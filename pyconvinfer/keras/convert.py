@@ -139,6 +139,23 @@ def _resolve_inputs(node: RawNode, call_inputs: list[str], prev: list[str], laye
     return out
 
 
+def _split_shape_changing(made: list[RawNode]) -> list[RawNode]:
+    """An activation that changes the shape (glu halves the last axis) is its own op:
+    `activation=glu` on a layer becomes the layer then a glu node."""
+    out = []
+    for n in made:
+        spec = n.attrs.get("activation")
+        if spec is None or acts.shape_class(spec) != "halves":
+            out.append(n)
+            continue
+        if n.op == "activation":
+            out.append(RawNode(n.name, "glu", n.inputs, "", {}, {}, list(n.layers), dict(n.constants)))
+        else:
+            n.attrs = dict(n.attrs, activation={"name": "linear"})
+            out += [n, RawNode(n.name, "glu", [], "", {}, {}, list(n.layers))]
+    return out
+
+
 def _to_raw_nodes(topo: Topology, weights: dict, generation: int) -> tuple[list[RawNode], dict]:
     shapes: dict[str, tuple] = {}
     for name, shape in topo.inputs:
@@ -167,6 +184,7 @@ def _to_raw_nodes(topo: Topology, weights: dict, generation: int) -> tuple[list[
             # a config value of the wrong type or form (a string where Keras writes numbers, say)
             problems.append(f"layer {call.layer!r} ({call.cls}): unexpected config content ({type(e).__name__}: {e})")
             continue
+        made = _split_shape_changing(made)
         prev = call.inputs
         for i, node in enumerate(made):
             node.part = i
@@ -225,7 +243,9 @@ def _fuse(nodes: list[RawNode], outputs: list[str], shared: set[int]) -> list[Ra
                 if folded is None:
                     continue
                 src.raw = folded
-            elif node.op == "activation" and sdef.activation and linear and acts.element_wise(node.attrs["activation"]):
+            elif node.op == "activation" and linear and (
+                    (sdef.activation and acts.element_wise(node.attrs["activation"]))
+                    or (sdef.row_activation and acts.shape_class(node.attrs["activation"]) == "row")):
                 src.attrs["activation"] = node.attrs["activation"]
             else:
                 continue
@@ -354,14 +374,23 @@ def build_graph(src: str, config: str | None = None, arch: str | None = None,
 
 def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, config: str | None = None,
             arch: str | None = None, input_shape: tuple | None = None, winograd: str = "auto",
-            progress: Callable[[int, int], None] | None = None) -> str:
+            progress: Callable[[int, int], None] | None = None, verify: bool = True,
+            verify_shape: tuple | None = None, reference: tuple | None = None,
+            report: Callable[[str], None] | None = None) -> str:
     """Convert a Keras file to a .pci model file; returns the output path.
 
     dst defaults to src with the .pci extension. Nothing is written unless the
     whole model converts; the file appears atomically (an existing file is
     replaced only by a complete new one). winograd: "auto" (default) picks
     Winograd F(4x4)/F(2x2) for 3x3 stride-1 layers where it pays, "off" keeps
-    direct convolution everywhere."""
+    direct convolution everywhere.
+
+    verify (default): store test vectors in the file (pyconvinfer/verify.py): a
+    small input (verify_shape for the per-sample shape where the model leaves
+    height/width open; else 64x64) and the outputs of the converted model, or
+    reference=(inputs, outputs), the user's own Keras outputs (arrays, or lists
+    of arrays for several inputs/outputs). report(line) receives the converted
+    model's max error against them."""
     src = os.fspath(src)
     dst = os.fspath(dst) if dst is not None else str(Path(src).with_suffix(".pci"))
     if os.path.abspath(dst) == os.path.abspath(src):
@@ -373,5 +402,57 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, con
     except (KeyError, TypeError, IndexError, AttributeError, ValueError, OverflowError, ZeroDivisionError) as e:
         raise ConversionError(f"{src}: unexpected content in the Keras file ({type(e).__name__}: {e})") from None
     header: dict[str, Any] = g.to_header()
-    write_model(dst, header, g.weights, progress=progress)
+    if not verify:
+        write_model(dst, header, g.weights, progress=progress)
+        return dst
+    _write_with_vectors(dst, header, g, progress, verify_shape, reference, report)
     return dst
+
+
+def _as_list(v: Any) -> list[np.ndarray]:
+    return [np.asarray(a, dtype=np.float32) for a in (v if isinstance(v, (list, tuple)) else [v])]
+
+
+def _write_with_vectors(dst: str, header: dict, g: Graph, progress, verify_shape, reference, report) -> None:
+    """Write the model, run it on the vectors, write it again with them (the first
+    file is a temporary one beside dst: the outputs need the converted model)."""
+    import tempfile
+
+    from .. import verify as vf
+    from ..runtime import load
+
+    if reference is not None:
+        xs, ys = _as_list(reference[0]), _as_list(reference[1])
+        if len(xs) != len(g.inputs) or len(ys) != len(g.outputs):
+            raise ConversionError(f"--reference: the model has {len(g.inputs)} input(s) and {len(g.outputs)} "
+                                  f"output(s); got {len(xs)} and {len(ys)} arrays")
+    else:
+        try:
+            xs = vf.sample_inputs(g.inputs, verify_shape)
+        except ValueError as e:
+            raise ConversionError(str(e)) from None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{Path(dst).name}.", suffix=".verify.pci", dir=Path(dst).parent or ".")
+    except OSError as e:  # name the user's path, not the hidden temporary one
+        raise OSError(e.errno, f"cannot write {dst}: {e.strerror}") from None
+    os.close(fd)
+    try:
+        write_model(tmp, dict(header), dict(g.weights), progress=progress)
+        with load(tmp, num_threads=None, verify=False) as model:
+            try:
+                got = model.predict(xs if len(xs) > 1 else xs[0])
+            except ValueError as e:
+                raise ConversionError(f"test vectors: {e}") from None
+        got = got if isinstance(got, list) else [got]
+    finally:
+        os.unlink(tmp)
+    if reference is not None:
+        for name, y, want in zip(g.outputs, got, ys):
+            if y.shape != want.shape:
+                raise ConversionError(f"--reference output {name!r} has shape {want.shape}, the model gives {y.shape}")
+            if report:
+                report(f"max error against the reference, output {name}: {vf.max_error(y, want):.3g}")
+        vf.attach(header, g.weights, xs, ys, "reference")
+    else:
+        vf.attach(header, g.weights, xs, got, "converter")
+    write_model(dst, header, g.weights)

@@ -84,7 +84,7 @@ def _read_weight(ds: Any, what: str) -> np.ndarray:
         raise ConversionError(
             f"{what}: shape {list(ds.shape)} needs {need} bytes but the file stores {stored}: "
             "the dataset was never written or the file is damaged")
-    return np.asarray(ds[()], dtype=np.float32)
+    return _read_float32(ds)
 
 
 def _member(group: Any, name: str) -> Any:
@@ -96,6 +96,20 @@ def _member(group: Any, name: str) -> Any:
         return group[name] if name in group else None
     except (KeyError, ValueError, RuntimeError):
         return None
+
+CHUNK_BYTES = 16 << 20  # big datasets are read in slices: Ctrl-C is seen between them
+
+
+def _read_float32(ds: Any) -> np.ndarray:
+    """A dataset as float32; a big one slice by slice along its first axis."""
+    shape = tuple(ds.shape or ())
+    if not shape or ds.size * 4 <= CHUNK_BYTES:
+        return np.asarray(ds[()], dtype=np.float32)
+    out = np.empty(shape, np.float32)
+    rows = max(1, CHUNK_BYTES // max(1, 4 * ds.size // shape[0]))
+    for i in range(0, shape[0], rows):
+        out[i:i + rows] = ds[i:i + rows]
+    return out
 
 
 def _read_layer_groups(root: Any) -> tuple[dict[str, list[tuple[str, np.ndarray]]], list[str]]:

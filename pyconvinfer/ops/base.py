@@ -66,7 +66,8 @@ class OpDef:
     weights: tuple[str, ...] = ()           # roles, in the C step's weight-slot order
     pack: Callable[[dict, str, np.ndarray], np.ndarray] = _as_float32  # Keras layout -> file layout
     pack_key: Callable[[dict], Any] = lambda attrs: ()  # attrs that change the packed form
-    activation: bool = False                # takes attrs["activation"] fused into its stores
+    activation: bool = False                # takes an element-wise attrs["activation"] fused into its stores
+    row_activation: bool = False            # also softmax / log_softmax (over the last axis) there
     # absorbs a following per-channel (last-axis) scale and shift into its weights:
     # (raw weights, scale, shift) -> new raw weights (None: it cannot)
     fold_scale: Callable[[dict, dict, np.ndarray, np.ndarray], dict | None] | None = None

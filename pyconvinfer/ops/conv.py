@@ -134,7 +134,7 @@ def _conv_describe(a: dict) -> str:
 
 
 register(OpDef("conv2d", _conv_infer, _conv_step, weights=("kernel", "bias"), pack=_conv_pack,
-               pack_key=lambda a: (a.get("algorithm", "direct"), a["groups"]), activation=True,
+               pack_key=lambda a: (a.get("algorithm", "direct"), a["groups"]), activation=True, row_activation=True,
                fold_scale=_conv_fold_scale, configure=_conv_configure, macs=_conv_macs, describe=_conv_describe))
 
 
@@ -184,5 +184,5 @@ def _tconv_describe(a: dict) -> str:
 
 
 register(OpDef("conv2d_transpose", _tconv_infer, _tconv_step, weights=("kernel", "bias"), pack=_tconv_pack,
-               pack_key=lambda a: tuple(a["strides"]), activation=True, macs=_tconv_macs,
+               pack_key=lambda a: tuple(a["strides"]), activation=True, row_activation=True, macs=_tconv_macs,
                describe=_tconv_describe))

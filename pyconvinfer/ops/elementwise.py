@@ -18,8 +18,26 @@ def _act_step(a, ins, out, batch) -> Step:
     return Step(ints=[s[-1] if s else 1], rows=batch * prod(s[:-1]))
 
 
-register(OpDef("activation", _same_infer, _act_step, activation=True,
+def _act_infer(a, ins):
+    if acts.shape_class(a.get("activation")) == "halves":
+        raise ValueError("glu halves the last axis: it is the glu op, not an activation step")
+    return tuple(ins[0])
+
+
+register(OpDef("activation", _act_infer, _act_step, activation=True, row_activation=True,
                describe=lambda a: acts.normalize(a.get("activation"))["name"]))
+
+
+# ---- glu: [a | b] over the last axis -> a * sigmoid(b) ----
+def _glu_infer(a, ins):
+    s = ins[0]
+    if not s or s[-1] is None or s[-1] % 2:
+        raise ValueError(f"glu needs an even, known last axis, got shape {tuple(s)}")
+    return tuple(s[:-1]) + (s[-1] // 2,)
+
+
+register(OpDef("glu", _glu_infer, lambda a, ins, out, batch: Step(ints=[out[-1]], rows=batch * prod(out[:-1])),
+               describe=lambda a: "last axis halves"))
 
 
 # ---- scale_shift: y = x * scale[c] + shift[c] along one axis ----
@@ -155,5 +173,5 @@ def _ln_step(a, ins, out, batch) -> Step:
     return Step(ints=[s[-1]], rows=batch * prod(s[:-1]), floats=[eps])
 
 
-register(OpDef("layer_norm", _ln_infer, _ln_step, weights=("gamma", "beta"), activation=True,
+register(OpDef("layer_norm", _ln_infer, _ln_step, weights=("gamma", "beta"), activation=True, row_activation=True,
                describe=lambda a: f"last axis, epsilon {a.get('epsilon', 1e-3):g}"))

@@ -133,7 +133,14 @@ def weight_role(wname: str) -> str:
 
 
 def keras_activation(spec: Any, generation: int, ctx: Ctx | None = None) -> dict:
-    """A Keras activation config (string, or Keras 3 serialized dict) -> normalized spec."""
+    """A Keras activation config (string, or Keras 3 serialized dict) -> normalized spec.
+
+    Every Keras 3 activation is accepted by name, with Keras's defaults (the
+    parameters of celu, hard_shrink, soft_shrink, squareplus take their
+    defaults: a saved config holds only the name). `threshold` has no defaults
+    and is refused by name. glu and log_softmax come back as their specs
+    ({"name": "glu"} / {"name": "log_softmax"}): the converter routes them (glu
+    halves the last axis, so it becomes its own op after the layer)."""
     if isinstance(spec, dict):
         cfg = spec.get("config")
         name = cfg if isinstance(cfg, str) else (cfg or {}).get("name") or spec.get("class_name")
@@ -144,12 +151,14 @@ def keras_activation(spec: Any, generation: int, ctx: Ctx | None = None) -> dict
     name = str(name)
     if name == "hard_sigmoid" and generation == 2:
         return acts.normalize({"name": "hard_sigmoid", "slope": 0.2, "offset": 0.5})
-    if name == "gelu":
-        return {"name": "gelu"}
     try:
         return acts.normalize(name)
-    except ValueError:
-        msg = f"unsupported activation {name!r} (supported: {', '.join(sorted(acts.KINDS))}, relu6, leaky_relu, silu)"
+    except ValueError as e:
+        if name in acts.KINDS:  # a known kind whose Keras form cannot be stored (threshold's arguments)
+            msg = f"activation {name!r} cannot be converted: {e}"
+        else:
+            supported = ", ".join(sorted(set(acts.KINDS) | set(acts.ALIASES)))
+            msg = f"unsupported activation {name!r} (supported: {supported})"
         raise (ctx.fail(msg) if ctx else ConversionError(msg)) from None
 
 
