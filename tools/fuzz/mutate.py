@@ -22,6 +22,12 @@ EDGE_VALUES: list[Any] = [None, True, False, "", "same", "valid", "channels_firs
                           [0], [None], [1, 1], [2**32, 2**32], {"class_name": "Dense", "config": {}}]
 
 
+def _edge(rng: random.Random, numbers: bool = True) -> Any:
+    """An edge value, copied: the tables' lists and dicts must never end up shared by
+    two places of a tree (a later append could then make it contain itself)."""
+    return copy.deepcopy(rng.choice(EDGE_VALUES + EDGE_NUMBERS if numbers else EDGE_VALUES))
+
+
 def _paths(node: Any, path: tuple = ()) -> list[tuple]:
     """Every location in the tree (the root is ())."""
     out = [path]
@@ -48,7 +54,7 @@ def _mutate_str(s: str, rng: random.Random) -> str:
 def _mutate_value(v: Any, rng: random.Random, pool: list[Any]) -> Any:
     r = rng.random()
     if isinstance(v, bool) or v is None:
-        return rng.choice(EDGE_VALUES) if r < 0.5 else (not v if isinstance(v, bool) else rng.choice(EDGE_NUMBERS))
+        return _edge(rng, numbers=False) if r < 0.5 else (not v if isinstance(v, bool) else rng.choice(EDGE_NUMBERS))
     if isinstance(v, (int, float)):
         if r < 0.4:
             return rng.choice(EDGE_NUMBERS)
@@ -62,8 +68,8 @@ def _mutate_value(v: Any, rng: random.Random, pool: list[Any]) -> Any:
             return _mutate_str(v, rng)
         if r < 0.7 and pool:
             return rng.choice(pool)  # another string of the same document: a name of another layer/tensor
-        return rng.choice(EDGE_VALUES + EDGE_NUMBERS)
-    return rng.choice(EDGE_VALUES + EDGE_NUMBERS)
+        return _edge(rng)
+    return _edge(rng)
 
 
 def _strings(tree: Any) -> list[str]:
@@ -102,7 +108,7 @@ def mutate_tree(tree: Any, rng: random.Random, rounds: int = 0) -> Any:
             other = _get(tree, rng.choice(paths))  # graft another subtree here
             parent[key] = copy.deepcopy(other) if other is not tree else {}
         elif isinstance(value, (dict, list)):
-            parent[key] = rng.choice(EDGE_VALUES + EDGE_NUMBERS) if rng.random() < 0.3 else value
+            parent[key] = _edge(rng) if rng.random() < 0.3 else value
             if isinstance(value, list) and value and rng.random() < 0.5:
                 value.append(copy.deepcopy(rng.choice(value)))
         else:
