@@ -183,3 +183,48 @@ def test_seed_corpus_runs_clean_through_the_harness(harness: str) -> None:
     finally:
         target.load = real_load
     assert loaded >= 0.9 * len(seeds[::3] if harness == "keras" else seeds)
+
+
+def test_transpose_output_padding_of_one_value_is_refused(tmp_path: Path) -> None:
+    """IndexError from output_padding [1] (two expected) in the shape rule at load."""
+    src = pyconvinfer.convert(FIXTURES / "keras3" / "conv2d_transpose_basic" / "model.h5", tmp_path / "t.pci")
+
+    def edit(h: dict) -> None:
+        _node(h, "conv2d_transpose")["attrs"]["output_padding"] = [1]
+    with pytest.raises(ModelFileError, match="conv2d_transpose.*malformed attributes.*IndexError"):
+        pyconvinfer.load(_rewrite_header(Path(src), tmp_path / "f.pci", edit))
+
+
+def test_sizes_do_not_overflow_int64() -> None:
+    """OverflowError from np.prod(..., int64) in MAC counts and the activation arena plan:
+    a forged shape must reach the size checks as the number it is."""
+    from pyconvinfer.ops.base import prod
+
+    assert prod([2 ** 40, 2 ** 40, 3]) == 3 * 2 ** 80
+    with pytest.raises(TypeError):
+        prod([None, 4])  # an open dimension stays "size unknown"
+
+
+def test_huge_declared_input_is_refused_before_test_vectors(tmp_path: Path) -> None:
+    """MemoryError: test vectors of 12 TiB were allocated for a config claiming a 2^32-row input."""
+    src = _edited_config("keras3/pooling", tmp_path, lambda c: _layer(c, "InputLayer")["config"].update(
+        batch_shape=[None, 2 ** 32 + 1, 64, 3]))
+    with pytest.raises(ConversionError, match="too large for test vectors"):
+        pyconvinfer.convert(src, tmp_path / "out.pci")
+
+
+def test_transpose_stride_of_2_to_63_packs_at_once() -> None:
+    """A hang (the converter's packing looped over all 2^63 stride phases). Phases past
+    the kernel have no taps, so any stride >= the kernel packs as the kernel size does."""
+    import threading
+
+    from pyconvinfer.packing import pack_conv2d_transpose
+
+    k = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    result: list = []
+    worker = threading.Thread(target=lambda: result.append(pack_conv2d_transpose(k, (2 ** 63, 2 ** 21))),
+                              daemon=True)  # a hang fails the test instead of blocking the run
+    worker.start()
+    worker.join(timeout=30)
+    assert result, "packing a 2^63 stride did not finish in 30 s"
+    assert np.array_equal(result[0], pack_conv2d_transpose(k, (2, 3)))

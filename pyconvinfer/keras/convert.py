@@ -443,6 +443,9 @@ def _write_with_vectors(dst: str, header: dict, g: Graph, progress, verify_shape
                 got = model.predict(xs if len(xs) > 1 else xs[0])
             except ValueError as e:
                 raise ConversionError(f"test vectors: {e}") from None
+            except MemoryError:  # a forged config can claim activations no machine holds
+                raise ConversionError("test vectors: running the model on one sample needs more memory than "
+                                      "this machine can allocate") from None
         got = got if isinstance(got, list) else [got]
     finally:
         os.unlink(tmp)

@@ -30,7 +30,7 @@ def infer_shapes(graph, input_shapes: dict[str, Shape]) -> dict[str, Shape]:
                 raise ValueError(f"node {node.name!r}: input {t!r} is neither a tensor nor a weight")
         try:
             shapes[node.output] = tuple(opdef.infer(node.attrs, ins))
-        except (KeyError, TypeError, ZeroDivisionError, OverflowError, AttributeError) as e:
+        except (KeyError, TypeError, ZeroDivisionError, OverflowError, AttributeError, IndexError) as e:
             raise ValueError(f"node {node.name!r} ({node.op}): malformed attributes ({e!r})") from None
         except ValueError as e:
             raise ValueError(f"node {node.name!r} ({node.op}): {e}") from None
