@@ -48,3 +48,14 @@ def instrumented() -> Any:
     import atheris
 
     return atheris.instrument_imports(include=["pyconvinfer"])
+
+
+def limit_memory(gib: float = 2.0) -> None:
+    """Cap the address space while fuzzing: an input that makes the library allocate
+    gigabytes then fails at once with MemoryError, which the harness reports unless
+    the library turned it into its own error (libFuzzer's -rss_limit_mb only sees the
+    peak after the fact, and a big allocation that succeeds just slows every run)."""
+    import resource
+
+    limit = int(gib * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
