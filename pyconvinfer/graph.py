@@ -19,9 +19,10 @@ TENSOR_DTYPES = ("float32",)  # activation tensors the kernels compute in
 
 
 def _dims(shape: Any) -> list:
-    """A per-sample shape from a file: a list of non-negative JSON integers or null (open)."""
-    if not isinstance(shape, list) or not all(d is None or (type(d) is int and d >= 0) for d in shape):
-        raise ValueError(f"input shape {shape!r} is not a list of non-negative integers or null")
+    """A per-sample shape from a file: up to 8 positive JSON integers or null (open)."""
+    if (not isinstance(shape, list) or len(shape) > 8
+            or not all(d is None or (type(d) is int and d > 0) for d in shape)):
+        raise ValueError(f"input shape {shape!r} is not a list of at most 8 positive integers or null")
     return list(shape)
 
 

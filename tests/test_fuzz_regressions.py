@@ -55,6 +55,9 @@ PCI_CASES = {
     "attrs not an object": (lambda h: h["nodes"][0].update(attrs=[["a", 1]]), "graph header is malformed"),
     "input shape of lists": (lambda h: h["inputs"][0].update(shape=[[32], 32, 1]), "input shape .* is not a list"),
     "input shape negative": (lambda h: h["inputs"][0].update(shape=[-32, 32, 1]), "input shape .* is not a list"),
+    # the harness could not even build an input of 40 dimensions; one of size 0 was refused only at predict
+    "input of 40 dimensions": (lambda h: h["inputs"][0].update(shape=[1] * 40), "input shape .* at most 8"),
+    "input dimension 0": (lambda h: h["inputs"][0].update(shape=[32, 0, 1]), "input shape .* positive"),
     # ValueError from int(nan) of the summary's parameter count
     "params not a number": (lambda h: _node(h, "conv2d")["attrs"].update(params=float("nan")), "params nan is not"),
     "no outputs": (lambda h: h.update(outputs=[]), "1 inputs and 0 outputs"),
