@@ -198,6 +198,16 @@ def test_transpose_output_padding_of_one_value_is_refused(tmp_path: Path) -> Non
         pyconvinfer.load(_rewrite_header(Path(src), tmp_path / "f.pci", edit))
 
 
+def test_transpose_output_padding_of_a_float_is_refused(tmp_path: Path) -> None:
+    """TypeError from np.zeros(float) at predict: output_padding 1.0 made an output width of 7.0."""
+    src = pyconvinfer.convert(FIXTURES / "keras3" / "conv2d_transpose_basic" / "model.h5", tmp_path / "t.pci")
+
+    def edit(h: dict) -> None:
+        _node(h, "conv2d_transpose")["attrs"]["output_padding"] = [1.0, 1.0]
+    with pytest.raises(ModelFileError, match=r"conv2d_transpose.*malformed attributes \(output shape"):
+        pyconvinfer.load(_rewrite_header(Path(src), tmp_path / "f.pci", edit))
+
+
 def test_sizes_do_not_overflow_int64() -> None:
     """OverflowError from np.prod(..., int64) in MAC counts and the activation arena plan:
     a forged shape must reach the size checks as the number it is."""
