@@ -61,17 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep_going:
         env["FUZZ_KEEP_GOING"] = str(work / "artifacts")
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
-    execs = None
+    execs = rate = None
     assert proc.stderr is not None
     for line in proc.stderr:
         sys.stderr.write(line)
-        m = re.match(r"stat::number_of_executed_units:\s*(\d+)", line)
-        if m:
-            execs = int(m.group(1))
+        m = re.match(r"stat::(number_of_executed_units|average_exec_per_sec):\s*(\d+)", line)
+        if m and m.group(1) == "number_of_executed_units":
+            execs = int(m.group(2))
+        elif m:
+            rate = int(m.group(2))
     status = proc.wait()
     if args.keep_going and status == 0 and list((work / "artifacts").glob("finding-*.txt")):
         status = 1  # findings were recorded, not raised
-    print(f"fuzz {args.harness}: {execs if execs is not None else '?'} executions in {args.seconds} s, "
+    took = f"{execs / rate:.0f}" if execs and rate else "?"  # a finding ends the run early
+    print(f"fuzz {args.harness}: {execs if execs is not None else '?'} executions in about {took} s "
+          f"(of {args.seconds} s asked), "
           f"exit status {status}" + ("" if status == 0 else f" (finding: see {work / 'artifacts'})"), flush=True)
     return status
 
