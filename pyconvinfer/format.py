@@ -128,6 +128,13 @@ def _umask() -> int:
     return mask
 
 
+def _json_int(v: Any) -> int:
+    """A JSON integer, nothing else: 3.0, 1e400 (inf), true or "3" in a size or offset mean a forged file."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"not an integer: {v!r}")
+    return v
+
+
 def _fail(path: str, what: str) -> ModelFileError:
     return ModelFileError(f"{path}: {what}")
 
@@ -178,8 +185,8 @@ def read_model(path: str | os.PathLike, verify: bool = True, num_threads: int = 
     spans: list[tuple[int, int, str]] = []
     for i, t in enumerate(header["tensors"]):
         try:
-            name, dtype, shape = t["name"], DTYPES[t["dtype"]], tuple(int(d) for d in t["shape"])
-            off, nbytes = int(t["offset"]), int(t["nbytes"])
+            name, dtype, shape = t["name"], DTYPES[t["dtype"]], tuple(_json_int(d) for d in t["shape"])
+            off, nbytes = _json_int(t["offset"]), _json_int(t["nbytes"])
         except (KeyError, TypeError, ValueError):
             msg = f"tensor entry {i} is malformed (need name, dtype float32, shape, offset, nbytes)"
             raise _fail(spath, msg) from None

@@ -18,6 +18,20 @@ import numpy as np
 TENSOR_DTYPES = ("float32",)  # activation tensors the kernels compute in
 
 
+def _dims(shape: Any) -> list:
+    """A per-sample shape from a file: up to 8 positive JSON integers or null (open)."""
+    if (not isinstance(shape, list) or len(shape) > 8
+            or not all(d is None or (type(d) is int and d > 0) for d in shape)):
+        raise ValueError(f"input shape {shape!r} is not a list of at most 8 positive integers or null")
+    return list(shape)
+
+
+def _dict(v: Any) -> dict:
+    if not isinstance(v, dict):
+        raise TypeError(f"expected an object, got {v!r:.60}")
+    return dict(v)
+
+
 @dataclass
 class Node:
     name: str                      # the Keras layer(s) it came from, e.g. "conv1+bn1"
@@ -56,18 +70,19 @@ class Graph:
         """Rebuild and check structure: every input defined before use, every
         weight present. Raises ValueError with what is wrong."""
         try:
-            inputs = [{"name": str(i["name"]), "shape": list(i["shape"]), "dtype": str(i.get("dtype", "float32"))}
+            inputs = [{"name": str(i["name"]), "shape": _dims(i["shape"]), "dtype": str(i.get("dtype", "float32"))}
                       for i in header["inputs"]]
             outputs = [str(o) for o in header["outputs"]]
             nodes = [
                 Node(str(n["name"]), str(n["op"]), [str(t) for t in n["inputs"]], str(n["output"]),
-                     dict(n.get("attrs", {})), {str(k): str(v) for k, v in n.get("weights", {}).items()},
+                     _dict(n.get("attrs", {})), {str(k): str(v) for k, v in _dict(n.get("weights", {})).items()},
                      [str(x) for x in n.get("layers", [])], str(n.get("dtype", "float32")))
                 for n in header["nodes"]
             ]
-        except (KeyError, TypeError, AttributeError) as e:
+            metadata = _dict(header.get("metadata", {}))
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise ValueError(f"graph header is malformed ({e!r})") from None
-        g = cls(inputs, outputs, nodes, weights, dict(header.get("metadata", {})))
+        g = cls(inputs, outputs, nodes, weights, metadata)
         g.check()
         return g
 
@@ -81,6 +96,9 @@ class Graph:
         raise KeyError(tensor)
 
     def check(self) -> None:
+        if not self.inputs or not self.outputs:
+            raise ValueError(f"the model has {len(self.inputs)} inputs and {len(self.outputs)} outputs; "
+                             "it needs at least one of each")
         defined = {i["name"] for i in self.inputs}
         if len(defined) != len(self.inputs):
             raise ValueError("duplicate input names")
@@ -88,7 +106,27 @@ class Graph:
         for i in self.inputs:
             if i.get("dtype", "float32") not in TENSOR_DTYPES:
                 raise ValueError(f"input {i['name']!r} has dtype {i.get('dtype')!r}; supported: {TENSOR_DTYPES}")
+        from . import activations as acts  # here: ops and activations import this module's users
+        from .ops import REGISTRY
+
         for node in self.nodes:
+            if node.op not in REGISTRY:
+                raise ValueError(f"node {node.name!r} has unknown op {node.op!r}")
+            params = node.attrs.get("params", 0)  # the converter's parameter count, for summaries
+            if type(params) is not int or params < 0:
+                raise ValueError(f"node {node.name!r}: params {params!r} is not a non-negative integer")
+            try:  # what summaries read of the attributes (the kernels' own checks come at planning)
+                REGISTRY[node.op].describe(node.attrs)
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError) as e:
+                shown = ", ".join(f"{k}={v!r}" for k, v in node.attrs.items())
+                raise ValueError(f"node {node.name!r} ({node.op}): attributes are not valid "
+                                 f"({type(e).__name__}: {e}): {shown[:300]}") from None
+            if REGISTRY[node.op].activation and "activation" in node.attrs:
+                try:  # a file's activation must be one the kernels know, with parameters of the right types
+                    acts.encode(node.attrs["activation"])
+                except (ValueError, KeyError, TypeError, IndexError, OverflowError) as e:
+                    raise ValueError(f"node {node.name!r}: activation {node.attrs['activation']!r} is not valid "
+                                     f"({type(e).__name__}: {e})") from None
             if node.name in names:
                 raise ValueError(f"duplicate node name {node.name!r}")
             names.add(node.name)

@@ -69,8 +69,9 @@ def pack_conv2d_transpose(kernel: np.ndarray, strides: tuple[int, int]) -> np.nd
     sh, sw = strides
     k = np.asarray(kernel, dtype=np.float32).transpose(0, 1, 3, 2)  # (kh, kw, cin, cout)
     parts = []
-    for rh in range(sh):
-        for rw in range(sw):
+    # Phases r >= k see no tap: skip them unvisited (a stride of 2^63 must not mean 2^63 steps).
+    for rh in range(min(sh, kh)):
+        for rw in range(min(sw, kw)):
             th, tw = _phase_taps(kh, sh, rh), _phase_taps(kw, sw, rw)
             if th and tw:
                 parts.append(pack_conv2d(k[np.ix_(th, tw)]))

@@ -19,6 +19,7 @@ reuses a Model already unpickled in the process (a Dask worker maps it once).
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -87,7 +88,8 @@ def _plan_arena(graph: Graph, shapes: dict, batch: int) -> tuple[dict[str, tuple
                 last_use[root[t]] = idx
     for o in graph.outputs:
         last_use[root[o]] = end
-    size = {t: -(-max(itemsize[t] * batch * int(np.prod(shapes[t], dtype=np.int64)), 4) // ALIGN) * ALIGN
+    # Python ints (math.prod): a forged shape must reach the size limit check, not wrap or overflow int64
+    size = {t: -(-max(itemsize[t] * batch * math.prod(shapes[t]), 4) // ALIGN) * ALIGN
             for t in root if root[t] == t}
     live: list[tuple[int, int, str]] = []  # (offset, size, buffer)
     where: dict[str, tuple[int, int]] = {}

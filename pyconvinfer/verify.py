@@ -13,6 +13,7 @@ output, with the threshold of the file's weight dtype (THRESHOLDS)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ PREFIX = "__verify__/"
 # Keras comparison of this project.
 THRESHOLDS = {"float32": 1e-4}
 UNKNOWN_SIDE = 64  # height/width of the stored input when the model leaves them open
+MAX_VECTOR_ELEMENTS = 1 << 24  # 64 MiB of float32 per input (drawn in float64): no model file wants more
 
 
 def sample_inputs(input_specs: list[dict], shape: Sequence[int] | None = None, batch: int = 2,
@@ -39,6 +41,9 @@ def sample_inputs(input_specs: list[dict], shape: Sequence[int] | None = None, b
                                  f"{tuple(dims)}")
             dims = list(shape)
         dims = [UNKNOWN_SIDE if d is None else int(d) for d in dims]
+        if batch * math.prod(dims) > MAX_VECTOR_ELEMENTS:  # before allocating: a config may claim any shape
+            raise ValueError(f"input {spec['name']!r} of shape {tuple(dims)} is too large for test vectors "
+                             f"(more than {MAX_VECTOR_ELEMENTS} values); give --verify-shape or skip the vectors")
         out.append(rng.standard_normal([batch, *dims]).astype(np.float32))
     return out
 

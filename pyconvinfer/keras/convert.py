@@ -180,6 +180,10 @@ def _to_raw_nodes(topo: Topology, weights: dict, generation: int) -> tuple[list[
         except KeyError as e:
             problems.append(f"layer {call.layer!r} ({call.cls}): config lacks {e}")
             continue
+        except (ValueError, TypeError, IndexError, AttributeError, OverflowError, ZeroDivisionError) as e:
+            # a config value of the wrong type or form (a string where Keras writes numbers, say)
+            problems.append(f"layer {call.layer!r} ({call.cls}): unexpected config content ({type(e).__name__}: {e})")
+            continue
         made = _split_shape_changing(made)
         prev = call.inputs
         for i, node in enumerate(made):
@@ -393,7 +397,9 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, con
         raise ConversionError(f"output {dst} would overwrite the input file")
     try:
         g = build_graph(src, config=config, arch=arch, input_shape=input_shape, winograd=winograd)
-    except (KeyError, TypeError, IndexError, AttributeError) as e:
+    except ConversionError:
+        raise
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError, OverflowError, ZeroDivisionError) as e:
         raise ConversionError(f"{src}: unexpected content in the Keras file ({type(e).__name__}: {e})") from None
     header: dict[str, Any] = g.to_header()
     if not verify:
@@ -437,6 +443,9 @@ def _write_with_vectors(dst: str, header: dict, g: Graph, progress, verify_shape
                 got = model.predict(xs if len(xs) > 1 else xs[0])
             except ValueError as e:
                 raise ConversionError(f"test vectors: {e}") from None
+            except MemoryError:  # a forged config can claim activations no machine holds
+                raise ConversionError("test vectors: running the model on one sample needs more memory than "
+                                      "this machine can allocate") from None
         got = got if isinstance(got, list) else [got]
     finally:
         os.unlink(tmp)

@@ -65,6 +65,38 @@ def _list_attr(group: Any, name: str) -> list[str]:
     return out
 
 
+def _read_weight(ds: Any, what: str) -> np.ndarray:
+    """One weight array, checked before it is read: a dataset (not a group), of numbers,
+    whose stored bytes account for its size. A file may declare a dataset of 10^12
+    elements it never wrote (HDF5 fills it on read): refused before anything is allocated.
+    Keras writes weights uncompressed; compressed ones (h5repack) may expand 1024-fold."""
+    import h5py
+
+    if not isinstance(ds, h5py.Dataset):
+        raise ConversionError(f"{what} is not a dataset (found an HDF5 {type(ds).__name__})")
+    if ds.dtype.kind not in "fiu":
+        raise ConversionError(f"{what} has dtype {ds.dtype}, expected floating-point numbers")
+    size = int(np.prod(ds.shape, dtype=object)) if ds.shape else 1
+    need = size * ds.dtype.itemsize
+    stored = ds.id.get_storage_size()
+    filtered = ds.id.get_create_plist().get_nfilters() > 0
+    if need > (1024 * stored if filtered else stored) and need > 4096:  # tiny ones may live in the header
+        raise ConversionError(
+            f"{what}: shape {list(ds.shape)} needs {need} bytes but the file stores {stored}: "
+            "the dataset was never written or the file is damaged")
+    return _read_float32(ds)
+
+
+def _member(group: Any, name: str) -> Any:
+    """group[name], or None when there is no such member. A name from the file may be
+    one HDF5 cannot look up at all ('' raises RuntimeError in h5py): that is "no such member"."""
+    if not name:
+        return None
+    try:
+        return group[name] if name in group else None
+    except (KeyError, ValueError, RuntimeError):
+        return None
+
 CHUNK_BYTES = 16 << 20  # big datasets are read in slices: Ctrl-C is seen between them
 
 
@@ -83,14 +115,15 @@ def _read_float32(ds: Any) -> np.ndarray:
 def _read_layer_groups(root: Any) -> tuple[dict[str, list[tuple[str, np.ndarray]]], list[str]]:
     by_name, order = {}, []
     for lname in _list_attr(root, "layer_names"):
-        if lname not in root:
+        g = _member(root, lname)
+        if g is None or not hasattr(g, "attrs") or not hasattr(g, "keys"):
             raise ConversionError(f"layer {lname!r} is listed in the file but has no weight group")
-        g = root[lname]
         arrays = []
         for wname in _list_attr(g, "weight_names"):
-            if wname not in g:
+            ds = _member(g, wname)
+            if ds is None:
                 raise ConversionError(f"layer {lname!r}: weight {wname!r} is listed but missing from the file")
-            arrays.append((wname, _read_float32(g[wname])))
+            arrays.append((wname, _read_weight(ds, f"layer {lname!r}: weight {wname!r}")))
         by_name[lname] = arrays
         if arrays:
             order.append(lname)
@@ -230,7 +263,7 @@ def keras3_vars_for(root: Any, layers: list, prefix: str = "", used: set | None 
         counts[base] = k
         key = base if k == 0 else f"{base}_{k}"
         qualified = f"{prefix}{lname}"
-        group = root[key] if key in root else None
+        group = _member(root, key)
         if children:
             if group is None or "layers" not in group:
                 raise ConversionError(f"nested model {qualified!r}: no layers/{key}/layers group in the weights file")
@@ -248,7 +281,7 @@ def keras3_vars_for(root: Any, layers: list, prefix: str = "", used: set | None 
                 f"weights at {vars_group.name} belong to layer {_decode(attr_name)!r}, expected {lname!r}: "
                 "the architecture does not match the weights file")
         idx = sorted(int(i) for i in vars_group.keys())
-        out[qualified] = [(f"{vars_group.name}/{i}", np.asarray(vars_group[str(i)][()], dtype=np.float32))
+        out[qualified] = [(f"{vars_group.name}/{i}", _read_weight(vars_group[str(i)], f"{vars_group.name}/{i}"))
                           for i in idx]
     if top:
         unused = [p for p in _stored_vars(root) if f"{root.name}/{p}" not in used]

@@ -3,6 +3,8 @@ modules below; `infer_shapes` runs the shape rules over a graph."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import conv, dense, elementwise, layout, pool  # noqa: F401  (each registers its ops)
 from .base import REGISTRY, ConstShape, OpDef, Shape, Step, prod, register
 from .conv import choose_algorithm, conv_ints, winograd_tile
@@ -30,8 +32,13 @@ def infer_shapes(graph, input_shapes: dict[str, Shape]) -> dict[str, Shape]:
                 raise ValueError(f"node {node.name!r}: input {t!r} is neither a tensor nor a weight")
         try:
             shapes[node.output] = tuple(opdef.infer(node.attrs, ins))
-        except (KeyError, TypeError, ZeroDivisionError, OverflowError, AttributeError) as e:
+        except (KeyError, TypeError, ZeroDivisionError, OverflowError, AttributeError, IndexError) as e:
             raise ValueError(f"node {node.name!r} ({node.op}): malformed attributes ({e!r})") from None
         except ValueError as e:
             raise ValueError(f"node {node.name!r} ({node.op}): {e}") from None
+        out = shapes[node.output]
+        if not all(d is None or (isinstance(d, (int, np.integer)) and not isinstance(d, bool)) for d in out):
+            # attributes of the wrong type (a float size, say) must not reach the arena plan
+            raise ValueError(f"node {node.name!r} ({node.op}): malformed attributes (output shape {out})")
+        shapes[node.output] = tuple(None if d is None else int(d) for d in out)
     return shapes

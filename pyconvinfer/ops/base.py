@@ -15,6 +15,8 @@ which is not batched.
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -101,7 +103,9 @@ def register(opdef: OpDef) -> OpDef:
 
 # ---- helpers shared by the shape rules ----
 def prod(shape: Sequence[int | None]) -> int:
-    return int(np.prod([d for d in shape], dtype=np.int64))
+    # Python ints: a forged shape such as [2**32, 2**32] must not wrap around or overflow
+    # (an open dimension, None, still raises TypeError: "size unknown").
+    return math.prod(operator.index(d) for d in shape)
 
 
 def need_rank(in_shapes: list[Shape], rank: int, op: str) -> Shape:
