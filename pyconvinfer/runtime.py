@@ -371,6 +371,11 @@ class Model:
                 pass
         try:
             prep = self._prepare(arrays_shapes, batch)
+        except MemoryError:
+            shapes = [(batch, *s) for s in arrays_shapes]
+            raise MemoryError(f"input shape(s) {shapes}: not enough memory for the activations "
+                              f"({self.arena_bytes_for(arrays_shapes, batch) / 2**20:.0f} MiB); "
+                              "use a smaller batch (predict(..., batch_size=...))") from None
         except ValueError as e:
             if isinstance(e, ModelFileError):
                 raise
@@ -473,8 +478,19 @@ class Model:
         return outs[0] if len(outs) == 1 else outs
 
     def _auto_slice(self, sample_shapes: tuple) -> int:
-        macs = self._plan_macs(sample_shapes)
+        try:
+            macs = self._plan_macs(sample_shapes)
+        except ValueError as e:  # the shapes do not fit: say so as every predict does
+            if isinstance(e, ModelFileError):
+                raise
+            shapes = [(None, *s) for s in sample_shapes]
+            raise ValueError(f"input shape(s) {shapes} do not fit the model: {e}") from None
         return max(1, int(SLICE_MACS // macs)) if macs else 1 << 30
+
+    def arena_bytes_for(self, sample_shapes: tuple, batch: int) -> int:
+        """Activation memory of one plan for these per-sample input shapes and batch."""
+        shapes = infer_shapes(self.graph, dict(zip(self.input_names, sample_shapes)))
+        return _plan_arena(self.graph, shapes, batch)[1]
 
     def _empty_outputs(self, sample_shapes: tuple) -> list[np.ndarray]:
         try:

@@ -217,3 +217,15 @@ def test_plans_for_many_input_sizes_are_bounded(tmp_path: Path) -> None:
     for size in range(8, 8 + 2 * MAX_PLANS):
         model.predict(np.zeros((1, size, size, c), np.float32))
     assert len(model._prepared) <= MAX_PLANS
+
+
+def test_input_too_small_for_open_height_width_says_it_does_not_fit(tmp_path) -> None:
+    import json
+
+    fixtures = Path(__file__).parent / "fixtures" / "keras"
+    entry = next(e for e in json.loads((fixtures / "manifest.json").read_text())
+                 if e["name"] == "unknown_hw" and e["generation"] == "keras3")
+    model = pyconvinfer.load(pyconvinfer.convert(fixtures / entry["dir"] / entry["formats"]["keras"],
+                                                 tmp_path / "u.pci"))
+    with pytest.raises(ValueError, match=r"do not fit the model: node .*larger than the padded input"):
+        model.predict(np.zeros((1, 1, 1, model.input_shape[-1]), np.float32))
