@@ -86,14 +86,11 @@ class Graph:
         g.check()
         return g
 
-    def dtype(self, tensor: str) -> str:
-        for i in self.inputs:
-            if i["name"] == tensor:
-                return i.get("dtype", "float32")
-        for n in self.nodes:
-            if n.output == tensor:
-                return n.dtype
-        raise KeyError(tensor)
+    def dtypes(self) -> dict[str, str]:
+        """The dtype of every activation tensor (inputs and node outputs), in one pass."""
+        out = {i["name"]: i.get("dtype", "float32") for i in self.inputs}
+        out.update((n.output, n.dtype) for n in self.nodes)
+        return out
 
     def check(self) -> None:
         if not self.inputs or not self.outputs:

@@ -277,9 +277,11 @@ class Model:
         shift = -raw.ctypes.data % ALIGN  # 64-byte aligned start
         arena = raw[shift:shift + total]
 
+        dtypes = self.graph.dtypes()
+
         def view(t: str) -> np.ndarray:
             off, _ = offsets[t]
-            dtype = np.dtype(self.graph.dtype(t))
+            dtype = np.dtype(dtypes[t])
             n = batch * int(np.prod(shapes[t], dtype=np.int64))
             return arena[off: off + n * dtype.itemsize].view(dtype).reshape((batch,) + tuple(shapes[t]))
 

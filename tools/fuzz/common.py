@@ -59,3 +59,16 @@ def limit_memory(gib: float = 2.0) -> None:
 
     limit = int(gib * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def fuzz_main(test: Callable[[bytes], None], mutator: Callable[[bytes, int, int], bytes]) -> None:
+    """Run a harness under atheris: the memory cap, keep_going's bookkeeping, the custom
+    mutator. (pyconvinfer's Python code is instrumented at import; C coverage would need
+    a -fsanitize=fuzzer build of the extension.)"""
+    import sys
+
+    import atheris
+
+    limit_memory()
+    atheris.Setup(sys.argv, keep_going(test), custom_mutator=mutator)
+    atheris.Fuzz()

@@ -33,7 +33,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import h5tree  # noqa: E402
-from common import instrumented, keep_going, limit_memory  # noqa: E402
+from common import fuzz_main, instrumented  # noqa: E402
 
 with instrumented():
     from pci_target import predict_once
@@ -121,10 +121,7 @@ def CustomMutator(data: bytes, max_size: int, seed: int) -> bytes:  # noqa: N802
 
 
 def main() -> None:
-    import atheris
-    limit_memory()
-    atheris.Setup(sys.argv, keep_going(TestOneInput), custom_mutator=CustomMutator)
-    atheris.Fuzz()
+    fuzz_main(TestOneInput, CustomMutator)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import numpy as np
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import instrumented, keep_going, limit_memory  # noqa: E402
+from common import fuzz_main, instrumented  # noqa: E402
 
 with instrumented():
     from pyconvinfer import _kernels, load
@@ -178,11 +178,7 @@ def CustomMutator(data: bytes, max_size: int, seed: int) -> bytes:  # noqa: N802
 
 
 def main() -> None:
-    import atheris  # (pyconvinfer's Python code was instrumented at import; C coverage would need
-    #                  a -fsanitize=fuzzer build of the extension)
-    limit_memory()
-    atheris.Setup(sys.argv, keep_going(TestOneInput), custom_mutator=CustomMutator)
-    atheris.Fuzz()
+    fuzz_main(TestOneInput, CustomMutator)
 
 
 if __name__ == "__main__":
