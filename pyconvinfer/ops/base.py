@@ -78,6 +78,9 @@ class OpDef:
     macs: Callable[[dict, list[Shape], Shape], int] = _no_macs
     describe: Callable[[dict], str] = _no_description
     keeps_params: bool = True               # weights count as parameters in summaries
+    # the packed "kernel"'s output-channel layout for int8 scales (quantize.py segments):
+    # (attrs, packed size) -> [(first element, P, R, L)]; None: the op has no quantizable kernel
+    channels: Callable[[dict, int], list[tuple[int, int, int, int]]] | None = None
     extra: dict = field(default_factory=dict)
 
     @property

@@ -81,6 +81,20 @@ def _conv_pack(a: dict, role: str, arr):
     return packing.pack_winograd(arr, m) if m else packing.pack_conv2d(arr, a["groups"])
 
 
+def _conv_channels(a: dict, size: int) -> list[tuple[int, int, int, int]]:
+    """int8 scale layout of the packed kernel: per 16-wide panel (per Winograd position
+    too: positions differ in magnitude), or per channel of a depthwise kernel."""
+    nr = packing.NR
+    kh, kw = a["kernel_size"]
+    groups, cin, cout = a["groups"], a["in_channels"], a["filters"]
+    m = winograd_tile(a)
+    if m:
+        return [(0, (m + 2) ** 2 * -(-cout // nr), cin, nr)]
+    if groups > 1 and cin == groups:
+        return [(0, 1, kh * kw, cout)]
+    return [(0, groups * -(-(cout // groups) // nr), kh * kw * (cin // groups), nr)]
+
+
 def _conv_fold_scale(a: dict, raw: dict, scale, shift) -> dict | None:
     """Batch norm after a convolution: scale each output channel's kernel, shift its bias."""
     import numpy as np
@@ -135,7 +149,8 @@ def _conv_describe(a: dict) -> str:
 
 register(OpDef("conv2d", _conv_infer, _conv_step, weights=("kernel", "bias"), pack=_conv_pack,
                pack_key=lambda a: (a.get("algorithm", "direct"), a["groups"]), activation=True, row_activation=True,
-               fold_scale=_conv_fold_scale, configure=_conv_configure, macs=_conv_macs, describe=_conv_describe))
+               fold_scale=_conv_fold_scale, configure=_conv_configure, macs=_conv_macs, describe=_conv_describe,
+               channels=_conv_channels))
 
 
 # ---- conv2d_transpose ----
@@ -172,6 +187,19 @@ def _tconv_pack(a: dict, role: str, arr):
     return packed if packed.size else packing.as_float32([0.0] * 16)
 
 
+def _tconv_channels(a: dict, size: int) -> list[tuple[int, int, int, int]]:
+    """One segment per output phase (packing.pack_conv2d_transpose), sharing the channels' scales."""
+    (kh, kw), (sh, sw) = a["kernel_size"], a["strides"]
+    nb, cin, segs, start = -(-a["filters"] // packing.NR), a["in_channels"], [], 0
+    for rh in range(min(sh, kh)):
+        for rw in range(min(sw, kw)):
+            taps = len(range(rh, kh, sh)) * len(range(rw, kw, sw))
+            if taps:
+                segs.append((start, nb, taps * cin, packing.NR))
+                start += nb * taps * cin * packing.NR
+    return segs
+
+
 def _tconv_macs(a, ins, out):
     kh, kw = a["kernel_size"]
     return prod(ins[0]) * kh * kw * a["filters"]
@@ -185,4 +213,4 @@ def _tconv_describe(a: dict) -> str:
 
 register(OpDef("conv2d_transpose", _tconv_infer, _tconv_step, weights=("kernel", "bias"), pack=_tconv_pack,
                pack_key=lambda a: tuple(a["strides"]), activation=True, row_activation=True, macs=_tconv_macs,
-               describe=_tconv_describe))
+               describe=_tconv_describe, channels=_tconv_channels))

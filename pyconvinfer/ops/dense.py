@@ -26,6 +26,10 @@ def _dense_pack(a: dict, role: str, arr):
     return packing.pack_dense(arr) if role == "kernel" else packing.as_float32(arr)
 
 
+def _dense_channels(a: dict, size: int) -> list[tuple[int, int, int, int]]:
+    return [(0, -(-a["units"] // packing.NR), a["in_features"], packing.NR)]
+
+
 def _dense_fold_scale(a: dict, raw: dict, scale, shift) -> dict:
     from .conv import _conv_fold_scale
 
@@ -35,4 +39,4 @@ def _dense_fold_scale(a: dict, raw: dict, scale, shift) -> dict:
 register(OpDef("dense", _dense_infer, _dense_step, weights=("kernel", "bias"), pack=_dense_pack, activation=True,
                row_activation=True,
                fold_scale=_dense_fold_scale, macs=lambda a, i, o: prod(i[0]) * a["units"],
-               describe=lambda a: f"{a['in_features']}->{a['units']}"))
+               describe=lambda a: f"{a['in_features']}->{a['units']}", channels=_dense_channels))
