@@ -74,7 +74,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         out = convert(args.input, args.output, config=args.config, arch=args.arch, input_shape=args.input_shape,
                       winograd=args.winograd, progress=_progress_printer(sys.stderr),
                       verify=not args.no_verify_vectors, verify_shape=args.verify_shape, reference=reference,
-                      report=print)
+                      report=print, weights=args.weights)
     for w in seen:
         print(f"pyconvinfer convert: warning: {w.message}", file=sys.stderr)
     size = os.path.getsize(out)
@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input-shape", type=_shape, metavar="H,W,C", help="fix the input size (e.g. 224,224,3)")
     c.add_argument("--winograd", choices=["auto", "off", "winograd2", "winograd4"], default="auto",
                    help="3x3 stride-1 convolutions: Winograd where it pays (auto, default) or never (off)")
+    c.add_argument("--weights", choices=["float32", "float16", "bfloat16", "int8"], default="float32",
+                   help="stored precision of convolution and dense kernels (default float32: exact; float16 and "
+                        "bfloat16 halve the file, int8 (per-channel) quarters it; computed in float32)")
     c.add_argument("--verify-shape", type=_shape, metavar="H,W,C",
                    help="input size of the stored test vectors when the model's height/width are open (default 64x64)")
     c.add_argument("--reference", nargs=2, metavar=("X.npy", "Y.npy"),

@@ -2,7 +2,7 @@
 
 Layout (docs/FORMAT.md has it byte by byte):
   0   8  magic  b"\\x89PCI\\r\\n\\x1a\\n"
-  8   4  u32 format version (1)
+  8   4  u32 format version (2; version-1 files, float32 only, still load)
   12  4  u32 header length in bytes (UTF-8 JSON)
   16  8  u64 data offset (multiple of 64)
   24  8  u64 data length
@@ -20,21 +20,26 @@ import json
 import mmap
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
 from . import _kernels
 from .errors import ModelFileError
+from .quantize import STORAGE
 
 MAGIC = b"\x89PCI\r\n\x1a\n"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 ALIGN = 64
 FIXED = struct.Struct("<8sIIQQQQQQ")
 assert FIXED.size == 64
 MAX_HEADER = 64 << 20
-DTYPES = {"float32": np.dtype("<f4")}
+# Tensor dtypes and numpy's storage of them: bfloat16 has no numpy type and is kept
+# as its 16 bits (uint16; quantize.py converts). Version 1 knew float32 only.
+DTYPES = dict(STORAGE)
+DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 
 
 def _align(n: int) -> int:
@@ -50,23 +55,36 @@ class ModelFile:
     tensors: dict[str, np.ndarray]
     mapping: Any  # the mmap (or bytes) the tensors view
     file_size: int
+    dtypes: dict[str, str] = field(default_factory=dict)  # tensor -> its dtype name (bfloat16 is stored as uint16)
+    version: int = VERSION
 
 
 def write_model(path: str | os.PathLike, header: dict[str, Any], tensors: dict[str, np.ndarray],
-                progress: Callable[[int, int], None] | None = None) -> int:
+                progress: Callable[[int, int], None] | None = None,
+                scales: dict[str, str] | None = None) -> int:
     """Write atomically: a temporary file in the destination directory, fsync,
     then rename over `path`. On any failure the temporary file is removed and
-    an existing `path` is left untouched. Returns the file size."""
+    an existing `path` is left untouched. Returns the file size.
+
+    A tensor's dtype is its array's: float32, float16, int8, or uint16 for
+    bfloat16 bits (quantize.py). scales: int8 tensor -> the float32 tensor of
+    its per-channel scales, recorded in the table."""
     import tempfile  # here, not at the top: a device that only loads models does not pay for these imports
     from pathlib import Path
 
     path = Path(path)
     table, offset = [], 0
     for name, arr in tensors.items():
-        arr = np.ascontiguousarray(arr, dtype="<f4")
+        arr = np.asarray(arr)
+        dtype = DTYPE_NAMES.get(arr.dtype, "float32")
+        arr = np.ascontiguousarray(arr, dtype=DTYPES[dtype])  # float64 and friends become float32
         tensors[name] = arr
-        table.append({"name": name, "dtype": "float32", "shape": list(arr.shape),
-                      "offset": offset, "nbytes": arr.nbytes})
+        entry = {"name": name, "dtype": dtype, "shape": list(arr.shape), "offset": offset, "nbytes": arr.nbytes}
+        if dtype == "int8":
+            if not scales or scales.get(name) not in tensors:
+                raise ValueError(f"int8 tensor {name!r} needs its scale tensor")
+            entry["quantization"] = {"scheme": "symmetric_per_channel", "scale": scales[name]}
+        table.append(entry)
         offset = _align(offset + arr.nbytes)
     data_len = offset
     payload_bytes = sum(e["nbytes"] for e in table)  # progress counts these (the padding is not written)
@@ -157,9 +175,10 @@ def read_model(path: str | os.PathLike, verify: bool = True, num_threads: int = 
         if len(head) < FIXED.size:
             raise _fail(spath, f"truncated: {size} bytes, the fixed header alone is {FIXED.size}")
         magic, version, hlen, data_off, data_len, hhash, phash, total, fhash = FIXED.unpack(head)
-        if version != VERSION:
+        if version not in READABLE_VERSIONS:
             raise _fail(spath, f"format version {version} is not supported (this pyconvinfer reads "
-                               f"version {VERSION}); reconvert the Keras file with this version")
+                               f"versions {', '.join(map(str, READABLE_VERSIONS))}); reconvert the Keras file "
+                               "with this version")
         if _kernels.xxh64(head[:56]) != fhash:
             raise _fail(spath, "corrupt fixed header (checksum mismatch)")
         if total != size:
@@ -183,13 +202,18 @@ def read_model(path: str | os.PathLike, verify: bool = True, num_threads: int = 
         raise _fail(spath, "corrupt tensor data (payload checksum mismatch): copy or convert the file again")
     tensors: dict[str, np.ndarray] = {}
     spans: list[tuple[int, int, str]] = []
+    known = DTYPES if version >= 2 else {"float32": DTYPES["float32"]}
+    quantized: dict[str, Any] = {}
     for i, t in enumerate(header["tensors"]):
         try:
-            name, dtype, shape = t["name"], DTYPES[t["dtype"]], tuple(_json_int(d) for d in t["shape"])
+            name, dtype, shape = t["name"], known[t["dtype"]], tuple(_json_int(d) for d in t["shape"])
             off, nbytes = _json_int(t["offset"]), _json_int(t["nbytes"])
         except (KeyError, TypeError, ValueError):
-            msg = f"tensor entry {i} is malformed (need name, dtype float32, shape, offset, nbytes)"
+            msg = (f"tensor entry {i} is malformed (need name, dtype ({', '.join(known)} in a version-{version} "
+                   "file), shape, offset, nbytes)")
             raise _fail(spath, msg) from None
+        if t["dtype"] == "int8":
+            quantized[name] = t.get("quantization")
         if not isinstance(name, str) or len(shape) > 8 or any(d < 0 for d in shape):
             raise _fail(spath, f"tensor entry {i}: bad name or shape {list(shape)}")
         count = 1
@@ -205,8 +229,15 @@ def read_model(path: str | os.PathLike, verify: bool = True, num_threads: int = 
         spans.append((off, off + nbytes, name))
         arr = np.frombuffer(mm, dtype=dtype, count=count, offset=data_off + off).reshape(shape)
         tensors[name] = arr
+    for name, q in quantized.items():  # the scales an int8 tensor names: present, float32
+        scale = q.get("scale") if isinstance(q, dict) else None
+        if (not isinstance(q, dict) or q.get("scheme") != "symmetric_per_channel" or not isinstance(scale, str)
+                or scale not in tensors or tensors[scale].dtype != DTYPES["float32"]):
+            raise _fail(spath, f"int8 tensor {name!r}: its quantization entry must be "
+                               f'{{"scheme": "symmetric_per_channel", "scale": <a float32 tensor>}}, got {q!r}')
     spans.sort()
     for (a0, a1, an), (b0, b1, bn) in zip(spans, spans[1:]):
         if b0 < a1 and a1 > a0 and b1 > b0:  # empty tensors overlap nothing
             raise _fail(spath, f"tensors {an!r} and {bn!r} overlap (bytes {a0}..{a1} and {b0}..{b1})")
-    return ModelFile(spath, header, tensors, mm, size)
+    dtypes = {t["name"]: t["dtype"] for t in header["tensors"]}
+    return ModelFile(spath, header, tensors, mm, size, dtypes, version)

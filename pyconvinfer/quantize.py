@@ -125,3 +125,34 @@ def dequantize(data: np.ndarray, dtype: str, scale: np.ndarray | None = None,
     for seg in segments:
         _segment_view(out, seg)[...] = _segment_view(data, seg).astype(np.float32) * s  # float32 product, as in C
     return out
+
+
+def quantize_weights(nodes: Sequence, tensors: dict[str, np.ndarray], dtype: str) -> dict[str, str]:
+    """Store every node's quantizable "kernel" (ops with OpDef.channels) in `dtype`,
+    replacing it in `tensors`; int8 kernels get a float32 "<kernel>_scale" tensor,
+    which their nodes read as the "kernel_scale" weight. Biases, normalisation
+    parameters and constants stay float32. A kernel shared by several nodes is
+    stored once. Returns {int8 tensor: its scale tensor} (for the tensor table)."""
+    from .ops import REGISTRY
+
+    check_dtype(dtype)
+    scales: dict[str, str] = {}
+    done: dict[str, str | None] = {}
+    for node in nodes:
+        name = node.weights.get("kernel")
+        channels = REGISTRY[node.op].channels
+        if dtype == "float32" or name is None or channels is None:
+            continue
+        if name not in done:
+            data, scale = store(tensors[name], dtype, channels(node.attrs, int(tensors[name].size)))
+            tensors[name] = data
+            done[name] = None
+            if scale is not None:
+                sname = name + "_scale"
+                while sname in tensors:
+                    sname += "_"
+                tensors[sname] = scale
+                scales[name] = done[name] = sname
+        if done[name]:
+            node.weights["kernel_scale"] = done[name]
+    return scales

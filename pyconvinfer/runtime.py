@@ -183,7 +183,7 @@ class Model:
         rows = []
         for node in self.graph.nodes:
             params = sum(int(self.file.tensors[w].size) for r, w in node.weights.items()
-                         if r != "kernel") + int(node.attrs.get("params", 0))
+                         if r not in ("kernel", "kernel_scale")) + int(node.attrs.get("params", 0))
             params += sum(int(self.file.tensors[t].size) for t in node.inputs if t in self.file.tensors)
             out = shapes[node.output]
             opdef = REGISTRY[node.op]
@@ -194,9 +194,14 @@ class Model:
                 macs = None
             rows.append({"name": node.name, "op": node.op, "output_shape": (None,) + tuple(out),
                          "params": params, "macs": macs, "attrs": node.attrs, "describe": opdef.describe(node.attrs),
-                         "dtype": node.dtype, "weights_dtype": "/".join(sorted(
-                             {str(self.file.tensors[w].dtype) for w in node.weights.values()})) or "-"})
+                         "dtype": node.dtype, "weights_dtype": self._weights_dtype(node)})
         return rows
+
+    def _weights_dtype(self, node: Any) -> str:
+        """The stored precision of a node's kernel (its other weights are float32), "-" without weights."""
+        if "kernel" in node.weights:
+            return self.file.dtypes.get(node.weights["kernel"], "float32")
+        return "/".join(sorted({self.file.dtypes.get(w, "float32") for w in node.weights.values()})) or "-"
 
     def summary(self, print_fn: Callable[[str], Any] | None = None) -> None:
         """Print the layer table (as Keras's Model.summary): name and op, output
@@ -306,9 +311,12 @@ class Model:
             ins = [view(t).reshape(-1) if t in offsets else self.file.tensors[t].reshape(-1) for t in node.inputs]
             weights = [self.file.tensors[node.weights[r]].reshape(-1) if r in node.weights else None
                        for r in opdef.weights]
+            wdtypes = [_kernels.DTYPE_IDS[self.file.dtypes.get(node.weights[r], "float32")] if r in node.weights
+                       else 0 for r in opdef.weights]
             kind, params = acts.encode(node.attrs.get("activation")) if opdef.activation else (0, (0.0, 0.0, 0.0))
             try:
-                plan.add(opdef.c_id, ins, view(node.output).reshape(-1), weights=weights, ints=list(st.ints),
+                plan.add(opdef.c_id, ins, view(node.output).reshape(-1), weights=weights, weight_dtypes=wdtypes,
+                         ints=list(st.ints),
                          in_flags=list(st.in_flags), rows=st.rows, count=st.count, algo=st.algo, act_kind=kind,
                          act_params=params, floats=list(st.floats),
                          scratch=scratch if st.scratch_floats else None)

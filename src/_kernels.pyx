@@ -122,6 +122,8 @@ MAX_PARAMS = PCI_MAX_PARAMS
 
 # Instruction-set paths by their C number (the table in dispatch.c).
 ISA_NAMES = tuple(pci_isa_name(i).decode() for i in range(PCI_ISA_COUNT))
+# Element types of weights (executor.h enum pci_dtype); names as in the file's tensor table.
+DTYPE_IDS = {"float32": 0, "float16": 1, "bfloat16": 2, "int8": 3}
 
 
 def openmp_enabled() -> bool:
@@ -316,7 +318,7 @@ cdef class Plan:
     def __len__(self):
         return self.n
 
-    def add(self, int op, list inputs, out, *, weights=(), ints=(), in_flags=(), size_t rows=0,
+    def add(self, int op, list inputs, out, *, weights=(), weight_dtypes=(), ints=(), in_flags=(), size_t rows=0,
             size_t count=0, int algo=0, int act_kind=0, act_params=(0.0, 0.0, 0.0), floats=(), scratch=None):
         """Append a step of op id `op` (OP_IDS). Arrays are ndarrays inside the
         plan's regions; `weights` fills the op's weight slots in order (None:
@@ -343,6 +345,8 @@ cdef class Plan:
         for i in range(len(weights)):
             if weights[i] is not None:
                 st.w[i] = <const float *>_address(weights[i])
+        for i in range(min(len(weight_dtypes), len(weights))):
+            st.w_dtype[i] = weight_dtypes[i]
         for i in range(len(ints)):
             st.s.p[i] = ints[i]
         for i in range(len(floats)):

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, quantize
 from .. import activations as acts
 from ..errors import ConversionError, ConversionWarning
 from ..format import write_model
@@ -376,7 +376,7 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, con
             arch: str | None = None, input_shape: tuple | None = None, winograd: str = "auto",
             progress: Callable[[int, int], None] | None = None, verify: bool = True,
             verify_shape: tuple | None = None, reference: tuple | None = None,
-            report: Callable[[str], None] | None = None) -> str:
+            report: Callable[[str], None] | None = None, weights: str = "float32") -> str:
     """Convert a Keras file to a .pci model file; returns the output path.
 
     dst defaults to src with the .pci extension. Nothing is written unless the
@@ -390,8 +390,16 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, con
     height/width open; else 64x64) and the outputs of the converted model, or
     reference=(inputs, outputs), the user's own Keras outputs (arrays, or lists
     of arrays for several inputs/outputs). report(line) receives the converted
-    model's max error against them."""
+    model's max error against them.
+
+    weights: the stored precision of convolution, transposed-convolution and
+    dense kernels: "float32" (default, exact), "float16", "bfloat16", or "int8"
+    (symmetric, per output channel; quantize.py). Biases and every other
+    parameter stay float32. The test vectors hold the float32 model's outputs,
+    computed before the kernels are stored in reduced precision."""
     src = os.fspath(src)
+    if weights not in quantize.WEIGHT_DTYPES:
+        raise ConversionError(f"weights must be one of {', '.join(quantize.WEIGHT_DTYPES)}, got {weights!r}")
     dst = os.fspath(dst) if dst is not None else str(Path(src).with_suffix(".pci"))
     if os.path.abspath(dst) == os.path.abspath(src):
         raise ConversionError(f"output {dst} would overwrite the input file")
@@ -401,11 +409,11 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, con
         raise
     except (KeyError, TypeError, IndexError, AttributeError, ValueError, OverflowError, ZeroDivisionError) as e:
         raise ConversionError(f"{src}: unexpected content in the Keras file ({type(e).__name__}: {e})") from None
-    header: dict[str, Any] = g.to_header()
     if not verify:
-        write_model(dst, header, g.weights, progress=progress)
+        scales = quantize.quantize_weights(g.nodes, g.weights, weights)
+        write_model(dst, g.to_header(), g.weights, progress=progress, scales=scales)
         return dst
-    _write_with_vectors(dst, header, g, progress, verify_shape, reference, report)
+    _write_with_vectors(dst, g, progress, verify_shape, reference, report, weights)
     return dst
 
 
@@ -413,9 +421,11 @@ def _as_list(v: Any) -> list[np.ndarray]:
     return [np.asarray(a, dtype=np.float32) for a in (v if isinstance(v, (list, tuple)) else [v])]
 
 
-def _write_with_vectors(dst: str, header: dict, g: Graph, progress, verify_shape, reference, report) -> None:
-    """Write the model, run it on the vectors, write it again with them (the first
-    file is a temporary one beside dst: the outputs need the converted model)."""
+def _write_with_vectors(dst: str, g: Graph, progress, verify_shape, reference, report, weights: str) -> None:
+    """Write the float32 model, run it on the vectors, store the kernels in
+    `weights` precision and write it again with the vectors (the first file is
+    a temporary one beside dst: the outputs need the converted model). For a
+    reduced precision, report the stored model's error against the vectors."""
     import tempfile
 
     from .. import verify as vf
@@ -437,7 +447,7 @@ def _write_with_vectors(dst: str, header: dict, g: Graph, progress, verify_shape
         raise OSError(e.errno, f"cannot write {dst}: {e.strerror}") from None
     os.close(fd)
     try:
-        write_model(tmp, dict(header), dict(g.weights), progress=progress)
+        write_model(tmp, g.to_header(), dict(g.weights), progress=None if weights != "float32" else progress)
         with load(tmp, num_threads=None, verify=False) as model:
             try:
                 got = model.predict(xs if len(xs) > 1 else xs[0])
@@ -453,9 +463,18 @@ def _write_with_vectors(dst: str, header: dict, g: Graph, progress, verify_shape
         for name, y, want in zip(g.outputs, got, ys):
             if y.shape != want.shape:
                 raise ConversionError(f"--reference output {name!r} has shape {want.shape}, the model gives {y.shape}")
-            if report:
+            if report and weights == "float32":
                 report(f"max error against the reference, output {name}: {vf.max_error(y, want):.3g}")
-        vf.attach(header, g.weights, xs, ys, "reference")
     else:
-        vf.attach(header, g.weights, xs, got, "converter")
-    write_model(dst, header, g.weights)
+        ys = got
+    scales = quantize.quantize_weights(g.nodes, g.weights, weights)
+    header = g.to_header()
+    vf.attach(header, g.weights, xs, ys, "reference" if reference is not None else "converter", weights)
+    write_model(dst, header, g.weights, progress=progress if weights != "float32" else None, scales=scales)
+    if weights != "float32" and report:
+        with load(dst, num_threads=None, verify=False) as model:
+            result = vf.run(model)
+        for name, err in zip(result.outputs, result.errors):
+            report(f"max error of the {weights} weights against the float32 "
+                   f"{'reference' if reference is not None else 'model'}, output {name}: {err:.3g} "
+                   f"(threshold {result.threshold:g})")
