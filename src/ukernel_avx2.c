@@ -7,6 +7,7 @@
 
 #define MR 6
 #define TARGET __attribute__((target("avx2,fma")))
+#define TARGET_F16C __attribute__((target("avx2,fma,f16c")))
 
 /* Lanes < n of an 8-float vector (n clamped to 0..8), for the channel tail. */
 TARGET static inline __m256i lanes_below(int n) {
@@ -99,6 +100,49 @@ TARGET static void gemv_avx2_16(int k, const float *x, const float *w, float *y1
     _mm256_storeu_ps(y16 + 8, _mm256_add_ps(s0h, s1h));
 }
 
+/* Weights of row i, lanes 8h .. 8h+7, widened in registers: float16 F16C
+ * vcvtph2ps, bfloat16 vpmovzxwd + vpslld 16, int8 vpmovsxbd + vcvtdq2ps then
+ * one multiply by the channels' scales (s). */
+TARGET_F16C static inline __attribute__((always_inline)) __m256 load_w8(const int dt, const void *w, size_t i, int h,
+                                                                         __m256 s) {
+    const size_t e = i * 16 + (size_t)h * 8;
+    if (dt == PCI_DTYPE_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + e)));
+    if (dt == PCI_DTYPE_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + e))), 16));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((const int8_t *)w + e)))), s);
+}
+
+/* gemv_avx2_16's sums, in its order, on widened weights. */
+TARGET_F16C static inline __attribute__((always_inline)) void gemv_w_body(const int dt, int k, const float *x,
+                                                                          const void *w, const float *scale16,
+                                                                          float *y16) {
+    const __m256 c0 = dt == PCI_DTYPE_I8 ? _mm256_loadu_ps(scale16) : _mm256_setzero_ps();
+    const __m256 c1 = dt == PCI_DTYPE_I8 ? _mm256_loadu_ps(scale16 + 8) : _mm256_setzero_ps();
+    __m256 s0l = _mm256_setzero_ps(), s0h = s0l, s1l = s0l, s1h = s0l;
+    int i = 0;
+    for (; i + 2 <= k; i += 2) {
+        const __m256 v0 = _mm256_set1_ps(x[i]), v1 = _mm256_set1_ps(x[i + 1]);
+        s0l = _mm256_fmadd_ps(v0, load_w8(dt, w, (size_t)i, 0, c0), s0l);
+        s0h = _mm256_fmadd_ps(v0, load_w8(dt, w, (size_t)i, 1, c1), s0h);
+        s1l = _mm256_fmadd_ps(v1, load_w8(dt, w, (size_t)i + 1, 0, c0), s1l);
+        s1h = _mm256_fmadd_ps(v1, load_w8(dt, w, (size_t)i + 1, 1, c1), s1h);
+    }
+    for (; i < k; i++) {
+        const __m256 v0 = _mm256_set1_ps(x[i]);
+        s0l = _mm256_fmadd_ps(v0, load_w8(dt, w, (size_t)i, 0, c0), s0l);
+        s0h = _mm256_fmadd_ps(v0, load_w8(dt, w, (size_t)i, 1, c1), s0h);
+    }
+    _mm256_storeu_ps(y16, _mm256_add_ps(s0l, s1l));
+    _mm256_storeu_ps(y16 + 8, _mm256_add_ps(s0h, s1h));
+}
+
+TARGET_F16C static void gemv_w_avx2_16(int k, const float *x, const void *w, int dtype, const float *scale16,
+                                       float *y16) {
+    if (dtype == PCI_DTYPE_F16) gemv_w_body(PCI_DTYPE_F16, k, x, w, scale16, y16);
+    else if (dtype == PCI_DTYPE_BF16) gemv_w_body(PCI_DTYPE_BF16, k, x, w, scale16, y16);
+    else gemv_w_body(PCI_DTYPE_I8, k, x, w, scale16, y16);
+}
+
 const pci_gemm_kernels pci_gemm_avx2 = {
-    MR, 1, {NULL, ukernel_avx2_6x16, NULL, NULL, NULL}, 0, NULL, gemv_avx2_16};
+    MR, 1, {NULL, ukernel_avx2_6x16, NULL, NULL, NULL}, 0, NULL, gemv_avx2_16, gemv_w_avx2_16};
 #endif

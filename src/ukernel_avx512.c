@@ -80,6 +80,40 @@ TARGET static void gemv_avx512_16(int k, const float *x, const float *w, float *
     _mm512_storeu_ps(y16, _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
 }
 
+/* 16 weights of row i of a reduced-precision panel, widened in registers:
+ * float16 vcvtph2ps, bfloat16 vpmovzxwd + vpslld 16, int8 vpmovsxbd +
+ * vcvtdq2ps then one multiply by the channels' scales (s). */
+TARGET static inline __attribute__((always_inline)) __m512 load_w16(const int dt, const void *w, size_t i, __m512 s) {
+    if (dt == PCI_DTYPE_F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i * 16)));
+    if (dt == PCI_DTYPE_BF16)
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i * 16))), 16));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((const int8_t *)w + i * 16)))), s);
+}
+
+/* gemv_avx512_16's sums, in its order, on widened weights (memory-bound:
+ * the stored bytes are all that streams from memory). */
+TARGET static inline __attribute__((always_inline)) void gemv_w_body(const int dt, int k, const float *x, const void *w,
+                                                                     const float *scale16, float *y16) {
+    const __m512 sc = dt == PCI_DTYPE_I8 ? _mm512_loadu_ps(scale16) : _mm512_setzero_ps();
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int i = 0;
+    for (; i + 4 <= k; i += 4) {
+        s0 = _mm512_fmadd_ps(_mm512_set1_ps(x[i + 0]), load_w16(dt, w, (size_t)i + 0, sc), s0);
+        s1 = _mm512_fmadd_ps(_mm512_set1_ps(x[i + 1]), load_w16(dt, w, (size_t)i + 1, sc), s1);
+        s2 = _mm512_fmadd_ps(_mm512_set1_ps(x[i + 2]), load_w16(dt, w, (size_t)i + 2, sc), s2);
+        s3 = _mm512_fmadd_ps(_mm512_set1_ps(x[i + 3]), load_w16(dt, w, (size_t)i + 3, sc), s3);
+    }
+    for (; i < k; i++) s0 = _mm512_fmadd_ps(_mm512_set1_ps(x[i]), load_w16(dt, w, (size_t)i, sc), s0);
+    _mm512_storeu_ps(y16, _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+TARGET static void gemv_w_avx512_16(int k, const float *x, const void *w, int dtype, const float *scale16, float *y16) {
+    if (dtype == PCI_DTYPE_F16) gemv_w_body(PCI_DTYPE_F16, k, x, w, scale16, y16);
+    else if (dtype == PCI_DTYPE_BF16) gemv_w_body(PCI_DTYPE_BF16, k, x, w, scale16, y16);
+    else gemv_w_body(PCI_DTYPE_I8, k, x, w, scale16, y16);
+}
+
 /* R rows x 16 channels (one panel: layers of at most 16 output channels, e.g.
  * LeNet's conv2 and small dense batches). R = 8 independent FMA chains cover
  * the 4-cycle latency of two FMA ports, where 6 rows leave a quarter of them
@@ -124,5 +158,5 @@ TARGET static void ukernel_avx512_narrow(int ks, int kc, const float *const *a, 
 
 const pci_gemm_kernels pci_gemm_avx512 = {
     MR, 4, {NULL, ukernel_avx512_6x1, ukernel_avx512_6x2, NULL, ukernel_avx512_6x4}, NARROW_MR, ukernel_avx512_narrow,
-    gemv_avx512_16};
+    gemv_avx512_16, gemv_w_avx512_16};
 #endif

@@ -147,7 +147,7 @@ def _conv_describe(a: dict) -> str:
     return " ".join(p for p in parts if p)
 
 
-register(OpDef("conv2d", _conv_infer, _conv_step, weights=("kernel", "bias"), pack=_conv_pack,
+register(OpDef("conv2d", _conv_infer, _conv_step, weights=("kernel", "bias", "kernel_scale"), pack=_conv_pack,
                pack_key=lambda a: (a.get("algorithm", "direct"), a["groups"]), activation=True, row_activation=True,
                fold_scale=_conv_fold_scale, configure=_conv_configure, macs=_conv_macs, describe=_conv_describe,
                channels=_conv_channels))
@@ -211,6 +211,6 @@ def _tconv_describe(a: dict) -> str:
     return f"{kh}x{kw} stride {sh}x{sw} {a['in_channels']}->{a['filters']}"
 
 
-register(OpDef("conv2d_transpose", _tconv_infer, _tconv_step, weights=("kernel", "bias"), pack=_tconv_pack,
+register(OpDef("conv2d_transpose", _tconv_infer, _tconv_step, weights=("kernel", "bias", "kernel_scale"), pack=_tconv_pack,
                pack_key=lambda a: tuple(a["strides"]), activation=True, row_activation=True, macs=_tconv_macs,
                describe=_tconv_describe, channels=_tconv_channels))
