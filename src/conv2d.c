@@ -156,6 +156,7 @@ typedef struct {
     long items, ntiles, tiles_per_image, pixels;
     int nblocks, weights_outer, narrow, mr, cin_g, fused;
     int isa; /* activation path */
+    int inreg; /* wq widened in registers by the ISA's fn_w micro-kernels (no buffer) */
 } conv_job;
 
 /* Called inside a parallel region (the orphaned `omp for` splits the items) or
@@ -175,13 +176,15 @@ static void conv_worker(const conv_job *J) {
     const float *a[PCI_TAP_CHUNK * 16];
     float stack_scratch[2048];
     float *scratch = scratch_floats <= 2048 ? stack_scratch : malloc(scratch_floats * sizeof(float));
-    /* Reduced precision: this thread's output-channel block widened to float32
-     * once, then reused by every pixel tile of the block (weights_outer order:
-     * a thread's items walk one block across all its tiles). One widening per
-     * weight per thread against mr FMAs per weight per tile. */
-    float *wbuf = J->wq ? malloc((size_t)uk->max_panels * panel_stride * sizeof(float)) : NULL;
+    /* Reduced precision: the ISA's micro-kernels widen each weight vector in
+     * registers where they exist (inreg: one conversion per mr rows of FMAs,
+     * no extra memory traffic); otherwise this thread's output-channel block
+     * is widened to float32 once into a buffer and reused by every pixel tile
+     * of the block (weights_outer order: a thread's items walk one block
+     * across all its tiles). */
+    float *wbuf = J->wq && !J->inreg ? malloc((size_t)uk->max_panels * panel_stride * sizeof(float)) : NULL;
     const oc_block *widened = NULL;
-    if (J->wq && !wbuf) {
+    if (J->wq && !J->inreg && !wbuf) {
         if (scratch != stack_scratch) free(scratch);
         scratch = NULL; /* no working memory: the items below write NaN */
     }
@@ -201,10 +204,12 @@ static void conv_worker(const conv_job *J) {
             continue;
         }
         const float *xg = x + (size_t)n * s->h * s->w * s->c + (size_t)b->g * cin_g;
-        const float *wb;
-        if (wbuf) {
+        const float *wb = NULL;
+        const size_t first = (size_t)b->g * (group_stride / panel_stride) + (size_t)b->panel; /* = scale panel */
+        if (J->inreg) {
+            /* wq->data, addressed in elements by the micro-kernel */
+        } else if (wbuf) {
             if (b != widened) {
-                const size_t first = (size_t)b->g * (group_stride / panel_stride) + (size_t)b->panel;
                 pci_widen_panels(J->wq, first * panel_stride, (size_t)b->panels, panel_stride, first, wbuf, J->isa);
                 widened = b;
             }
@@ -230,9 +235,18 @@ static void conv_worker(const conv_job *J) {
             const int tn = PCI_MIN(PCI_TAP_CHUNK, tl.ntaps - t0);
             if (!reuse) fill_taps(s, tl, xg, ih0, iw0, mr, t0, tn, a, scratch, zeros);
             const int last = t0 + tn == tl.ntaps;
-            (narrow ? uk->narrow : uk->fn[b->panels])(tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride, c,
-                              (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
-                              fused && last ? clamp : NULL);
+            if (J->inreg) {
+                const int dt = J->wq->dtype;
+                const size_t e = first * panel_stride + (size_t)t0 * tl.kc * PCI_NR;
+                uk->fn_w[dt][b->panels](tn, tl.kc, a, (const char *)J->wq->data + e * pci_dtype_size(dt),
+                                        J->wq->scale ? J->wq->scale + first * PCI_NR : NULL, panel_stride, c,
+                                        (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
+                                        fused && last ? clamp : NULL);
+            } else {
+                (narrow ? uk->narrow : uk->fn[b->panels])(tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride,
+                                                          c, (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL,
+                                                          t0 > 0, fused && last ? clamp : NULL);
+            }
         }
         filled_tile = tile, filled_g = b->g;
         if (!fused && act.kind != PCI_ACT_LINEAR && !pci_act_is_row(act)) {
@@ -333,7 +347,10 @@ static void conv2d_run(const float *x, const float *wpacked, const pci_weights *
     const long ntiles = tiles_per_image * s->n;
     /* Weights that fit in L2 stay there while pixel tiles stream past
      * (pixel-major order); larger ones are walked block by block. */
-    const int weights_outer = (double)s->kh * s->kw * s->c * cout_g * 4.0 > 1.0e6 || wq; /* wq: see conv_worker */
+    /* every panel count plan_oc_blocks can pick has an in-register kernel (not the narrow one) */
+    int inreg = wq && !narrow;
+    for (int p = 1; inreg && p <= uk->max_panels; p <<= 1) inreg = uk->fn_w[wq->dtype][p] != NULL;
+    const int weights_outer = (double)s->kh * s->kw * s->c * cout_g * 4.0 > 1.0e6 || (wq && !inreg); /* see conv_worker */
     const long items = ntiles * nblocks;
     const int nt = pci_threads_for(ctx, (double)ntiles * mr * s->oc * ks * cin_g);
     const size_t scratch_floats = tl.row_mode ? (size_t)PCI_MIN(tl.ntaps, PCI_TAP_CHUNK) * mr * tl.kc : 0;
@@ -342,7 +359,7 @@ static void conv2d_run(const float *x, const float *wpacked, const pci_weights *
 
     const conv_job job = {x, wpacked, bias, zeros, wq, y, s, uk, blocks, tl, act, clamp, panel_stride, group_stride,
                           scratch_floats, items, ntiles, tiles_per_image, pixels, nblocks, weights_outer, narrow, mr,
-                          cin_g, fused, ctx.isa};
+                          cin_g, fused, ctx.isa, inreg};
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
         conv_worker(&job);

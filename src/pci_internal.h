@@ -62,6 +62,13 @@ typedef struct {
      * in registers (int8: times scale16[lane]) and then summed in exactly the
      * order of gemv: bitwise what gemv computes on the widened panel. */
     void (*gemv_w)(int k, const float *x, const void *w, int dtype, const float *scale16, float *y16);
+    /* fn_w[dtype][p]: fn[p] on a float16 / bfloat16 / int8 panel16 kernel w
+     * (panel_stride in elements; int8: panel j's channels scale by
+     * scale[16 j ..]), widened in registers: bitwise fn[p] on the widened
+     * weights. NULL where absent (callers then widen into a buffer). */
+    void (*fn_w[PCI_DTYPE_COUNT][5])(int ks, int kc, const float *const *a, const void *w, const float *scale,
+                                     size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *bias,
+                                     int accumulate, const float *clamp);
 } pci_gemm_kernels;
 
 /* dst[i] = weight (off + i) widened to float32, i < n (weights.c). An int8

@@ -261,10 +261,22 @@ void pci_conv2d_winograd_w(const float *x, const pci_weights *uw, const float *b
                     int take = uk->max_panels;
                     while (take > nb - p) take >>= 1;
                     const float *Up;
+                    const size_t first = (size_t)xi * nb + (size_t)p; /* panel index = scale panel */
                     if (u) {
                         Up = u + (size_t)xi * ustride + (size_t)p * wpanel;
+                    } else if (uk->fn_w[uw->dtype][take]) { /* widened in registers by the micro-kernel */
+                        const char *ub = (const char *)uw->data + first * wpanel * pci_dtype_size(uw->dtype);
+                        const float *sc = uw->scale ? uw->scale + first * PCI_NR : NULL;
+                        for (int r0 = 0; r0 < count; r0 += uk->mr) {
+                            const int rows = PCI_MIN(uk->mr, count - r0);
+                            for (int i = 0; i < uk->mr; i++) arows[i] = Vx + (size_t)(r0 + PCI_MIN(i, rows - 1)) * C;
+                            uk->fn_w[uw->dtype][take](1, C, arows, ub, sc, wpanel, Mx + (size_t)r0 * K + p * PCI_NR,
+                                                      (size_t)K, rows, PCI_MIN(take * PCI_NR, K - p * PCI_NR), NULL, 0,
+                                                      NULL);
+                        }
+                        p += take;
+                        continue;
                     } else {
-                        const size_t first = (size_t)xi * nb + (size_t)p; /* panel index = scale panel */
                         pci_widen_panels(uw, first * wpanel, (size_t)take, wpanel, first, wbuf, ctx.isa);
                         Up = wbuf;
                     }
