@@ -280,7 +280,12 @@ static conv_path choose_conv_path(const pci_conv_shape *s, int isa) {
 static size_t conv_packed_floats(const pci_conv_shape *s, int algo);
 
 /* Depthwise and thin layers have small kernels (kh*kw*C, kh*kw*cin*16 floats):
- * widened whole into a heap copy per call, then the float32 path runs on it. */
+ * widened whole into a heap copy per call, then the float32 path runs on it.
+ * So are other small kernels (SMALL_KERNEL): widening them costs next to
+ * nothing, and the float32 driver keeps its pixel-major order (a 3x3x3x64
+ * first layer took 4x longer on AVX2 in the block-outer order a per-block
+ * buffer needs, refilling the indirection buffer per block). */
+#define SMALL_KERNEL 65536
 static void conv2d_small_widened(const float *x, const pci_weights *w, const float *bias, float *y,
                                  const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
     const size_t count = conv_packed_floats(s, 0);
@@ -291,9 +296,10 @@ static void conv2d_small_widened(const float *x, const pci_weights *w, const flo
     }
     if (s->groups > 1 && s->c / s->groups == 1) /* dwise [kh][kw][oc]: channel = element % oc */
         pci_widen(w, 0, count, w->scale, s->oc, wf, ctx.isa);
-    else
-        pci_widen_panels(w, 0, count / ((size_t)s->kh * s->kw * s->c * PCI_NR), (size_t)s->kh * s->kw * s->c * PCI_NR, 0,
-                         wf, ctx.isa);
+    else { /* panel16: panels of kh*kw*cin_g*16, scales per (group, panel) in order */
+        const size_t panel = (size_t)s->kh * s->kw * (s->c / s->groups) * PCI_NR;
+        pci_widen_panels(w, 0, count / panel, panel, 0, wf, ctx.isa);
+    }
     pci_conv2d(x, wf, bias, y, s, act, ctx);
     free(wf);
 }
@@ -309,7 +315,8 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
 void pci_conv2d_w(const float *x, const pci_weights *w, const float *bias, float *y,
                   const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
     if (w->dtype == PCI_DTYPE_F32) conv2d_run(x, (const float *)w->data, NULL, bias, y, s, act, ctx);
-    else if (choose_conv_path(s, ctx.isa) != CONV_GEMM) conv2d_small_widened(x, w, bias, y, s, act, ctx);
+    else if (choose_conv_path(s, ctx.isa) != CONV_GEMM || conv_packed_floats(s, 0) <= SMALL_KERNEL)
+        conv2d_small_widened(x, w, bias, y, s, act, ctx);
     else conv2d_run(x, NULL, w, bias, y, s, act, ctx);
 }
 
@@ -347,8 +354,13 @@ static void conv2d_run(const float *x, const float *wpacked, const pci_weights *
     const long ntiles = tiles_per_image * s->n;
     /* Weights that fit in L2 stay there while pixel tiles stream past
      * (pixel-major order); larger ones are walked block by block. */
-    /* every panel count plan_oc_blocks can pick has an in-register kernel (not the narrow one) */
-    int inreg = wq && !narrow;
+    /* In registers when every panel count plan_oc_blocks can pick has such a
+     * kernel (not the narrow one), for float16 / bfloat16 only: their widening
+     * is one instruction, while int8's three (sign-extend, convert, scale) per
+     * weight vector made VGG16's block5 (compute-bound, weights in L2) 15%
+     * slower than widening each block once into a buffer (measured, 1 thread,
+     * AVX-512). Winograd's GEMMs stream their weights and take int8 in registers. */
+    int inreg = wq && !narrow && wq->dtype != PCI_DTYPE_I8;
     for (int p = 1; inreg && p <= uk->max_panels; p <<= 1) inreg = uk->fn_w[wq->dtype][p] != NULL;
     const int weights_outer = (double)s->kh * s->kw * s->c * cout_g * 4.0 > 1.0e6 || (wq && !inreg); /* see conv_worker */
     const long items = ntiles * nblocks;
