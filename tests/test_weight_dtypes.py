@@ -280,11 +280,10 @@ def test_conv_scale_length_per_layout():
         for n_given, ok in [(nscale, True), (nscale - 1, False)]:
             sc = np.ones(n_given, dtype=np.float32)
             plan = _kernels.Plan([x, y, q, sc, scratch], [False, True, False, False, True])
-            add = lambda: plan.add(_kernels.OP_IDS["conv2d"], [x], y, weights=[q, None, sc],  # noqa: E731
-                                   ints=list(st.ints), algo=st.algo, scratch=scratch if st.algo else None,
-                                   weight_dtypes=[3, 0, 0])
+            args = dict(weights=[q, None, sc], ints=list(st.ints), algo=st.algo,
+                        scratch=scratch if st.algo else None, weight_dtypes=[3, 0, 0])
             if ok:
-                add()
+                plan.add(_kernels.OP_IDS["conv2d"], [x], y, **args)
             else:
                 with pytest.raises(ValueError, match="kernel_scale"):
-                    add()
+                    plan.add(_kernels.OP_IDS["conv2d"], [x], y, **args)
