@@ -9,6 +9,10 @@ depthwise, thin AVX-512 / AVX2, Winograd 2 and 4), conv2d_transpose and dense
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -287,3 +291,35 @@ def test_conv_scale_length_per_layout():
             else:
                 with pytest.raises(ValueError, match="kernel_scale"):
                     plan.add(_kernels.OP_IDS["conv2d"], [x], y, **args)
+
+
+# ---- the C check (tests/c/lowp_check.c): native paths, and NEON under qemu when the tools exist ----
+
+ROOT = Path(__file__).resolve().parent.parent
+_C_FLAGS = ["-O2", "-std=c11", "-fno-math-errno", "-fopenmp", "-Wall", "-Werror", "-Wno-unused-function"]
+
+
+def _build_and_run(cc: str, tmp_path: Path, runner: list[str], extra: list[str]) -> str:
+    exe = tmp_path / "lowp_check"
+    srcs = [str(p) for p in sorted((ROOT / "src").glob("*.c")) if p.name != "_kernels.c"]
+    subprocess.run([cc, *_C_FLAGS, *extra, f"-I{ROOT / 'src'}", str(ROOT / "tests" / "c" / "lowp_check.c"), *srcs,
+                    "-lm", "-o", str(exe)], check=True, capture_output=True)
+    r = subprocess.run([*runner, str(exe)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_c_check_native(tmp_path):
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    out = _build_and_run(cc, tmp_path, [], [])
+    assert ", 0 failed" in out and f"on {len(ISAS)} ISA paths" in out
+
+
+def test_c_check_aarch64_neon_under_qemu(tmp_path):
+    cc, qemu = shutil.which("aarch64-linux-gnu-gcc"), shutil.which("qemu-aarch64-static")
+    if cc is None or qemu is None:
+        pytest.skip("needs aarch64-linux-gnu-gcc and qemu-aarch64-static")
+    out = _build_and_run(cc, tmp_path, [qemu], ["-static"])
+    assert "on 2 ISA paths, 0 failed" in out  # generic and neon
