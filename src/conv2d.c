@@ -355,12 +355,14 @@ static void conv2d_run(const float *x, const float *wpacked, const pci_weights *
     /* Weights that fit in L2 stay there while pixel tiles stream past
      * (pixel-major order); larger ones are walked block by block. */
     /* In registers when every panel count plan_oc_blocks can pick has such a
-     * kernel (not the narrow one), for float16 / bfloat16 only: their widening
-     * is one instruction, while int8's three (sign-extend, convert, scale) per
-     * weight vector made VGG16's block5 (compute-bound, weights in L2) 15%
-     * slower than widening each block once into a buffer (measured, 1 thread,
-     * AVX-512). Winograd's GEMMs stream their weights and take int8 in registers. */
-    int inreg = wq && !narrow && wq->dtype != PCI_DTYPE_I8;
+     * kernel (not the narrow one). float16 / bfloat16 always: their widening is
+     * one instruction. int8 takes three (sign-extend, convert, scale) per
+     * weight vector: with many pixel tiles per block (compute-bound: VGG16's
+     * block5 has 33) that was 15% slower than widening each block once into a
+     * buffer; with few (batched dense: memory-bound, fc1 at batch 4 has 1) the
+     * buffer's extra pass was 30% slower than in registers (measured, AVX-512).
+     * Winograd's GEMMs stream their weights and take int8 in registers. */
+    int inreg = wq && !narrow && (wq->dtype != PCI_DTYPE_I8 || ntiles <= 8);
     for (int p = 1; inreg && p <= uk->max_panels; p <<= 1) inreg = uk->fn_w[wq->dtype][p] != NULL;
     const int weights_outer = (double)s->kh * s->kw * s->c * cout_g * 4.0 > 1.0e6 || (wq && !inreg); /* see conv_worker */
     const long items = ntiles * nblocks;
