@@ -285,7 +285,7 @@ static size_t conv_packed_floats(const pci_conv_shape *s, int algo);
  * nothing, and the float32 driver keeps its pixel-major order (a 3x3x3x64
  * first layer took 4x longer on AVX2 in the block-outer order a per-block
  * buffer needs, refilling the indirection buffer per block). */
-#define SMALL_KERNEL 65536
+#define SMALL_KERNEL 262144 /* floats: a 1 MiB transient copy at most */
 static void conv2d_small_widened(const float *x, const pci_weights *w, const float *bias, float *y,
                                  const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
     const size_t count = conv_packed_floats(s, 0);

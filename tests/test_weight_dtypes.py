@@ -48,6 +48,10 @@ def _conv_attrs(kernel: np.ndarray, c: int, groups: int, algorithm: str) -> dict
 CONV_CASES = [
     ("gemm 3x3 pad", (2, 9, 11, 8), (3, 3, 8, 40), {"padding": "same"}),
     ("gemm 1x1 many panels", (1, 5, 7, 24), (1, 1, 24, 72), {}),
+    # kernels above conv2d.c's SMALL_KERNEL (262144 weights): widened in registers, or
+    # (int8 with more than 8 pixel tiles) per output-channel block into a buffer
+    ("gemm large kernel, few tiles", (1, 5, 5, 128), (3, 3, 128, 232), {"padding": "same"}),
+    ("gemm large kernel, many tiles", (1, 9, 8, 128), (3, 3, 128, 232), {"padding": "same", "strides": 1}),
     ("narrow <=16 channels", (1, 10, 10, 6), (5, 5, 6, 16), {}),
     ("grouped", (1, 8, 8, 12), (3, 3, 4, 18), {"groups": 3, "strides": 2, "padding": "same"}),
     ("dilated", (1, 12, 12, 5), (3, 3, 5, 20), {"dilation": 2}),
@@ -93,7 +97,8 @@ def test_conv2d_bitwise_equals_float32_on_dequantized(case, dtype, isa):
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", LOW)
-@pytest.mark.parametrize("shape", [(1, 100, 40), (1, 37, 16), (1, 3, 5), (4, 100, 40), (9, 64, 70)])
+@pytest.mark.parametrize("shape", [(1, 100, 40), (1, 37, 16), (1, 3, 5), (4, 100, 40), (9, 64, 70), (5, 600, 500),
+                                   (70, 600, 450)])
 def test_dense_bitwise_equals_float32_on_dequantized(shape, dtype, isa):
     m, k, n = shape
     rng = _rng(m * 1000 + k)

@@ -165,7 +165,9 @@ static void check_tconv(int isa, int dtype) {
 int main(void) {
     /* n h w c oh ow oc kh kw sh sw dh dw pad_t pad_l groups */
     const pci_conv_shape gemm = {2, 9, 10, 24, 9, 10, 72, 3, 3, 1, 1, 1, 1, 1, 1, 1};
-    const pci_conv_shape big = {1, 6, 6, 160, 6, 6, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1}; /* > 65536 weights: per block */
+    /* > SMALL_KERNEL weights: in registers (few pixel tiles), or int8 per block into a buffer (many) */
+    const pci_conv_shape big = {1, 6, 6, 256, 6, 6, 128, 3, 3, 1, 1, 1, 1, 1, 1, 1};
+    const pci_conv_shape big_tall = {1, 12, 12, 256, 12, 12, 120, 3, 3, 1, 1, 1, 1, 1, 1, 1};
     const pci_conv_shape narrow = {1, 8, 8, 8, 6, 6, 12, 3, 3, 1, 1, 1, 1, 0, 0, 1};
     const pci_conv_shape grouped = {1, 7, 7, 12, 4, 4, 18, 3, 3, 2, 2, 1, 1, 1, 1, 3};
     const pci_conv_shape dwise = {1, 9, 9, 24, 9, 9, 24, 3, 3, 1, 1, 1, 1, 1, 1, 24};
@@ -181,6 +183,7 @@ int main(void) {
             check_dense(isa, dt, 5, 64, 70);
             check_conv(isa, dt, gemm, 0, "conv2d gemm");
             check_conv(isa, dt, big, 0, "conv2d gemm large kernel");
+            check_conv(isa, dt, big_tall, 0, "conv2d gemm large kernel, many tiles");
             check_conv(isa, dt, narrow, 0, "conv2d narrow");
             check_conv(isa, dt, grouped, 0, "conv2d grouped");
             check_conv(isa, dt, dwise, 0, "conv2d depthwise");
