@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import _kernels, packing
+from . import _kernels, packing, quantize
 from . import activations as acts
 from .ops import REGISTRY, ConstShape
 from .shapes import conv_out_and_pads, pool_out_and_pads, tconv_out_and_pad
@@ -96,12 +96,27 @@ def _padding(padding: object) -> tuple[object, object]:
     return (int(t), int(b)), (int(lft), int(r))
 
 
+def _stored_kernel(op: str, attrs: dict, weights: dict, dtype: str) -> dict:
+    """weights with the packed float32 "kernel" stored as `dtype` (quantize.py),
+    an int8 kernel's per-channel scales as "kernel_scale"."""
+    if quantize.check_dtype(dtype) == "float32":
+        return weights
+    packed = weights["kernel"]
+    channels = REGISTRY[op].channels
+    segments = channels(attrs, packed.size) if channels and dtype == "int8" else None
+    data, scale = quantize.store(packed, dtype, segments)
+    return {**weights, "kernel": data, "kernel_scale": scale}
+
+
 def _run(op: str, attrs: dict, inputs: list[np.ndarray], out: np.ndarray, *, weights: dict | None = None,
          activation: acts.ActivationSpec = None, num_threads: int | None = None, isa: str | None = None,
-         batched: bool = True, constants: Sequence[int] = ()) -> np.ndarray:
+         batched: bool = True, constants: Sequence[int] = (), weights_dtype: str = "float32") -> np.ndarray:
     """Run one op as a model step would: parameters from its OpDef, per-sample
     shapes (axis 0 is the batch unless batched=False); inputs listed in
-    `constants` are unbatched constant operands."""
+    `constants` are unbatched constant operands. weights_dtype: the precision
+    the packed kernel is stored in (quantized here; see quantize.py)."""
+    if weights_dtype != "float32":
+        weights = _stored_kernel(op, attrs, weights or {}, weights_dtype)
     opdef = REGISTRY[op]
     batch = next(a.shape[0] for i, a in enumerate(inputs) if i not in constants) if batched else 1
 
@@ -116,12 +131,13 @@ def _run(op: str, attrs: dict, inputs: list[np.ndarray], out: np.ndarray, *, wei
     threads = resolve_threads(num_threads)
     scratch = np.empty(st.scratch_floats * threads, dtype=np.float32) if st.scratch_floats else None
     w = [None if (weights or {}).get(r) is None else weights[r] for r in opdef.weights]
+    wdt = [_kernels.DTYPE_IDS[weights_dtype] if r == "kernel" else 0 for r in opdef.weights]
     kind, params = acts.encode(activation)
     regions = [*inputs, out] + [a for a in (*w, scratch) if a is not None]
     plan = _kernels.Plan(regions, [a is out or a is scratch for a in regions])
     plan.add(opdef.c_id, [a.reshape(-1) for a in inputs], out.reshape(-1), weights=w, ints=list(st.ints),
              in_flags=list(st.in_flags), rows=st.rows, count=st.count, algo=st.algo, act_kind=kind,
-             act_params=params, floats=list(st.floats), scratch=scratch)
+             act_params=params, floats=list(st.floats), scratch=scratch, weight_dtypes=wdt)
     plan.run(threads, resolve_isa(isa))
     return out
 
@@ -144,12 +160,15 @@ def _bias(bias: np.ndarray | None, n: int) -> np.ndarray | None:
 def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *, strides=1, dilation=1,
            padding="valid", groups: int = 1, activation: acts.ActivationSpec = None,
            num_threads: int | None = None, isa: str | None = None,
-           packed: np.ndarray | None = None, algorithm: str = "direct") -> np.ndarray:
+           packed: np.ndarray | None = None, algorithm: str = "direct",
+           weights_dtype: str = "float32") -> np.ndarray:
     """Keras Conv2D: x (N, H, W, C), kernel (kh, kw, C / groups, cout).
 
     Depthwise convolution is groups == C with kernel (kh, kw, 1, C * multiplier).
     algorithm: "direct", or "winograd2" / "winograd4" (F(2x2,3x3) / F(4x4,3x3);
-    3x3 kernels, stride 1, dilation 1, one group only)."""
+    3x3 kernels, stride 1, dilation 1, one group only). weights_dtype:
+    "float32", "float16", "bfloat16" or "int8" (per output channel): the packed
+    kernel is stored so and widened by the C kernels (quantize.py)."""
     x = _array(x, "x", 4)
     kernel = _array(kernel, "kernel", 4)
     n, h, w, c = x.shape
@@ -176,13 +195,15 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
     elif packed is None:
         packed = packing.pack_conv2d(kernel, groups)
     return _run("conv2d", attrs, [x], y, weights={"kernel": packed, "bias": _bias(bias, cout)},
-                activation=activation, num_threads=num_threads, isa=isa)
+                activation=activation, num_threads=num_threads, isa=isa, weights_dtype=weights_dtype)
 
 
 def conv2d_transpose(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *, strides=1,
                      padding: str = "valid", output_padding=None, activation: acts.ActivationSpec = None,
-                     num_threads: int | None = None, isa: str | None = None) -> np.ndarray:
-    """Keras Conv2DTranspose: x (N, H, W, C), kernel (kh, kw, cout, C)."""
+                     num_threads: int | None = None, isa: str | None = None,
+                     weights_dtype: str = "float32") -> np.ndarray:
+    """Keras Conv2DTranspose: x (N, H, W, C), kernel (kh, kw, cout, C).
+    weights_dtype: the stored precision of the packed kernel (see conv2d)."""
     x = _array(x, "x", 4)
     kernel = _array(kernel, "kernel", 4)
     n, h, w, c = x.shape
@@ -208,7 +229,7 @@ def conv2d_transpose(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None 
     attrs = {"kernel_size": [kh, kw], "strides": [sh, sw], "padding": padding,
              "output_padding": None if oph is None else [oph, opw], "filters": cout, "in_channels": c}
     return _run("conv2d_transpose", attrs, [x], y, weights={"kernel": packed, "bias": _bias(bias, cout)},
-                activation=activation, num_threads=num_threads, isa=isa)
+                activation=activation, num_threads=num_threads, isa=isa, weights_dtype=weights_dtype)
 
 
 def _pool(op: str, x: np.ndarray, pool_size, strides, padding: str, num_threads, isa) -> np.ndarray:
@@ -246,8 +267,9 @@ def global_pool(x: np.ndarray, kind: str = "avg", *, num_threads=None, isa=None)
 
 def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
           activation: acts.ActivationSpec = None, num_threads=None, isa=None,
-          packed: np.ndarray | None = None) -> np.ndarray:
-    """Keras Dense on the last axis: x (..., in), kernel (in, units)."""
+          packed: np.ndarray | None = None, weights_dtype: str = "float32") -> np.ndarray:
+    """Keras Dense on the last axis: x (..., in), kernel (in, units).
+    weights_dtype: the stored precision of the packed kernel (see conv2d)."""
     x = _array(x, "x", (1, 2, 3, 4, 5))
     kernel = _array(kernel, "kernel", 2)
     k, units = kernel.shape
@@ -258,7 +280,7 @@ def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
     y = np.empty(x.shape[:-1] + (units,), dtype=np.float32)
     return _run("dense", {"in_features": k, "units": units}, [x], y,
                 weights={"kernel": packed, "bias": _bias(bias, units)}, activation=activation,
-                num_threads=num_threads, isa=isa, batched=x.ndim > 1)
+                num_threads=num_threads, isa=isa, batched=x.ndim > 1, weights_dtype=weights_dtype)
 
 
 def activation(x: np.ndarray, spec: acts.ActivationSpec, *, num_threads=None, isa=None) -> np.ndarray:

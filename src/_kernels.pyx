@@ -72,7 +72,7 @@ cdef extern from "executor.h":
         int in_flags[32]
         float *out
         int out_dtype
-        const float *w[4]
+        const void *w[4]
         int w_dtype[4]
         pci_step_shape s
         float f[4]
@@ -120,10 +120,14 @@ MAX_WEIGHTS = PCI_MAX_WEIGHTS
 MAX_PARAMS = PCI_MAX_PARAMS
 
 
+# Stored weight dtypes by their C number (enum pci_dtype in src/pci_kernels.h), and the
+# numpy storage each is read from (bfloat16 has no numpy type: its bits, as uint16).
+DTYPE_IDS = {"float32": 0, "float16": 1, "bfloat16": 2, "int8": 3}
+_DTYPE_STORAGE = {0: np.dtype("float32"), 1: np.dtype("float16"), 2: np.dtype("uint16"), 3: np.dtype("int8")}
+
+
 # Instruction-set paths by their C number (the table in dispatch.c).
 ISA_NAMES = tuple(pci_isa_name(i).decode() for i in range(PCI_ISA_COUNT))
-# Element types of weights (executor.h enum pci_dtype); names as in the file's tensor table.
-DTYPE_IDS = {"float32": 0, "float16": 1, "bfloat16": 2, "int8": 3}
 
 
 def openmp_enabled() -> bool:
@@ -281,6 +285,17 @@ cdef uintptr_t _address(cnp.ndarray a) except 0:
     return <uintptr_t>cnp.PyArray_DATA(a) if a.size else 1
 
 
+cdef uintptr_t _weight_address(cnp.ndarray a, int dtype) except 0:
+    """Address of a weight array stored as dtype id `dtype` (DTYPE_IDS)."""
+    if dtype not in _DTYPE_STORAGE:
+        raise ValueError(f"unknown weight dtype id {dtype}; known: {DTYPE_IDS}")
+    if a.dtype != _DTYPE_STORAGE[dtype]:
+        raise TypeError(f"a weight of dtype id {dtype} must be a {_DTYPE_STORAGE[dtype]} array, got {a.dtype}")
+    if not a.flags.c_contiguous:
+        raise ValueError("expected a C-contiguous array")
+    return <uintptr_t>cnp.PyArray_DATA(a) if a.size else 1
+
+
 cdef class Plan:
     """Steps run in order by one C call; regions bound what they may touch.
 
@@ -318,11 +333,13 @@ cdef class Plan:
     def __len__(self):
         return self.n
 
-    def add(self, int op, list inputs, out, *, weights=(), weight_dtypes=(), ints=(), in_flags=(), size_t rows=0,
-            size_t count=0, int algo=0, int act_kind=0, act_params=(0.0, 0.0, 0.0), floats=(), scratch=None):
+    def add(self, int op, list inputs, out, *, weights=(), ints=(), in_flags=(), size_t rows=0,
+            size_t count=0, int algo=0, int act_kind=0, act_params=(0.0, 0.0, 0.0), floats=(), scratch=None,
+            weight_dtypes=None):
         """Append a step of op id `op` (OP_IDS). Arrays are ndarrays inside the
         plan's regions; `weights` fills the op's weight slots in order (None:
-        absent). Raises ValueError if the step touches anything outside the
+        absent), `weight_dtypes` their dtype ids (DTYPE_IDS, parallel to
+        `weights`; default all float32; each array's numpy dtype must match). Raises ValueError if the step touches anything outside the
         regions or its parameters are inconsistent."""
         cdef pci_step st
         cdef char err[256]
@@ -342,11 +359,12 @@ cdef class Plan:
         for i in range(len(in_flags)):
             st.in_flags[i] = in_flags[i]
         st.out = <float *>_address(out)
+        if weight_dtypes is not None and len(weight_dtypes) != len(weights):
+            raise ValueError(f"weight_dtypes has {len(weight_dtypes)} entries for {len(weights)} weights")
         for i in range(len(weights)):
+            st.w_dtype[i] = 0 if weight_dtypes is None else weight_dtypes[i]
             if weights[i] is not None:
-                st.w[i] = <const float *>_address(weights[i])
-        for i in range(min(len(weight_dtypes), len(weights))):
-            st.w_dtype[i] = weight_dtypes[i]
+                st.w[i] = <const void *>_weight_address(weights[i], st.w_dtype[i])
         for i in range(len(ints)):
             st.s.p[i] = ints[i]
         for i in range(len(floats)):

@@ -144,6 +144,7 @@ static void fill_taps(const pci_conv_shape *s, tap_layout tl, const float *xg, c
 /* Everything one thread needs to run its share of a convolution's work items. */
 typedef struct {
     const float *x, *wpacked, *bias, *zeros;
+    const pci_weights *wq; /* a reduced-precision kernel (wpacked NULL), or NULL */
     float *y;
     const pci_conv_shape *s;
     const pci_gemm_kernels *uk;
@@ -155,6 +156,7 @@ typedef struct {
     long items, ntiles, tiles_per_image, pixels;
     int nblocks, weights_outer, narrow, mr, cin_g, fused;
     int isa; /* activation path */
+    int inreg; /* wq widened in registers by the ISA's fn_w micro-kernels (no buffer) */
 } conv_job;
 
 /* Called inside a parallel region (the orphaned `omp for` splits the items) or
@@ -174,20 +176,47 @@ static void conv_worker(const conv_job *J) {
     const float *a[PCI_TAP_CHUNK * 16];
     float stack_scratch[2048];
     float *scratch = scratch_floats <= 2048 ? stack_scratch : malloc(scratch_floats * sizeof(float));
+    /* Reduced precision: the ISA's micro-kernels widen each weight vector in
+     * registers where they exist (inreg: one conversion per mr rows of FMAs,
+     * no extra memory traffic); otherwise this thread's output-channel block
+     * is widened to float32 once into a buffer and reused by every pixel tile
+     * of the block (weights_outer order: a thread's items walk one block
+     * across all its tiles). */
+    float *wbuf = J->wq && !J->inreg ? malloc((size_t)uk->max_panels * panel_stride * sizeof(float)) : NULL;
+    const oc_block *widened = NULL;
+    if (J->wq && !J->inreg && !wbuf) {
+        if (scratch != stack_scratch) free(scratch);
+        scratch = NULL; /* no working memory: the items below write NaN */
+    }
     const int single_chunk = tl.ntaps <= PCI_TAP_CHUNK;
     long filled_tile = -1;
     int filled_g = -1, ih0[16], iw0[16];
 #pragma omp for schedule(static) nowait
     for (long it = 0; it < items; it++) {
-        if (!scratch) continue;
         const long tile = weights_outer ? it % ntiles : it / nblocks;
         const oc_block *b = &blocks[weights_outer ? it / ntiles : it % nblocks];
         const int n = (int)(tile / tiles_per_image);
         const long p0 = (tile % tiles_per_image) * mr;
         const int rows = (int)PCI_MIN((long)mr, pixels - p0);
         float *c = y + ((size_t)n * pixels + p0) * s->oc + b->oc0;
+        if (!scratch) {
+            for (int m = 0; m < rows; m++) pci_fill_nan(c + (size_t)m * s->oc, (size_t)b->nc);
+            continue;
+        }
         const float *xg = x + (size_t)n * s->h * s->w * s->c + (size_t)b->g * cin_g;
-        const float *wb = wpacked + b->g * group_stride + b->panel * panel_stride;
+        const float *wb = NULL;
+        const size_t first = (size_t)b->g * (group_stride / panel_stride) + (size_t)b->panel; /* = scale panel */
+        if (J->inreg) {
+            /* wq->data, addressed in elements by the micro-kernel */
+        } else if (wbuf) {
+            if (b != widened) {
+                pci_widen_panels(J->wq, first * panel_stride, (size_t)b->panels, panel_stride, first, wbuf, J->isa);
+                widened = b;
+            }
+            wb = wbuf;
+        } else {
+            wb = wpacked + b->g * group_stride + b->panel * panel_stride;
+        }
         /* Consecutive items of one thread usually share the pixel tile (pixel-major
          * order: the tile's output-channel blocks in turn); with one tap chunk the
          * indirection buffer filled for the previous block is still valid. This
@@ -206,9 +235,18 @@ static void conv_worker(const conv_job *J) {
             const int tn = PCI_MIN(PCI_TAP_CHUNK, tl.ntaps - t0);
             if (!reuse) fill_taps(s, tl, xg, ih0, iw0, mr, t0, tn, a, scratch, zeros);
             const int last = t0 + tn == tl.ntaps;
-            (narrow ? uk->narrow : uk->fn[b->panels])(tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride, c,
-                              (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
-                              fused && last ? clamp : NULL);
+            if (J->inreg) {
+                const int dt = J->wq->dtype;
+                const size_t e = first * panel_stride + (size_t)t0 * tl.kc * PCI_NR;
+                uk->fn_w[dt][b->panels](tn, tl.kc, a, (const char *)J->wq->data + e * pci_dtype_size(dt),
+                                        J->wq->scale ? J->wq->scale + first * PCI_NR : NULL, panel_stride, c,
+                                        (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
+                                        fused && last ? clamp : NULL);
+            } else {
+                (narrow ? uk->narrow : uk->fn[b->panels])(tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride,
+                                                          c, (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL,
+                                                          t0 > 0, fused && last ? clamp : NULL);
+            }
         }
         filled_tile = tile, filled_g = b->g;
         if (!fused && act.kind != PCI_ACT_LINEAR && !pci_act_is_row(act)) {
@@ -219,6 +257,7 @@ static void conv_worker(const conv_job *J) {
         }
     }
     if (scratch != stack_scratch) free(scratch);
+    free(wbuf);
 }
 
 /* Which direct kernel runs a shape on an ISA: the one decision that both the
@@ -238,8 +277,52 @@ static conv_path choose_conv_path(const pci_conv_shape *s, int isa) {
     return CONV_GEMM;
 }
 
+static size_t conv_packed_floats(const pci_conv_shape *s, int algo);
+
+/* Depthwise and thin layers have small kernels (kh*kw*C, kh*kw*cin*16 floats):
+ * widened whole into a heap copy per call, then the float32 path runs on it.
+ * So are other small kernels (SMALL_KERNEL): widening them costs next to
+ * nothing, and the float32 driver keeps its pixel-major order (a 3x3x3x64
+ * first layer took 4x longer on AVX2 in the block-outer order a per-block
+ * buffer needs, refilling the indirection buffer per block). */
+#define SMALL_KERNEL 262144 /* floats: a 1 MiB transient copy at most */
+static void conv2d_small_widened(const float *x, const pci_weights *w, const float *bias, float *y,
+                                 const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
+    const size_t count = conv_packed_floats(s, 0);
+    float *wf = malloc(count * sizeof(float));
+    if (!wf) {
+        pci_fill_nan(y, (size_t)s->n * s->oh * s->ow * s->oc);
+        return;
+    }
+    if (s->groups > 1 && s->c / s->groups == 1) /* dwise [kh][kw][oc]: channel = element % oc */
+        pci_widen(w, 0, count, w->scale, s->oc, wf, ctx.isa);
+    else { /* panel16: panels of kh*kw*cin_g*16, scales per (group, panel) in order */
+        const size_t panel = (size_t)s->kh * s->kw * (s->c / s->groups) * PCI_NR;
+        pci_widen_panels(w, 0, count / panel, panel, 0, wf, ctx.isa);
+    }
+    pci_conv2d(x, wf, bias, y, s, act, ctx);
+    free(wf);
+}
+
+static void conv2d_run(const float *x, const float *wpacked, const pci_weights *wq, const float *bias, float *y,
+                       const pci_conv_shape *s, pci_act act, pci_ctx ctx);
+
 void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *y,
                 const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
+    conv2d_run(x, wpacked, NULL, bias, y, s, act, ctx);
+}
+
+void pci_conv2d_w(const float *x, const pci_weights *w, const float *bias, float *y,
+                  const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
+    if (w->dtype == PCI_DTYPE_F32) conv2d_run(x, (const float *)w->data, NULL, bias, y, s, act, ctx);
+    else if (choose_conv_path(s, ctx.isa) != CONV_GEMM || conv_packed_floats(s, 0) <= SMALL_KERNEL)
+        conv2d_small_widened(x, w, bias, y, s, act, ctx);
+    else conv2d_run(x, NULL, w, bias, y, s, act, ctx);
+}
+
+/* wpacked: a float32 kernel; or NULL and wq a reduced-precision one (GEMM path only). */
+static void conv2d_run(const float *x, const float *wpacked, const pci_weights *wq, const float *bias, float *y,
+                       const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
     const int cin_g = s->c / s->groups, cout_g = s->oc / s->groups;
     switch (choose_conv_path(s, ctx.isa)) {
     case CONV_DEPTHWISE: pci_conv2d_depthwise(x, wpacked, bias, y, s, act, ctx); return;
@@ -271,16 +354,26 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
     const long ntiles = tiles_per_image * s->n;
     /* Weights that fit in L2 stay there while pixel tiles stream past
      * (pixel-major order); larger ones are walked block by block. */
-    const int weights_outer = (double)s->kh * s->kw * s->c * cout_g * 4.0 > 1.0e6;
+    /* In registers when every panel count plan_oc_blocks can pick has such a
+     * kernel (not the narrow one). float16 / bfloat16 always: their widening is
+     * one instruction. int8 takes three (sign-extend, convert, scale) per
+     * weight vector: with many pixel tiles per block (compute-bound: VGG16's
+     * block5 has 33) that was 15% slower than widening each block once into a
+     * buffer; with few (batched dense: memory-bound, fc1 at batch 4 has 1) the
+     * buffer's extra pass was 30% slower than in registers (measured, AVX-512).
+     * Winograd's GEMMs stream their weights and take int8 in registers. */
+    int inreg = wq && !narrow && (wq->dtype != PCI_DTYPE_I8 || ntiles <= 8);
+    for (int p = 1; inreg && p <= uk->max_panels; p <<= 1) inreg = uk->fn_w[wq->dtype][p] != NULL;
+    const int weights_outer = (double)s->kh * s->kw * s->c * cout_g * 4.0 > 1.0e6 || (wq && !inreg); /* see conv_worker */
     const long items = ntiles * nblocks;
     const int nt = pci_threads_for(ctx, (double)ntiles * mr * s->oc * ks * cin_g);
     const size_t scratch_floats = tl.row_mode ? (size_t)PCI_MIN(tl.ntaps, PCI_TAP_CHUNK) * mr * tl.kc : 0;
     float clamp[2];
     const int fused = pci_act_as_clamp(act, clamp);
 
-    const conv_job job = {x, wpacked, bias, zeros, y, s, uk, blocks, tl, act, clamp, panel_stride, group_stride,
+    const conv_job job = {x, wpacked, bias, zeros, wq, y, s, uk, blocks, tl, act, clamp, panel_stride, group_stride,
                           scratch_floats, items, ntiles, tiles_per_image, pixels, nblocks, weights_outer, narrow, mr,
-                          cin_g, fused, ctx.isa};
+                          cin_g, fused, ctx.isa, inreg};
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
         conv_worker(&job);
@@ -305,6 +398,16 @@ static size_t conv_packed_floats(const pci_conv_shape *s, int algo) {
     return (size_t)s->groups * div_up(cout_g, PCI_NR) * s->kh * s->kw * cin_g * PCI_NR;
 }
 
+/* int8 scales of the packed kernel, one per packed output channel (ops/conv.py
+ * _conv_channels): per Winograd position and panel, per depthwise channel, or
+ * per group and panel. */
+static size_t conv_scale_floats(const pci_conv_shape *s, int algo) {
+    const size_t cout_g = (size_t)(s->oc / s->groups);
+    if (algo) return (size_t)(algo + 2) * (algo + 2) * div_up((size_t)s->oc, PCI_NR) * PCI_NR;
+    if (s->groups > 1 && s->c / s->groups == 1) return (size_t)s->oc;
+    return (size_t)s->groups * div_up(cout_g, PCI_NR) * PCI_NR;
+}
+
 int pci_validate_conv2d(const pci_step *st, pci_check *chk) {
     const pci_conv_shape *s = &st->s.conv;
     if (!pci_all_positive(&s->n, 13) || s->groups <= 0) return pci_check_fail(chk, "non-positive size, stride or dilation");
@@ -320,17 +423,18 @@ int pci_validate_conv2d(const pci_step *st, pci_check *chk) {
     }
     const int in_dims[4] = {s->n, s->h, s->w, s->c}, out_dims[4] = {s->n, s->oh, s->ow, s->oc};
     PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(4, in_dims), "input"));
-    PCI_TRY(pci_check_in(chk, st->w[0], conv_packed_floats(s, st->algo), "weights"));
+    PCI_TRY(pci_check_kernel(chk, st, conv_packed_floats(s, st->algo), conv_scale_floats(s, st->algo)));
     if (st->w[1]) PCI_TRY(pci_check_in(chk, st->w[1], (size_t)s->oc, "bias"));
     return pci_check_out(chk, st->out, pci_size_mul(4, out_dims), "output");
 }
 
 void pci_run_conv2d(const pci_step *st, pci_ctx ctx) {
+    const pci_weights w = pci_step_kernel(st);
     if (st->algo)
-        pci_conv2d_winograd(st->in[0], st->w[0], st->w[1], st->out, &st->s.conv, st->algo, st->act, st->scratch,
-                            st->scratch_floats, ctx);
+        pci_conv2d_winograd_w(st->in[0], &w, st->w[1], st->out, &st->s.conv, st->algo, st->act, st->scratch,
+                              st->scratch_floats, ctx);
     else
-        pci_conv2d(st->in[0], st->w[0], st->w[1], st->out, &st->s.conv, st->act, ctx);
+        pci_conv2d_w(st->in[0], &w, st->w[1], st->out, &st->s.conv, st->act, ctx);
 }
 
 const char *pci_algorithm_conv2d(const pci_step *st, int isa) {

@@ -129,6 +129,33 @@ void pci_conv2d_transpose(const float *x, const float *wpacked, const float *bia
     free(zeros_heap);
 }
 
+/* A reduced-precision kernel is widened whole into a heap copy per call (the
+ * float32 path then runs on it): every phase's panel blk reads the scales of
+ * channels 16 blk .. 16 blk + 15 (the phases share the output channels). */
+void pci_conv2d_transpose_w(const float *x, const pci_weights *w, const float *bias, float *y,
+                            const pci_tconv_shape *s, pci_act act, pci_ctx ctx) {
+    if (w->dtype == PCI_DTYPE_F32) {
+        pci_conv2d_transpose(x, (const float *)w->data, bias, y, s, act, ctx);
+        return;
+    }
+    const size_t count = pci_tconv_packed_size(s), nb = (size_t)(s->oc + PCI_NR - 1) / PCI_NR;
+    float *wf = malloc(PCI_MAX(count, 1) * sizeof(float));
+    if (!wf) {
+        pci_fill_nan(y, (size_t)s->n * s->oh * s->ow * s->oc);
+        return;
+    }
+    size_t off = 0;
+    for (int rh = 0; rh < s->sh; rh++)
+        for (int rw = 0; rw < s->sw; rw++) {
+            const size_t panel = (size_t)taps_in_phase(s->kh, s->sh, rh) * taps_in_phase(s->kw, s->sw, rw) * s->c * PCI_NR;
+            if (!panel) continue;
+            pci_widen_panels(w, off, nb, panel, 0, wf + off, ctx.isa);
+            off += nb * panel;
+        }
+    pci_conv2d_transpose(x, wf, bias, y, s, act, ctx);
+    free(wf);
+}
+
 /* ---- the conv2d_transpose op (op_table.h) ---- */
 #include "executor.h"
 
@@ -139,13 +166,14 @@ int pci_validate_conv2d_transpose(const pci_step *st, pci_check *chk) {
     if (s->kh > 65536 || s->kw > 65536 || s->sh > 65536 || s->sw > 65536) return pci_check_fail(chk, "kernel or stride too large");
     const int in_dims[4] = {s->n, s->h, s->w, s->c}, out_dims[4] = {s->n, s->oh, s->ow, s->oc};
     PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(4, in_dims), "input"));
-    PCI_TRY(pci_check_in(chk, st->w[0], pci_tconv_packed_size(s), "weights"));
+    PCI_TRY(pci_check_kernel(chk, st, pci_tconv_packed_size(s), (size_t)(s->oc + PCI_NR - 1) / PCI_NR * PCI_NR));
     if (st->w[1]) PCI_TRY(pci_check_in(chk, st->w[1], (size_t)s->oc, "bias"));
     return pci_check_out(chk, st->out, pci_size_mul(4, out_dims), "output");
 }
 
 void pci_run_conv2d_transpose(const pci_step *st, pci_ctx ctx) {
-    pci_conv2d_transpose(st->in[0], st->w[0], st->w[1], st->out, &st->s.tconv, st->act, ctx);
+    const pci_weights w = pci_step_kernel(st);
+    pci_conv2d_transpose_w(st->in[0], &w, st->w[1], st->out, &st->s.tconv, st->act, ctx);
 }
 
 const char *pci_algorithm_conv2d_transpose(const pci_step *st, int isa) {

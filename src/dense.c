@@ -21,6 +21,12 @@ void pci_dense_ref(const float *x, const float *kernel, const float *bias, float
 
 void pci_dense(const float *x, const float *wpacked, const float *bias, float *y,
                int m, int k, int n, pci_act act, pci_ctx ctx) {
+    const pci_weights w = {wpacked, PCI_DTYPE_F32, NULL};
+    pci_dense_w(x, &w, bias, y, m, k, n, act, ctx);
+}
+
+void pci_dense_w(const float *x, const pci_weights *w, const float *bias, float *y,
+                 int m, int k, int n, pci_act act, pci_ctx ctx) {
     const pci_gemm_kernels *uk = pci_gemm_kernels_for(ctx.isa);
     const int nb = (n + PCI_NR - 1) / PCI_NR;
     const size_t panel_stride = (size_t)k * PCI_NR;
@@ -28,9 +34,17 @@ void pci_dense(const float *x, const float *wpacked, const float *bias, float *y
         const int nt = pci_threads_for(ctx, (double)k * n);
         float clamp[2];
         const int fused = pci_act_as_clamp(act, clamp);
+        /* Reduced precision widens in registers inside the GEMV (gemv_w): the
+         * layer only streams its weights, so half / a quarter of the bytes is
+         * what makes float16 / int8 faster; a widened copy would cost more. */
+        const int dt = w->dtype;
+        const float *wf = dt == PCI_DTYPE_F32 ? (const float *)w->data : NULL;
+        const char *wb = (const char *)w->data;
+        const size_t panel_bytes = panel_stride * pci_dtype_size(dt);
         PCI_FOR(nt, int b = 0, b < nb, b++, {
             float out[PCI_NR];
-            uk->gemv(k, x, wpacked + (size_t)b * panel_stride, out);
+            if (wf) uk->gemv(k, x, wf + (size_t)b * panel_stride, out);
+            else uk->gemv_w(k, x, wb + (size_t)b * panel_bytes, dt, w->scale ? w->scale + (size_t)b * PCI_NR : NULL, out);
             const int nc = PCI_MIN(PCI_NR, n - b * PCI_NR);
             for (int j = 0; j < nc; j++) {
                 float v = out[j] + (bias ? bias[b * PCI_NR + j] : 0.0f);
@@ -44,7 +58,7 @@ void pci_dense(const float *x, const float *wpacked, const float *bias, float *y
     /* Batches: the rows are pixels of a 1x1 convolution, whose driver blocks
      * output channels for the widest micro-kernel and fuses the activation. */
     const pci_conv_shape s1 = {1, 1, m, k, 1, m, n, 1, 1, 1, 1, 1, 1, 0, 0, 1};
-    pci_conv2d(x, wpacked, bias, y, &s1, act, ctx);
+    pci_conv2d_w(x, w, bias, y, &s1, act, ctx);
 }
 
 /* ---- the dense op (op_table.h): p = m, k, n ---- */
@@ -56,13 +70,14 @@ int pci_validate_dense(const pci_step *st, pci_check *chk) {
     const int in_dims[2] = {p[0], p[1]}, out_dims[2] = {p[0], p[2]};
     const int w_dims[3] = {(p[2] + PCI_NR - 1) / PCI_NR, p[1], PCI_NR};
     PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(2, in_dims), "input"));
-    PCI_TRY(pci_check_in(chk, st->w[0], pci_size_mul(3, w_dims), "weights"));
+    PCI_TRY(pci_check_kernel(chk, st, pci_size_mul(3, w_dims), (size_t)w_dims[0] * PCI_NR));
     if (st->w[1]) PCI_TRY(pci_check_in(chk, st->w[1], (size_t)p[2], "bias"));
     return pci_check_out(chk, st->out, pci_size_mul(2, out_dims), "output");
 }
 
 void pci_run_dense(const pci_step *st, pci_ctx ctx) {
-    pci_dense(st->in[0], st->w[0], st->w[1], st->out, st->s.p[0], st->s.p[1], st->s.p[2], st->act, ctx);
+    const pci_weights w = pci_step_kernel(st);
+    pci_dense_w(st->in[0], &w, st->w[1], st->out, st->s.p[0], st->s.p[1], st->s.p[2], st->act, ctx);
 }
 
 const char *pci_algorithm_dense(const pci_step *st, int isa) {

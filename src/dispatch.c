@@ -18,7 +18,8 @@ int pci_isa_available(int isa) {
 #ifdef PCI_X86
     case PCI_ISA_AVX2:
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        /* F16C widens float16 weights (every AVX2 CPU has it; checked all the same) */
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     case PCI_ISA_AVX512:
         /* The AVX-512 kernels also use AVX2 + FMA instructions (ymm tails, fmadd). */
         __builtin_cpu_init();

@@ -49,6 +49,16 @@ static int inside(pci_check *chk, const void *p, size_t nfloats, int need_write)
     return 0;
 }
 
+static int inside_bytes(pci_check *chk, const void *p, size_t bytes) {
+    const char *c = p;
+    if (!p) return 0;
+    for (int i = 0; i < chk->nregions; i++) {
+        const pci_region *r = &chk->regions[i];
+        if (c >= r->base && bytes <= r->size && (size_t)(c - r->base) <= r->size - bytes) return 1;
+    }
+    return 0;
+}
+
 int pci_check_in(pci_check *chk, const void *p, size_t nfloats, const char *what) {
     if (inside(chk, p, nfloats, 0)) return 0;
     return pci_check_fail(chk, "%s of %zu floats lies outside the model file and the arena", what, nfloats);
@@ -57,6 +67,42 @@ int pci_check_in(pci_check *chk, const void *p, size_t nfloats, const char *what
 int pci_check_out(pci_check *chk, const void *p, size_t nfloats, const char *what) {
     if (inside(chk, p, nfloats, 1)) return 0;
     return pci_check_fail(chk, "%s of %zu floats lies outside the arena", what, nfloats);
+}
+
+/* Ops whose kernel (slot 0) may be stored in reduced precision. */
+static int low_precision_kernel(int op) {
+    return op == PCI_OP_conv2d || op == PCI_OP_conv2d_transpose || op == PCI_OP_dense;
+}
+
+int pci_check_kernel(pci_check *chk, const pci_step *st, size_t count, size_t nscale) {
+    const int dt = st->w_dtype[PCI_SLOT_KERNEL];
+    const size_t esize = pci_dtype_size(dt);
+    const void *w = st->w[PCI_SLOT_KERNEL];
+    if (!esize) return pci_check_fail(chk, "kernel has unknown dtype %d", dt);
+    /* The extent in bytes: element count x dtype size. */
+    if (count == SIZE_MAX || count > SIZE_MAX / esize) return pci_check_fail(chk, "kernel size overflows");
+    const size_t bytes = count * esize;
+    if (dt == PCI_DTYPE_F32) PCI_TRY(pci_check_in(chk, w, count, "weights")); /* float32: the message as ever */
+    else if (!inside_bytes(chk, w, bytes))
+        return pci_check_fail(chk, "%s kernel of %zu elements (%zu bytes) lies outside the model file and the arena",
+                              pci_dtype_name(dt), count, bytes);
+    if ((uintptr_t)w % esize)
+        return pci_check_fail(chk, "%s kernel is not aligned to %zu bytes", pci_dtype_name(dt), esize);
+    const void *scale = st->w[PCI_SLOT_KERNEL_SCALE];
+    if (dt != PCI_DTYPE_I8) {
+        if (scale) return pci_check_fail(chk, "a kernel_scale (slot %d) is given for a %s kernel; only int8 kernels have one",
+                                         PCI_SLOT_KERNEL_SCALE, pci_dtype_name(dt));
+        return 0;
+    }
+    if (!scale) return pci_check_fail(chk, "an int8 kernel needs its kernel_scale (slot %d): %zu float32 scales",
+                                      PCI_SLOT_KERNEL_SCALE, nscale);
+    if (st->w_dtype[PCI_SLOT_KERNEL_SCALE] != PCI_DTYPE_F32)
+        return pci_check_fail(chk, "kernel_scale (slot %d) must be float32", PCI_SLOT_KERNEL_SCALE);
+    if ((uintptr_t)scale % sizeof(float)) return pci_check_fail(chk, "kernel_scale is not aligned to 4 bytes");
+    if (!inside(chk, scale, nscale, 0))
+        return pci_check_fail(chk, "kernel_scale of %zu floats (one per packed output channel) lies outside the model "
+                                   "file and the arena, or is shorter", nscale);
+    return 0;
 }
 
 int pci_all_positive(const int *v, int n) {
@@ -86,9 +132,14 @@ int pci_step_validate(const pci_step *st, const pci_region *regions, int nregion
         return pci_check_fail(&chk, "%s: activation %d halves the last axis and cannot be fused", e->name, st->act.kind);
     if (st->n_in < 0 || st->n_in > PCI_MAX_INPUTS) return pci_check_fail(&chk, "%s: bad input count %d", e->name, st->n_in);
     if (st->out_dtype != PCI_DTYPE_F32) return pci_check_fail(&chk, "%s: output dtype %d is not float32", e->name, st->out_dtype);
-    for (int i = 0; i < PCI_MAX_WEIGHTS; i++)
-        if (st->w[i] && st->w_dtype[i] != PCI_DTYPE_F32)
-            return pci_check_fail(&chk, "%s: weight %d has dtype %d, this kernel reads float32", e->name, i, st->w_dtype[i]);
+    for (int i = 0; i < PCI_MAX_WEIGHTS; i++) {
+        if (!st->w[i] || st->w_dtype[i] == PCI_DTYPE_F32) continue;
+        const char *dn = pci_dtype_name(st->w_dtype[i]);
+        if (!dn) return pci_check_fail(&chk, "%s: weight slot %d has unknown dtype %d", e->name, i, st->w_dtype[i]);
+        if (i != PCI_SLOT_KERNEL || !low_precision_kernel(st->op))
+            return pci_check_fail(&chk, "%s: weight slot %d holds %s; this kernel reads float32 there%s", e->name, i, dn,
+                                  i == PCI_SLOT_KERNEL ? "" : " (only slot 0, the kernel, of conv2d, conv2d_transpose and dense may be float16, bfloat16 or int8)");
+    }
     if (e->validate(st, &chk) != 0) {
         /* prefix the op name once, so every message says which op refused */
         char tmp[256];

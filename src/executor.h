@@ -20,8 +20,13 @@ enum pci_op {
     PCI_OP_END
 };
 
-/* Element types of tensors (activations and weights); steps check theirs. */
-enum pci_dtype { PCI_DTYPE_F32 = 0 };
+/* Element types of tensors (activations and weights); steps check theirs:
+ * enum pci_dtype { PCI_DTYPE_F32 = 0, PCI_DTYPE_F16 = 1, PCI_DTYPE_BF16 = 2,
+ * PCI_DTYPE_I8 = 3 } lives in pci_kernels.h (the kernels take it too). Only
+ * slot 0 ("kernel") of conv2d, conv2d_transpose and dense may be other than
+ * float32; an int8 kernel's per-channel scales are slot 2 ("kernel_scale"). */
+#define PCI_SLOT_KERNEL 0
+#define PCI_SLOT_KERNEL_SCALE 2
 
 typedef struct pci_step {
     int op;
@@ -32,8 +37,8 @@ typedef struct pci_step {
     int in_flags[PCI_MAX_INPUTS];        /* per input, op-defined: concat widths, broadcast masks */
     float *out;
     int out_dtype;
-    const float *w[PCI_MAX_WEIGHTS];     /* weight slots in the op's role order (NULL: absent) */
-    int w_dtype[PCI_MAX_WEIGHTS];
+    const void *w[PCI_MAX_WEIGHTS];      /* weight slots in the op's role order (NULL: absent) */
+    int w_dtype[PCI_MAX_WEIGHTS];        /* enum pci_dtype of each slot */
     union {
         pci_conv_shape conv;
         pci_tconv_shape tconv;
@@ -65,6 +70,16 @@ typedef struct {
 int pci_check_in(pci_check *chk, const void *p, size_t nfloats, const char *what);
 int pci_check_out(pci_check *chk, const void *p, size_t nfloats, const char *what);
 int pci_check_fail(pci_check *chk, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The kernel slot of a step that may hold a reduced-precision kernel: count
+ * elements of its dtype inside a region (aligned to the element size), and for
+ * int8 a float32 scale array of nscale floats in slot 2 (and no such slot
+ * otherwise). 0, or -1 with a message. */
+int pci_check_kernel(pci_check *chk, const pci_step *st, size_t count, size_t nscale);
+/* The pci_weights view of a step's kernel slot. */
+static inline pci_weights pci_step_kernel(const pci_step *st) {
+    return (pci_weights){st->w[PCI_SLOT_KERNEL], st->w_dtype[PCI_SLOT_KERNEL],
+                         st->w_dtype[PCI_SLOT_KERNEL] == PCI_DTYPE_I8 ? (const float *)st->w[PCI_SLOT_KERNEL_SCALE] : NULL};
+}
 /* Every int in v[0..n) is > 0 (sizes read from a file). */
 int pci_all_positive(const int *v, int n);
 /* a * b * c ... as size_t, or SIZE_MAX on overflow (sizes read from a file). */

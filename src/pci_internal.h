@@ -58,7 +58,31 @@ typedef struct {
     pci_ukernel_fn narrow;
     /* y[0:16*panels] = x . w over k (one output row; batch-1 dense). */
     void (*gemv)(int k, const float *x, const float *w, float *y16);
+    /* The same on a float16 / bfloat16 / int8 panel (dtype), each weight widened
+     * in registers (int8: times scale16[lane]) and then summed in exactly the
+     * order of gemv: bitwise what gemv computes on the widened panel. */
+    void (*gemv_w)(int k, const float *x, const void *w, int dtype, const float *scale16, float *y16);
+    /* fn_w[dtype][p]: fn[p] on a float16 / bfloat16 / int8 panel16 kernel w
+     * (panel_stride in elements; int8: panel j's channels scale by
+     * scale[16 j ..]), widened in registers: bitwise fn[p] on the widened
+     * weights. NULL where absent (callers then widen into a buffer). */
+    void (*fn_w[PCI_DTYPE_COUNT][5])(int ks, int kc, const float *const *a, const void *w, const float *scale,
+                                     size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *bias,
+                                     int accumulate, const float *clamp);
 } pci_gemm_kernels;
+
+/* dst[i] = weight (off + i) widened to float32, i < n (weights.c). An int8
+ * weight i is multiplied by scale[i % lanes] (a float32 product): callers
+ * start `off` at a channel-group boundary (lanes 16: a panel; lanes oc: a
+ * depthwise row). isa picks the vector path (bitwise the same results). */
+void pci_widen(const pci_weights *w, size_t off, size_t n, const float *scale, int lanes, float *dst, int isa);
+/* Widens `npanels` consecutive panel16 panels of `panel_floats` weights each,
+ * the first at element `off` (int8: panel j reads scale + 16 * (scale_panel + j)). */
+void pci_widen_panels(const pci_weights *w, size_t off, size_t npanels, size_t panel_floats, size_t scale_panel,
+                      float *dst, int isa);
+/* Writes NaN to n floats: the output of a kernel that could not get its
+ * working memory (an allocation failed) is never stale data that looks valid. */
+void pci_fill_nan(float *y, size_t n);
 
 const pci_gemm_kernels *pci_gemm_kernels_for(int isa);
 

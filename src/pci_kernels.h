@@ -49,6 +49,28 @@ typedef struct {
     float p0, p1, p2;
 } pci_act;
 
+/* Element types of tensors. Activations are float32; a packed "kernel" weight of
+ * conv2d / conv2d_transpose / dense may also be stored as float16, bfloat16 or
+ * int8 (pyconvinfer/quantize.py defines what each means). The ids are stable:
+ * the Python layer reads them as _kernels.DTYPE_IDS. */
+enum pci_dtype { PCI_DTYPE_F32 = 0, PCI_DTYPE_F16 = 1, PCI_DTYPE_BF16 = 2, PCI_DTYPE_I8 = 3, PCI_DTYPE_COUNT = 4 };
+
+/* A packed kernel in its stored precision. The kernels compute exactly what
+ * the float32 kernels compute on the weights widened to float32: float16 ->
+ * IEEE binary16 widened; bfloat16 -> bits << 16; int8 -> (float)q * scale[ch]
+ * (one float32 product per weight), ch the weight's output channel in the
+ * packed layout's order (per 16-wide panel: scale + 16 * panel; depthwise:
+ * scale + channel). scale is NULL unless dtype is int8. */
+typedef struct {
+    const void *data;
+    int dtype;          /* enum pci_dtype */
+    const float *scale; /* int8 only */
+} pci_weights;
+
+/* Bytes per element of a dtype (0 for an unknown id) and its name ("float32", ...; NULL if unknown). */
+size_t pci_dtype_size(int dtype);
+const char *pci_dtype_name(int dtype);
+
 /* ---- instruction-set dispatch ---- */
 int pci_isa_available(int isa);     /* 1 if this CPU and build can run the path */
 int pci_cpu_isa(void);              /* the fastest available path: neon / avx512 / avx2 / generic */
@@ -90,9 +112,22 @@ size_t pci_winograd_tile_block(const pci_conv_shape *s, int m);
 void pci_conv2d_winograd(const float *x, const float *u, const float *bias, float *y,
                          const pci_conv_shape *s, int m, pci_act act, float *scratch,
                          size_t scratch_floats, pci_ctx ctx);
+/* U for F(m x m) from a 3x3 kernel in the direct panel16 layout, in any stored
+ * precision, into u (pci_winograd_weights_floats() floats; winograd_weights.c).
+ * Returns 0, or -1 if a per-thread buffer could not be allocated. */
+size_t pci_winograd_weights_floats(int cin, int cout, int m);
+int pci_winograd_weights(const pci_weights *w, int cin, int cout, int m, float *u, pci_ctx ctx);
 /* Readable reference: Keras-layout kernel (kh, kw, cin_g, oc), six loops. */
 void pci_conv2d_ref(const float *x, const float *kernel, const float *bias, float *y,
                     const pci_conv_shape *s, pci_act act);
+
+/* The same on a kernel in any stored precision (pci_weights): direct and
+ * Winograd. Float32 kernels run exactly the paths above. */
+void pci_conv2d_w(const float *x, const pci_weights *w, const float *bias, float *y,
+                  const pci_conv_shape *s, pci_act act, pci_ctx ctx);
+void pci_conv2d_winograd_w(const float *x, const pci_weights *u, const float *bias, float *y,
+                           const pci_conv_shape *s, int m, pci_act act, float *scratch,
+                           size_t scratch_floats, pci_ctx ctx);
 
 /* ---- transposed convolution ----
  * y[oh] += x[ih] * k[kh] where oh = ih * s + kh - pad_t (same for width).
@@ -106,6 +141,8 @@ typedef struct {
 
 void pci_conv2d_transpose(const float *x, const float *wpacked, const float *bias, float *y,
                           const pci_tconv_shape *s, pci_act act, pci_ctx ctx);
+void pci_conv2d_transpose_w(const float *x, const pci_weights *w, const float *bias, float *y,
+                            const pci_tconv_shape *s, pci_act act, pci_ctx ctx);
 void pci_conv2d_transpose_ref(const float *x, const float *kernel, const float *bias, float *y,
                               const pci_tconv_shape *s, pci_act act);
 /* Floats needed by the tconv packed layout. */
@@ -125,6 +162,8 @@ void pci_global_pool(const float *x, float *y, int n, int hw, int c, int is_max,
 /* ---- dense: y[m, :] = act(x[m, :] @ W + b); W packed panel16 (1, 1, k, n) ---- */
 void pci_dense(const float *x, const float *wpacked, const float *bias, float *y,
                int m, int k, int n, pci_act act, pci_ctx ctx);
+void pci_dense_w(const float *x, const pci_weights *w, const float *bias, float *y,
+                 int m, int k, int n, pci_act act, pci_ctx ctx);
 void pci_dense_ref(const float *x, const float *kernel, const float *bias, float *y,
                    int m, int k, int n, pci_act act);
 

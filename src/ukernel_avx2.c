@@ -7,6 +7,7 @@
 
 #define MR 6
 #define TARGET __attribute__((target("avx2,fma")))
+#define TARGET_F16C __attribute__((target("avx2,fma,f16c")))
 
 /* Lanes < n of an 8-float vector (n clamped to 0..8), for the channel tail. */
 TARGET static inline __m256i lanes_below(int n) {
@@ -19,10 +20,25 @@ TARGET static inline __m256i lanes_below(int n) {
  * that keeps the accumulators in registers. An earlier version stored all 12
  * to the stack on every k step (gcc kept the arrays addressable for a
  * runtime-bounded store loop) and ran at ~40% of the FMA peak. */
-TARGET static void ukernel_avx2_6x16(int ks, int kc, const float *const *a, const float *w,
-                                     size_t panel_stride, float *c, size_t ldc, int mr, int nc,
-                                     const float *bias, int accumulate, const float *clamp) {
-    (void)panel_stride;
+/* 8 weights at element e in dtype DT, as float32: float32 a load; float16
+ * vcvtph2ps (F16C); bfloat16 vpmovzxwd + vpslld 16; int8 vpmovsxbd +
+ * vcvtdq2ps and one multiply by the channels' scales s. */
+TARGET_F16C static inline __attribute__((always_inline)) __m256 wload8(const int DT, const void *w, size_t e, __m256 s) {
+    if (DT == PCI_DTYPE_F32) return _mm256_loadu_ps((const float *)w + e);
+    if (DT == PCI_DTYPE_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + e)));
+    if (DT == PCI_DTYPE_BF16)
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + e))), 16));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((const int8_t *)w + e)))), s);
+}
+
+/* DT: the weights' dtype, a compile-time constant at each call (float32
+ * compiles to the plain loads; the others widen each weight vector in
+ * registers right after its load). */
+TARGET_F16C static inline __attribute__((always_inline)) void ukernel_avx2_body(
+    const int DT, int ks, int kc, const float *const *a, const void *w, const float *scale, float *c, size_t ldc,
+    int mr, int nc, const float *bias, int accumulate, const float *clamp) {
+    const __m256 sc0 = DT == PCI_DTYPE_I8 ? _mm256_loadu_ps(scale) : _mm256_setzero_ps();
+    const __m256 sc1 = DT == PCI_DTYPE_I8 ? _mm256_loadu_ps(scale + 8) : _mm256_setzero_ps();
     const __m256i m0 = lanes_below(nc), m1 = lanes_below(nc - 8);
     __m256 lo[MR], hi[MR];
     if (accumulate) {
@@ -41,9 +57,9 @@ TARGET static void ukernel_avx2_6x16(int ks, int kc, const float *const *a, cons
     for (int t = 0; t < ks; t++) {
         const float *a0 = a[t * MR + 0], *a1 = a[t * MR + 1], *a2 = a[t * MR + 2];
         const float *a3 = a[t * MR + 3], *a4 = a[t * MR + 4], *a5 = a[t * MR + 5];
-        const float *wt = w + (size_t)t * kc * 16;
+        const size_t wt = (size_t)t * kc * 16;
         for (int k = 0; k < kc; k++) {
-            const __m256 w0 = _mm256_loadu_ps(wt + k * 16), w1 = _mm256_loadu_ps(wt + k * 16 + 8);
+            const __m256 w0 = wload8(DT, w, wt + (size_t)k * 16, sc0), w1 = wload8(DT, w, wt + (size_t)k * 16 + 8, sc1);
             __m256 v;
 #define PCI_ROW(m, ptr)                              \
     v = _mm256_broadcast_ss(ptr + k);                \
@@ -78,6 +94,26 @@ TARGET static void ukernel_avx2_6x16(int ks, int kc, const float *const *a, cons
     }
 }
 
+TARGET_F16C static void ukernel_avx2_6x16(int ks, int kc, const float *const *a, const float *w,
+                                          size_t panel_stride, float *c, size_t ldc, int mr, int nc,
+                                          const float *bias, int accumulate, const float *clamp) {
+    (void)panel_stride;
+    ukernel_avx2_body(PCI_DTYPE_F32, ks, kc, a, w, NULL, c, ldc, mr, nc, bias, accumulate, clamp);
+}
+
+#define PCI_DEFINE_KERNEL_W(DT, NAME)                                                                        \
+    TARGET_F16C static void ukernel_avx2_##NAME##_6x16(int ks, int kc, const float *const *a, const void *w, \
+                                                       const float *scale, size_t ps, float *c, size_t ldc,  \
+                                                       int mr, int nc, const float *bias, int accumulate,    \
+                                                       const float *clamp) {                                 \
+        (void)ps;                                                                                            \
+        ukernel_avx2_body(DT, ks, kc, a, w, scale, c, ldc, mr, nc, bias, accumulate, clamp);                 \
+    }
+PCI_DEFINE_KERNEL_W(PCI_DTYPE_F16, f16)
+PCI_DEFINE_KERNEL_W(PCI_DTYPE_BF16, bf16)
+PCI_DEFINE_KERNEL_W(PCI_DTYPE_I8, i8)
+#undef PCI_DEFINE_KERNEL_W
+
 TARGET static void gemv_avx2_16(int k, const float *x, const float *w, float *y16) {
     __m256 s0l = _mm256_setzero_ps(), s0h = s0l, s1l = s0l, s1h = s0l;
     int i = 0;
@@ -99,6 +135,46 @@ TARGET static void gemv_avx2_16(int k, const float *x, const float *w, float *y1
     _mm256_storeu_ps(y16 + 8, _mm256_add_ps(s0h, s1h));
 }
 
+/* Weights of row i, lanes 8h .. 8h+7, widened in registers (wload8). */
+TARGET_F16C static inline __attribute__((always_inline)) __m256 load_w8(const int dt, const void *w, size_t i, int h,
+                                                                         __m256 s) {
+    return wload8(dt, w, i * 16 + (size_t)h * 8, s);
+}
+
+/* gemv_avx2_16's sums, in its order, on widened weights. */
+TARGET_F16C static inline __attribute__((always_inline)) void gemv_w_body(const int dt, int k, const float *x,
+                                                                          const void *w, const float *scale16,
+                                                                          float *y16) {
+    const __m256 c0 = dt == PCI_DTYPE_I8 ? _mm256_loadu_ps(scale16) : _mm256_setzero_ps();
+    const __m256 c1 = dt == PCI_DTYPE_I8 ? _mm256_loadu_ps(scale16 + 8) : _mm256_setzero_ps();
+    __m256 s0l = _mm256_setzero_ps(), s0h = s0l, s1l = s0l, s1h = s0l;
+    int i = 0;
+    for (; i + 2 <= k; i += 2) {
+        const __m256 v0 = _mm256_set1_ps(x[i]), v1 = _mm256_set1_ps(x[i + 1]);
+        s0l = _mm256_fmadd_ps(v0, load_w8(dt, w, (size_t)i, 0, c0), s0l);
+        s0h = _mm256_fmadd_ps(v0, load_w8(dt, w, (size_t)i, 1, c1), s0h);
+        s1l = _mm256_fmadd_ps(v1, load_w8(dt, w, (size_t)i + 1, 0, c0), s1l);
+        s1h = _mm256_fmadd_ps(v1, load_w8(dt, w, (size_t)i + 1, 1, c1), s1h);
+    }
+    for (; i < k; i++) {
+        const __m256 v0 = _mm256_set1_ps(x[i]);
+        s0l = _mm256_fmadd_ps(v0, load_w8(dt, w, (size_t)i, 0, c0), s0l);
+        s0h = _mm256_fmadd_ps(v0, load_w8(dt, w, (size_t)i, 1, c1), s0h);
+    }
+    _mm256_storeu_ps(y16, _mm256_add_ps(s0l, s1l));
+    _mm256_storeu_ps(y16 + 8, _mm256_add_ps(s0h, s1h));
+}
+
+TARGET_F16C static void gemv_w_avx2_16(int k, const float *x, const void *w, int dtype, const float *scale16,
+                                       float *y16) {
+    if (dtype == PCI_DTYPE_F16) gemv_w_body(PCI_DTYPE_F16, k, x, w, scale16, y16);
+    else if (dtype == PCI_DTYPE_BF16) gemv_w_body(PCI_DTYPE_BF16, k, x, w, scale16, y16);
+    else gemv_w_body(PCI_DTYPE_I8, k, x, w, scale16, y16);
+}
+
 const pci_gemm_kernels pci_gemm_avx2 = {
-    MR, 1, {NULL, ukernel_avx2_6x16, NULL, NULL, NULL}, 0, NULL, gemv_avx2_16};
+    MR, 1, {NULL, ukernel_avx2_6x16, NULL, NULL, NULL}, 0, NULL, gemv_avx2_16, gemv_w_avx2_16,
+    {[PCI_DTYPE_F16] = {NULL, ukernel_avx2_f16_6x16, NULL, NULL, NULL},
+     [PCI_DTYPE_BF16] = {NULL, ukernel_avx2_bf16_6x16, NULL, NULL, NULL},
+     [PCI_DTYPE_I8] = {NULL, ukernel_avx2_i8_6x16, NULL, NULL, NULL}}};
 #endif

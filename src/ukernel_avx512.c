@@ -10,10 +10,25 @@
 #define MR 6
 #define TARGET __attribute__((target("avx512f,avx2,fma")))
 
+/* 16 weights at element e of a panel in dtype DT, as float32: float32 a load;
+ * float16 vcvtph2ps; bfloat16 vpmovzxwd + vpslld 16; int8 vpmovsxbd +
+ * vcvtdq2ps and one multiply by the panel's channel scales s. */
+TARGET static inline __attribute__((always_inline)) __m512 wload(const int DT, const void *w, size_t e, __m512 s) {
+    if (DT == PCI_DTYPE_F32) return _mm512_loadu_ps((const float *)w + e);
+    if (DT == PCI_DTYPE_F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + e)));
+    if (DT == PCI_DTYPE_BF16)
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + e))), 16));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((const int8_t *)w + e)))), s);
+}
+
+/* DT: the weights' dtype (a compile-time constant at every call): float32
+ * compiles to exactly the loads it always had; the others widen each weight
+ * vector in registers right after its load (one conversion per 6 rows of FMAs). */
 TARGET static inline __attribute__((always_inline)) void ukernel_avx512_body(
-    const int P, int ks, int kc, const float *const *a, const float *w, size_t panel_stride,
-    float *c, size_t ldc, int mr, int nc, const float *bias, int accumulate, const float *clamp) {
-    __m512 acc[MR][4];
+    const int DT, const int P, int ks, int kc, const float *const *a, const void *w, const float *scale,
+    size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *bias, int accumulate, const float *clamp) {
+    __m512 acc[MR][4], sc[4];
+    for (int p = 0; p < P; p++) sc[p] = DT == PCI_DTYPE_I8 ? _mm512_loadu_ps(scale + 16 * p) : _mm512_setzero_ps();
     for (int p = 0; p < P; p++) {
         const int left = nc - 16 * p;
         const __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF
@@ -30,10 +45,10 @@ TARGET static inline __attribute__((always_inline)) void ukernel_avx512_body(
     for (int t = 0; t < ks; t++) {
         const float *a0 = a[t * MR + 0], *a1 = a[t * MR + 1], *a2 = a[t * MR + 2];
         const float *a3 = a[t * MR + 3], *a4 = a[t * MR + 4], *a5 = a[t * MR + 5];
-        const float *wt = w + (size_t)t * kc * 16;
+        const size_t wt = (size_t)t * kc * 16;
         for (int k = 0; k < kc; k++) {
             __m512 wv[4];
-            for (int p = 0; p < P; p++) wv[p] = _mm512_loadu_ps(wt + p * panel_stride + k * 16);
+            for (int p = 0; p < P; p++) wv[p] = wload(DT, w, wt + p * panel_stride + (size_t)k * 16, sc[p]);
             __m512 v;
 #define PCI_ROW(m, ptr)                                                   \
     v = _mm512_set1_ps(ptr[k]);                                           \
@@ -60,11 +75,27 @@ TARGET static inline __attribute__((always_inline)) void ukernel_avx512_body(
                                             const float *w, size_t ps, float *c, size_t ldc,   \
                                             int mr, int nc, const float *bias, int accumulate,  \
                                             const float *clamp) {                              \
-        ukernel_avx512_body(P, ks, kc, a, w, ps, c, ldc, mr, nc, bias, accumulate, clamp);      \
+        ukernel_avx512_body(PCI_DTYPE_F32, P, ks, kc, a, w, NULL, ps, c, ldc, mr, nc, bias, accumulate, clamp); \
     }
 PCI_DEFINE_KERNEL(1)
 PCI_DEFINE_KERNEL(2)
 PCI_DEFINE_KERNEL(4)
+#undef PCI_DEFINE_KERNEL
+
+#define PCI_DEFINE_KERNEL_W(DT, NAME, P)                                                                      \
+    TARGET static void ukernel_avx512_##NAME##_6x##P(int ks, int kc, const float *const *a, const void *w,   \
+                                                     const float *scale, size_t ps, float *c, size_t ldc,     \
+                                                     int mr, int nc, const float *bias, int accumulate,       \
+                                                     const float *clamp) {                                    \
+        ukernel_avx512_body(DT, P, ks, kc, a, w, scale, ps, c, ldc, mr, nc, bias, accumulate, clamp);        \
+    }
+#define PCI_DEFINE_KERNELS_W(DT, NAME) PCI_DEFINE_KERNEL_W(DT, NAME, 1) PCI_DEFINE_KERNEL_W(DT, NAME, 2) \
+    PCI_DEFINE_KERNEL_W(DT, NAME, 4)
+PCI_DEFINE_KERNELS_W(PCI_DTYPE_F16, f16)
+PCI_DEFINE_KERNELS_W(PCI_DTYPE_BF16, bf16)
+PCI_DEFINE_KERNELS_W(PCI_DTYPE_I8, i8)
+#undef PCI_DEFINE_KERNEL_W
+#undef PCI_DEFINE_KERNELS_W
 
 TARGET static void gemv_avx512_16(int k, const float *x, const float *w, float *y16) {
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
@@ -78,6 +109,34 @@ TARGET static void gemv_avx512_16(int k, const float *x, const float *w, float *
     for (; i < k; i++)
         s0 = _mm512_fmadd_ps(_mm512_set1_ps(x[i]), _mm512_loadu_ps(w + (size_t)i * 16), s0);
     _mm512_storeu_ps(y16, _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+/* 16 weights of row i of a reduced-precision panel, widened in registers (wload). */
+TARGET static inline __attribute__((always_inline)) __m512 load_w16(const int dt, const void *w, size_t i, __m512 s) {
+    return wload(dt, w, i * 16, s);
+}
+
+/* gemv_avx512_16's sums, in its order, on widened weights (memory-bound:
+ * the stored bytes are all that streams from memory). */
+TARGET static inline __attribute__((always_inline)) void gemv_w_body(const int dt, int k, const float *x, const void *w,
+                                                                     const float *scale16, float *y16) {
+    const __m512 sc = dt == PCI_DTYPE_I8 ? _mm512_loadu_ps(scale16) : _mm512_setzero_ps();
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int i = 0;
+    for (; i + 4 <= k; i += 4) {
+        s0 = _mm512_fmadd_ps(_mm512_set1_ps(x[i + 0]), load_w16(dt, w, (size_t)i + 0, sc), s0);
+        s1 = _mm512_fmadd_ps(_mm512_set1_ps(x[i + 1]), load_w16(dt, w, (size_t)i + 1, sc), s1);
+        s2 = _mm512_fmadd_ps(_mm512_set1_ps(x[i + 2]), load_w16(dt, w, (size_t)i + 2, sc), s2);
+        s3 = _mm512_fmadd_ps(_mm512_set1_ps(x[i + 3]), load_w16(dt, w, (size_t)i + 3, sc), s3);
+    }
+    for (; i < k; i++) s0 = _mm512_fmadd_ps(_mm512_set1_ps(x[i]), load_w16(dt, w, (size_t)i, sc), s0);
+    _mm512_storeu_ps(y16, _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+TARGET static void gemv_w_avx512_16(int k, const float *x, const void *w, int dtype, const float *scale16, float *y16) {
+    if (dtype == PCI_DTYPE_F16) gemv_w_body(PCI_DTYPE_F16, k, x, w, scale16, y16);
+    else if (dtype == PCI_DTYPE_BF16) gemv_w_body(PCI_DTYPE_BF16, k, x, w, scale16, y16);
+    else gemv_w_body(PCI_DTYPE_I8, k, x, w, scale16, y16);
 }
 
 /* R rows x 16 channels (one panel: layers of at most 16 output channels, e.g.
@@ -124,5 +183,8 @@ TARGET static void ukernel_avx512_narrow(int ks, int kc, const float *const *a, 
 
 const pci_gemm_kernels pci_gemm_avx512 = {
     MR, 4, {NULL, ukernel_avx512_6x1, ukernel_avx512_6x2, NULL, ukernel_avx512_6x4}, NARROW_MR, ukernel_avx512_narrow,
-    gemv_avx512_16};
+    gemv_avx512_16, gemv_w_avx512_16,
+    {[PCI_DTYPE_F16] = {NULL, ukernel_avx512_f16_6x1, ukernel_avx512_f16_6x2, NULL, ukernel_avx512_f16_6x4},
+     [PCI_DTYPE_BF16] = {NULL, ukernel_avx512_bf16_6x1, ukernel_avx512_bf16_6x2, NULL, ukernel_avx512_bf16_6x4},
+     [PCI_DTYPE_I8] = {NULL, ukernel_avx512_i8_6x1, ukernel_avx512_i8_6x2, NULL, ukernel_avx512_i8_6x4}}};
 #endif

@@ -64,5 +64,35 @@ static void gemv_generic_16(int k, const float *x, const float *w, float *y16) {
     for (int j = 0; j < PCI_NR; j++) y16[j] = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]);
 }
 
+/* gemv_generic_16's sums, in its order, on a reduced-precision panel widened
+ * CHUNK rows at a time (a multiple of 4: the partial sums keep their rows)
+ * into a stack buffer (portable C: no conversion instructions to count on;
+ * the vector ISAs widen in registers). */
+#define CHUNK 64
+static void gemv_w_generic_16(int k, const float *x, const void *w, int dtype, const float *scale16, float *y16) {
+    const pci_weights wv = {w, dtype, scale16};
+    float acc[4][PCI_NR] = {{0}}, wk[CHUNK * PCI_NR];
+    int i = 0;
+    while (i + 4 <= k) {
+        const int rows = PCI_MIN(CHUNK, (k - i) / 4 * 4);
+        pci_widen(&wv, (size_t)i * PCI_NR, (size_t)rows * PCI_NR, scale16, PCI_NR, wk, PCI_ISA_GENERIC);
+        for (int r = 0; r < rows; r += 4)
+            for (int u = 0; u < 4; u++) {
+                const float v = x[i + r + u];
+                const float *wr = wk + (size_t)(r + u) * PCI_NR;
+#pragma omp simd
+                for (int j = 0; j < PCI_NR; j++) acc[u][j] += v * wr[j];
+            }
+        i += rows;
+    }
+    for (; i < k; i++) {
+        const float v = x[i];
+        pci_widen(&wv, (size_t)i * PCI_NR, PCI_NR, scale16, PCI_NR, wk, PCI_ISA_GENERIC);
+        for (int j = 0; j < PCI_NR; j++) acc[0][j] += v * wk[j];
+    }
+    for (int j = 0; j < PCI_NR; j++) y16[j] = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]);
+}
+#undef CHUNK
+
 const pci_gemm_kernels pci_gemm_generic = {
-    MR, 1, {NULL, ukernel_generic_4x16, NULL, NULL, NULL}, 0, NULL, gemv_generic_16};
+    MR, 1, {NULL, ukernel_generic_4x16, NULL, NULL, NULL}, 0, NULL, gemv_generic_16, gemv_w_generic_16};

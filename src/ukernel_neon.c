@@ -82,6 +82,66 @@ PCI_NO_PRESCHED static void ukernel_neon_6x16(int ks, int kc, const float *const
     }
     PCI_ROWS(PCI_STORE)
 }
+/* The 16 weights of row i widened in registers: float16 vcvt_f32_f16,
+ * bfloat16 vshll_n_u16(.., 16), int8 vmovl twice + vcvtq_f32_s32 then one
+ * multiply by the channels' scales (sc). */
+static inline __attribute__((always_inline)) void load_w16(const int dt, const void *w, size_t i,
+                                                           const float32x4_t sc[4], float32x4_t out[4]) {
+    if (dt == PCI_DTYPE_F16) {
+        const float16_t *p = (const float16_t *)w + i * 16;
+        for (int q = 0; q < 4; q++) out[q] = vcvt_f32_f16(vld1_f16(p + 4 * q));
+    } else if (dt == PCI_DTYPE_BF16) {
+        const uint16_t *p = (const uint16_t *)w + i * 16;
+        for (int q = 0; q < 4; q++) out[q] = vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p + 4 * q), 16));
+    } else {
+        const int8x16_t b = vld1q_s8((const int8_t *)w + i * 16);
+        const int16x8_t lo = vmovl_s8(vget_low_s8(b)), hi = vmovl_s8(vget_high_s8(b));
+        out[0] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo))), sc[0]);
+        out[1] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(lo))), sc[1]);
+        out[2] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi))), sc[2]);
+        out[3] = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(hi))), sc[3]);
+    }
+}
+
+/* ukernel_neon_6x16 on a float16 / bfloat16 / int8 kernel (DT, a constant at
+ * each call): each weight row widened in registers right after its load
+ * (load_w16), then the same FMAs in the same order. */
+static inline __attribute__((always_inline)) void ukernel_neon_w_body(
+    const int DT, int ks, int kc, const float *const *a, const void *w, const float *scale, float *c, size_t ldc,
+    int mr, int nc, const float *bias, int accumulate, const float *clamp) {
+    float tmp[16];
+    float32x4_t sc[4], wv[4];
+    for (int q = 0; q < 4; q++) sc[q] = DT == PCI_DTYPE_I8 ? vld1q_f32(scale + 4 * q) : vdupq_n_f32(0.0f);
+    PCI_ROWS(PCI_DECL)
+    PCI_ROWS(PCI_INIT)
+    for (int t = 0; t < ks; t++) {
+        const float *a0 = a[t * MR + 0], *a1 = a[t * MR + 1], *a2 = a[t * MR + 2];
+        const float *a3 = a[t * MR + 3], *a4 = a[t * MR + 4], *a5 = a[t * MR + 5];
+        for (int k = 0; k < kc; k++) {
+            load_w16(DT, w, (size_t)t * kc + (size_t)k, sc, wv);
+            const float32x4_t w0 = wv[0], w1 = wv[1], w2 = wv[2], w3 = wv[3];
+            PCI_ROWS(PCI_FMA)
+        }
+    }
+    if (clamp) {
+        const float32x4_t lo = vdupq_n_f32(clamp[0]), hi = vdupq_n_f32(clamp[1]);
+        PCI_ROWS(PCI_CLAMP)
+    }
+    PCI_ROWS(PCI_STORE)
+}
+
+#define PCI_DEFINE_KERNEL_W(DT, NAME)                                                                         \
+    PCI_NO_PRESCHED static void ukernel_neon_##NAME##_6x16(int ks, int kc, const float *const *a, const void *w, \
+                                                           const float *scale, size_t ps, float *c, size_t ldc,  \
+                                                           int mr, int nc, const float *bias, int accumulate,    \
+                                                           const float *clamp) {                                 \
+        (void)ps;                                                                                                \
+        ukernel_neon_w_body(DT, ks, kc, a, w, scale, c, ldc, mr, nc, bias, accumulate, clamp);                   \
+    }
+PCI_DEFINE_KERNEL_W(PCI_DTYPE_F16, f16)
+PCI_DEFINE_KERNEL_W(PCI_DTYPE_BF16, bf16)
+PCI_DEFINE_KERNEL_W(PCI_DTYPE_I8, i8)
+#undef PCI_DEFINE_KERNEL_W
 #undef PCI_ROWS
 #undef PCI_DECL
 #undef PCI_INIT
@@ -114,6 +174,40 @@ static void gemv_neon_16(int k, const float *x, const float *w, float *y16) {
         vst1q_f32(y16 + 4 * q, vaddq_f32(vaddq_f32(s[0][q], s[1][q]), vaddq_f32(s[2][q], s[3][q])));
 }
 
+/* gemv_neon_16's sums, in its order, on widened weights. */
+static inline __attribute__((always_inline)) void gemv_w_body(const int dt, int k, const float *x, const void *w,
+                                                              const float *scale16, float *y16) {
+    float32x4_t s[4][4], sc[4], wv[4];
+    for (int q = 0; q < 4; q++) sc[q] = dt == PCI_DTYPE_I8 ? vld1q_f32(scale16 + 4 * q) : vdupq_n_f32(0.0f);
+    for (int u = 0; u < 4; u++)
+        for (int q = 0; q < 4; q++) s[u][q] = vdupq_n_f32(0.0f);
+    int i = 0;
+    for (; i + 4 <= k; i += 4) {
+        const float32x4_t xv = vld1q_f32(x + i);
+#define PCI_LANE(l)                                                                   \
+    load_w16(dt, w, (size_t)i + (l), sc, wv);                                         \
+    for (int q = 0; q < 4; q++) s[l][q] = vfmaq_laneq_f32(s[l][q], wv[q], xv, l);
+        PCI_LANE(0) PCI_LANE(1) PCI_LANE(2) PCI_LANE(3)
+#undef PCI_LANE
+    }
+    for (; i < k; i++) {
+        const float32x4_t v = vdupq_n_f32(x[i]);
+        load_w16(dt, w, (size_t)i, sc, wv);
+        for (int q = 0; q < 4; q++) s[0][q] = vfmaq_f32(s[0][q], v, wv[q]);
+    }
+    for (int q = 0; q < 4; q++)
+        vst1q_f32(y16 + 4 * q, vaddq_f32(vaddq_f32(s[0][q], s[1][q]), vaddq_f32(s[2][q], s[3][q])));
+}
+
+static void gemv_w_neon_16(int k, const float *x, const void *w, int dtype, const float *scale16, float *y16) {
+    if (dtype == PCI_DTYPE_F16) gemv_w_body(PCI_DTYPE_F16, k, x, w, scale16, y16);
+    else if (dtype == PCI_DTYPE_BF16) gemv_w_body(PCI_DTYPE_BF16, k, x, w, scale16, y16);
+    else gemv_w_body(PCI_DTYPE_I8, k, x, w, scale16, y16);
+}
+
 const pci_gemm_kernels pci_gemm_neon = {
-    MR, 1, {NULL, ukernel_neon_6x16, NULL, NULL, NULL}, 0, NULL, gemv_neon_16};
+    MR, 1, {NULL, ukernel_neon_6x16, NULL, NULL, NULL}, 0, NULL, gemv_neon_16, gemv_w_neon_16,
+    {[PCI_DTYPE_F16] = {NULL, ukernel_neon_f16_6x16, NULL, NULL, NULL},
+     [PCI_DTYPE_BF16] = {NULL, ukernel_neon_bf16_6x16, NULL, NULL, NULL},
+     [PCI_DTYPE_I8] = {NULL, ukernel_neon_i8_6x16, NULL, NULL, NULL}}};
 #endif

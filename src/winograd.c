@@ -12,6 +12,7 @@
  * the number of threads. Scratch (V and M of one block per thread) comes from
  * the caller: the model's arena. The input and output transforms are compiled
  * per instruction set (wino_transforms_for); the GEMMs use the ISA's micro-kernels. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "pci_internal.h"
@@ -196,6 +197,13 @@ size_t pci_winograd_scratch_floats(const pci_conv_shape *s, int m) {
 void pci_conv2d_winograd(const float *x, const float *u, const float *bias, float *y,
                          const pci_conv_shape *s, int m, pci_act act, float *scratch,
                          size_t scratch_floats, pci_ctx ctx) {
+    const pci_weights w = {u, PCI_DTYPE_F32, NULL};
+    pci_conv2d_winograd_w(x, &w, bias, y, s, m, act, scratch, scratch_floats, ctx);
+}
+
+void pci_conv2d_winograd_w(const float *x, const pci_weights *uw, const float *bias, float *y,
+                           const pci_conv_shape *s, int m, pci_act act, float *scratch,
+                           size_t scratch_floats, pci_ctx ctx) {
     const pci_gemm_kernels *uk = pci_gemm_kernels_for(ctx.isa);
     const wino_transforms *tf = wino_transforms_for(ctx.isa);
     const int a = m + 2, aa = a * a, C = s->c, K = s->oc;
@@ -212,6 +220,18 @@ void pci_conv2d_winograd(const float *x, const float *u, const float *bias, floa
     const size_t ustride = (size_t)nb * C * PCI_NR; /* floats per xi position of U */
     float clamp[2];
     const int fused = pci_act_as_clamp(act, clamp);
+    /* Reduced precision: each GEMM's panels (C x 16 per panel, at most
+     * max_panels) are widened into a per-thread buffer right before the
+     * micro-kernel call and used by the block's tb tiles: one conversion per
+     * weight per tb FMAs (tb >= 6), against one per mr = 6 rows if the
+     * micro-kernel widened them in registers. */
+    const float *u = uw->dtype == PCI_DTYPE_F32 ? (const float *)uw->data : NULL;
+    const size_t wpanel = (size_t)C * PCI_NR, wbuf_floats = (size_t)uk->max_panels * wpanel;
+    float *wbufs = u ? NULL : malloc((size_t)nt * wbuf_floats * sizeof(float));
+    if (!u && !wbufs) {
+        pci_fill_nan(y, (size_t)s->n * s->oh * s->ow * K);
+        return;
+    }
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -224,6 +244,7 @@ void pci_conv2d_winograd(const float *x, const float *u, const float *bias, floa
         float *M = V + (size_t)aa * tb * C;              /* [aa][tb][K] */
         float dbuf[6 * 6 * CB], tmp[6 * 6 * CB];
         const float *arows[16];
+        float *wbuf = wbufs ? wbufs + (size_t)tid * wbuf_floats : NULL;
 #pragma omp for schedule(static)
         for (long blk = 0; blk < nblocks; blk++) {
             const long t0 = blk * tb;
@@ -234,18 +255,38 @@ void pci_conv2d_winograd(const float *x, const float *u, const float *bias, floa
             for (int xi = 0; xi < aa; xi++) {
                 const float *Vx = V + (size_t)xi * tb * C;
                 float *Mx = M + (size_t)xi * tb * K;
-                const float *Ux = u + (size_t)xi * ustride;
-                for (int r0 = 0; r0 < count; r0 += uk->mr) {
-                    const int rows = PCI_MIN(uk->mr, count - r0);
-                    for (int i = 0; i < uk->mr; i++) arows[i] = Vx + (size_t)(r0 + PCI_MIN(i, rows - 1)) * C;
-                    for (int p = 0; p < nb;) {
-                        int take = uk->max_panels;
-                        while (take > nb - p) take >>= 1;
-                        uk->fn[take](1, C, arows, Ux + (size_t)p * C * PCI_NR, (size_t)C * PCI_NR,
-                                     Mx + (size_t)r0 * K + p * PCI_NR, (size_t)K, rows,
-                                     PCI_MIN(take * PCI_NR, K - p * PCI_NR), NULL, 0, NULL);
+                /* panels outer, row tiles inner: the same calls as ever, in an order
+                 * that lets one widened panel group serve every row tile */
+                for (int p = 0; p < nb;) {
+                    int take = uk->max_panels;
+                    while (take > nb - p) take >>= 1;
+                    const float *Up;
+                    const size_t first = (size_t)xi * nb + (size_t)p; /* panel index = scale panel */
+                    if (u) {
+                        Up = u + (size_t)xi * ustride + (size_t)p * wpanel;
+                    } else if (uk->fn_w[uw->dtype][take]) { /* widened in registers by the micro-kernel */
+                        const char *ub = (const char *)uw->data + first * wpanel * pci_dtype_size(uw->dtype);
+                        const float *sc = uw->scale ? uw->scale + first * PCI_NR : NULL;
+                        for (int r0 = 0; r0 < count; r0 += uk->mr) {
+                            const int rows = PCI_MIN(uk->mr, count - r0);
+                            for (int i = 0; i < uk->mr; i++) arows[i] = Vx + (size_t)(r0 + PCI_MIN(i, rows - 1)) * C;
+                            uk->fn_w[uw->dtype][take](1, C, arows, ub, sc, wpanel, Mx + (size_t)r0 * K + p * PCI_NR,
+                                                      (size_t)K, rows, PCI_MIN(take * PCI_NR, K - p * PCI_NR), NULL, 0,
+                                                      NULL);
+                        }
                         p += take;
+                        continue;
+                    } else {
+                        pci_widen_panels(uw, first * wpanel, (size_t)take, wpanel, first, wbuf, ctx.isa);
+                        Up = wbuf;
                     }
+                    for (int r0 = 0; r0 < count; r0 += uk->mr) {
+                        const int rows = PCI_MIN(uk->mr, count - r0);
+                        for (int i = 0; i < uk->mr; i++) arows[i] = Vx + (size_t)(r0 + PCI_MIN(i, rows - 1)) * C;
+                        uk->fn[take](1, C, arows, Up, wpanel, Mx + (size_t)r0 * K + p * PCI_NR, (size_t)K, rows,
+                                     PCI_MIN(take * PCI_NR, K - p * PCI_NR), NULL, 0, NULL);
+                    }
+                    p += take;
                 }
             }
             /* 3. output transform: Y = A^T M A + bias, activation, store the part inside the image */
@@ -253,5 +294,6 @@ void pci_conv2d_winograd(const float *x, const float *u, const float *bias, floa
                 tf->output(m, s, M, t0 + t, th, tw, tb, t, bias, fused ? clamp : NULL, act, y, dbuf, tmp);
         }
     }
+    free(wbufs);
     if (pci_act_is_row(act)) pci_activation(y, (size_t)s->n * s->oh * s->ow, K, act, ctx);
 }

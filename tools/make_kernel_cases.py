@@ -75,9 +75,13 @@ class Recorder:
 
     # -- hooks
     def add(self, op: int, inputs: list[np.ndarray], out: np.ndarray, *, weights=(), ints=(), in_flags=(), rows=0,
-            count=0, algo=0, act_kind=0, act_params=(0.0, 0.0, 0.0), floats=(), scratch=None) -> None:
+            count=0, algo=0, act_kind=0, act_params=(0.0, 0.0, 0.0), floats=(), scratch=None,
+            weight_dtypes=None) -> None:
         """A copy of one step, as Plan.add receives it; `out` is the result array the
-        tests' assertions see (a view of it: the base array is what they compare)."""
+        tests' assertions see (a view of it: the base array is what they compare).
+        The harness reads float32 weights only: reduced-precision steps are no case."""
+        if any(weight_dtypes or ()):
+            return
         if OP_NAMES[op] not in HARNESS_OPS:
             self.other_ops[OP_NAMES[op]] = self.other_ops.get(OP_NAMES[op], 0) + 1
             return

@@ -212,5 +212,6 @@ def _tconv_describe(a: dict) -> str:
 
 
 register(OpDef("conv2d_transpose", _tconv_infer, _tconv_step, weights=("kernel", "bias", "kernel_scale"),
-               pack=_tconv_pack, pack_key=lambda a: tuple(a["strides"]), activation=True, row_activation=True,
-               macs=_tconv_macs, describe=_tconv_describe, channels=_tconv_channels))
+               pack=_tconv_pack,
+               pack_key=lambda a: tuple(a["strides"]), activation=True, row_activation=True, macs=_tconv_macs,
+               describe=_tconv_describe, channels=_tconv_channels))

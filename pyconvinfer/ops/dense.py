@@ -37,6 +37,7 @@ def _dense_fold_scale(a: dict, raw: dict, scale, shift) -> dict:
 
 
 register(OpDef("dense", _dense_infer, _dense_step, weights=("kernel", "bias", "kernel_scale"), pack=_dense_pack,
-               activation=True, row_activation=True,
+               activation=True,
+               row_activation=True,
                fold_scale=_dense_fold_scale, macs=lambda a, i, o: prod(i[0]) * a["units"],
                describe=lambda a: f"{a['in_features']}->{a['units']}", channels=_dense_channels))
