@@ -114,7 +114,8 @@ def _run(op: str, attrs: dict, inputs: list[np.ndarray], out: np.ndarray, *, wei
     out_shape = tuple(out.shape[1:]) if batched else tuple(out.shape)
     st = opdef.step(attrs, in_shapes, out_shape, batch)
     threads = resolve_threads(num_threads)
-    scratch = np.empty(st.scratch_floats * threads, dtype=np.float32) if st.scratch_floats else None
+    need = st.scratch_shared + st.scratch_floats * threads
+    scratch = np.empty(need, dtype=np.float32) if need else None
     w = [None if (weights or {}).get(r) is None else weights[r] for r in opdef.weights]
     kind, params = acts.encode(activation)
     regions = [*inputs, out] + [a for a in (*w, scratch) if a is not None]

@@ -90,6 +90,12 @@ size_t pci_winograd_tile_block(const pci_conv_shape *s, int m);
 void pci_conv2d_winograd(const float *x, const float *u, const float *bias, float *y,
                          const pci_conv_shape *s, int m, pci_act act, float *scratch,
                          size_t scratch_floats, pci_ctx ctx);
+/* U for F(m x m) from a 3x3 kernel in the direct panel16 layout, stored as
+ * dtype (executor.h pci_dtype; int8: per-channel scale[ceil(cout/16)*16]),
+ * into u (pci_winograd_weights_floats() floats): winograd_weights.c. */
+size_t pci_winograd_weights_floats(int cin, int cout, int m);
+void pci_winograd_weights(const void *kernel, int dtype, const float *scale, int cin, int cout, int m, float *u,
+                          pci_ctx ctx);
 /* Readable reference: Keras-layout kernel (kh, kw, cin_g, oc), six loops. */
 void pci_conv2d_ref(const float *x, const float *kernel, const float *bias, float *y,
                     const pci_conv_shape *s, pci_act act);
