@@ -129,7 +129,8 @@ def _run(op: str, attrs: dict, inputs: list[np.ndarray], out: np.ndarray, *, wei
     out_shape = tuple(out.shape[1:]) if batched else tuple(out.shape)
     st = opdef.step(attrs, in_shapes, out_shape, batch)
     threads = resolve_threads(num_threads)
-    scratch = np.empty(st.scratch_floats * threads, dtype=np.float32) if st.scratch_floats else None
+    need = st.scratch_shared + st.scratch_floats * threads
+    scratch = np.empty(need, dtype=np.float32) if need else None
     w = [None if (weights or {}).get(r) is None else weights[r] for r in opdef.weights]
     wdt = [_kernels.DTYPE_IDS[weights_dtype] if r == "kernel" else 0 for r in opdef.weights]
     kind, params = acts.encode(activation)

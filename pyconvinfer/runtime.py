@@ -301,9 +301,9 @@ class Model:
             except (ValueError, KeyError, TypeError, ZeroDivisionError) as e:
                 raise ModelFileError(f"{self.file.path}: node {node.name!r} ({node.op}): {e}") from None
             steps.append((index, opdef, st))
-        # Steps that need scratch (Winograd) share one block: the largest need, per thread.
-        need = max([st.scratch_floats for _, _, st in steps] or [0])
-        scratch = np.empty(max(need * self.num_threads, 16), dtype=np.float32)
+        # Steps that need scratch (Winograd) share one block: the largest need (shared part + per thread).
+        need = max([st.scratch_shared + st.scratch_floats * self.num_threads for _, _, st in steps] or [0])
+        scratch = np.empty(max(need, 16), dtype=np.float32)
         plan = _kernels.Plan([arena, self.file.mapping, scratch], [True, False, True])
         step_nodes = []
         for index, opdef, st in steps:

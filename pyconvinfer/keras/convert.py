@@ -308,7 +308,7 @@ def _pack(nodes: list[RawNode], shapes: dict, options: dict) -> tuple[list[Node]
 
 
 def build_graph(src: str, config: str | None = None, arch: str | None = None,
-                input_shape: tuple | None = None, winograd: str = "auto") -> Graph:
+                input_shape: tuple | None = None, winograd: str = "auto", weights: str = "float32") -> Graph:
     """Read a Keras file (plus an architecture) into a Graph with packed weights."""
     kf = read_keras_file(src)
     if config is not None and arch is not None:
@@ -357,7 +357,7 @@ def build_graph(src: str, config: str | None = None, arch: str | None = None,
             shared.update(id(a) for a in n.raw.values())
     nodes = _fuse(raw_nodes, topo.outputs, shared)
     try:
-        packed_nodes, tensors = _pack(nodes, shapes, {"winograd": winograd})
+        packed_nodes, tensors = _pack(nodes, shapes, {"winograd": winograd, "weights": weights})
     except ValueError as e:
         raise ConversionError(str(e)) from None
     meta = {
@@ -404,7 +404,7 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, con
     if os.path.abspath(dst) == os.path.abspath(src):
         raise ConversionError(f"output {dst} would overwrite the input file")
     try:
-        g = build_graph(src, config=config, arch=arch, input_shape=input_shape, winograd=winograd)
+        g = build_graph(src, config=config, arch=arch, input_shape=input_shape, winograd=winograd, weights=weights)
     except ConversionError:
         raise
     except (KeyError, TypeError, IndexError, AttributeError, ValueError, OverflowError, ZeroDivisionError) as e:

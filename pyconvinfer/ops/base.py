@@ -43,6 +43,7 @@ class Step:
     algo: int = 0
     floats: Sequence[float] = ()
     scratch_floats: int = 0  # per thread
+    scratch_shared: int = 0  # once, before the per-thread parts (Winograd weights transformed at run time)
 
 
 def _no_macs(attrs: dict, ins: list[Shape], out: Shape) -> int:

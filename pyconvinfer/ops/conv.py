@@ -68,17 +68,30 @@ def conv_ints(a: dict, in_shape: Shape, batch: int) -> list[int]:
     return [batch, h, wd, c, oh, ow, a["filters"], kh, kw, sh, sw, dh, dw, pt, pl, a["groups"]]
 
 
+def runtime_transform(a: dict) -> bool:
+    """Winograd weights stored as the 3x3 kernel and transformed at run time (into scratch)."""
+    where = a.get("winograd_weights", "file")
+    if where not in ("file", "runtime"):
+        raise ValueError(f"winograd_weights must be 'file' or 'runtime', got {where!r}")
+    return where == "runtime" and winograd_tile(a) > 0
+
+
 def _conv_step(a: dict, ins: list[Shape], out: Shape, batch: int) -> Step:
     ints = conv_ints(a, ins[0], batch)
     m = winograd_tile(a)
-    return Step(ints=ints, algo=m, scratch_floats=_kernels.winograd_scratch_floats(ints, m) if m else 0)
+    if not m:
+        return Step(ints=ints)
+    # p[16]: 1 = the kernel is the direct 3x3 one; U goes to the start of the scratch, shared by the threads
+    shared = _kernels.winograd_weights_floats(a["in_channels"], a["filters"], m) if runtime_transform(a) else 0
+    return Step(ints=ints + [int(shared > 0)], algo=m, scratch_floats=_kernels.winograd_scratch_floats(ints, m),
+                scratch_shared=shared)
 
 
 def _conv_pack(a: dict, role: str, arr):
     if role != "kernel":
         return packing.as_float32(arr)
     m = winograd_tile(a)
-    return packing.pack_winograd(arr, m) if m else packing.pack_conv2d(arr, a["groups"])
+    return packing.pack_winograd(arr, m) if m and not runtime_transform(a) else packing.pack_conv2d(arr, a["groups"])
 
 
 def _conv_channels(a: dict, size: int) -> list[tuple[int, int, int, int]]:
@@ -88,7 +101,7 @@ def _conv_channels(a: dict, size: int) -> list[tuple[int, int, int, int]]:
     kh, kw = a["kernel_size"]
     groups, cin, cout = a["groups"], a["in_channels"], a["filters"]
     m = winograd_tile(a)
-    if m:
+    if m and not runtime_transform(a):
         return [(0, (m + 2) ** 2 * -(-cout // nr), cin, nr)]
     if groups > 1 and cin == groups:
         return [(0, 1, kh * kw, cout)]
@@ -128,6 +141,10 @@ def choose_algorithm(attrs: dict, in_shape: Shape, policy: str) -> str:
 
 def _conv_configure(a: dict, ins: list[Shape], options: dict) -> None:
     a["algorithm"] = choose_algorithm(a, ins[0], options.get("winograd", "auto"))
+    if a["algorithm"] == "winograd2" and options.get("weights", "float32") != "float32":
+        # F(2x2) serves the wide layers of small maps (VGG16's block 4: 512 channels), whose U would
+        # be 16/9 of the kernel: a reduced-precision file keeps the 3x3 kernel, transformed per run
+        a["winograd_weights"] = "runtime"
 
 
 def _conv_macs(a, ins, out) -> int:
@@ -148,7 +165,7 @@ def _conv_describe(a: dict) -> str:
 
 
 register(OpDef("conv2d", _conv_infer, _conv_step, weights=("kernel", "bias", "kernel_scale"), pack=_conv_pack,
-               pack_key=lambda a: (a.get("algorithm", "direct"), a["groups"]), activation=True, row_activation=True,
+               pack_key=lambda a: (a.get("algorithm", "direct"), a.get("winograd_weights", "file"), a["groups"]), activation=True, row_activation=True,
                fold_scale=_conv_fold_scale, configure=_conv_configure, macs=_conv_macs, describe=_conv_describe,
                channels=_conv_channels))
 
