@@ -162,14 +162,16 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
            padding="valid", groups: int = 1, activation: acts.ActivationSpec = None,
            num_threads: int | None = None, isa: str | None = None,
            packed: np.ndarray | None = None, algorithm: str = "direct",
-           weights_dtype: str = "float32") -> np.ndarray:
+           weights_dtype: str = "float32", winograd_weights: str = "file") -> np.ndarray:
     """Keras Conv2D: x (N, H, W, C), kernel (kh, kw, C / groups, cout).
 
     Depthwise convolution is groups == C with kernel (kh, kw, 1, C * multiplier).
     algorithm: "direct", or "winograd2" / "winograd4" (F(2x2,3x3) / F(4x4,3x3);
     3x3 kernels, stride 1, dilation 1, one group only). weights_dtype:
     "float32", "float16", "bfloat16" or "int8" (per output channel): the packed
-    kernel is stored so and widened by the C kernels (quantize.py)."""
+    kernel is stored so and widened by the C kernels (quantize.py).
+    winograd_weights: "file" (U = G g G^T packed here, as the converter stores it)
+    or "runtime" (the direct 3x3 kernel, U computed into scratch by the C step)."""
     x = _array(x, "x", 4)
     kernel = _array(kernel, "kernel", 4)
     n, h, w, c = x.shape
@@ -187,12 +189,15 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     y = np.empty((n, oh, ow, cout), dtype=np.float32)
     attrs = _conv_attrs((kh, kw), (sh, sw), (dh, dw), padding, groups, c, cout, algorithm)
+    if winograd_weights not in ("file", "runtime"):
+        raise ValueError(f"winograd_weights must be 'file' or 'runtime', got {winograd_weights!r}")
+    attrs["winograd_weights"] = winograd_weights
     if algorithm != "direct":
         m = int(algorithm[-1])
         if (kh, kw, sh, sw, dh, dw, groups) != (3, 3, 1, 1, 1, 1, 1):
             raise ValueError("Winograd needs a 3x3 kernel, stride 1, dilation 1 and one group")
         if packed is None:
-            packed = packing.pack_winograd(kernel, m)
+            packed = packing.pack_winograd(kernel, m) if winograd_weights == "file" else packing.pack_conv2d(kernel)
     elif packed is None:
         packed = packing.pack_conv2d(kernel, groups)
     return _run("conv2d", attrs, [x], y, weights={"kernel": packed, "bias": _bias(bias, cout)},

@@ -67,6 +67,17 @@ def _check_segments(size: int, segments: Sequence[Segment]) -> tuple[int, int]:
     return p0, l0
 
 
+CHUNK = 1 << 22  # elements per step of the int8 loops: VGG16's fc1 (103 M weights) never needs a float64 copy
+
+
+def _panel_chunks(seg: Segment):
+    """(first, last) panel ranges of about CHUNK elements each."""
+    _, p, r, lanes = seg
+    step = max(1, CHUNK // max(1, r * lanes))
+    for p0 in range(0, p, step):
+        yield p0, min(p, p0 + step)
+
+
 def int8_scales(packed: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
     """Per-channel scales (P * L float32) of a packed float32 kernel."""
     p, lanes = _check_segments(packed.size, segments)
@@ -74,7 +85,8 @@ def int8_scales(packed: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
     for seg in segments:
         v = _segment_view(packed, seg)
         if v.shape[1]:
-            amax = np.maximum(amax, np.abs(v).max(axis=1))
+            for p0, p1 in _panel_chunks(seg):
+                np.maximum(amax[p0:p1], np.abs(v[p0:p1]).max(axis=1), out=amax[p0:p1])
     return (amax.astype(np.float64) / INT8_MAX).astype(np.float32).reshape(-1)
 
 
@@ -88,8 +100,10 @@ def quantize_int8(packed: np.ndarray, segments: Sequence[Segment]) -> tuple[np.n
     inv = np.divide(1.0, scale.astype(np.float64), out=np.zeros(scale.size), where=scale > 0).reshape(p, 1, lanes)
     q = np.zeros(packed.size, dtype=np.int8)  # elements outside every segment (none today) stay 0
     for seg in segments:
-        v = _segment_view(packed, seg).astype(np.float64) * inv
-        _segment_view(q, seg)[...] = np.clip(np.rint(v), -INT8_MAX, INT8_MAX).astype(np.int8)
+        src, dst = _segment_view(packed, seg), _segment_view(q, seg)
+        for p0, p1 in _panel_chunks(seg):
+            v = src[p0:p1].astype(np.float64) * inv[p0:p1]
+            dst[p0:p1] = np.clip(np.rint(v), -INT8_MAX, INT8_MAX).astype(np.int8)
     return q, scale
 
 

@@ -401,6 +401,10 @@ static size_t conv_packed_floats(const pci_conv_shape *s, int algo) {
 /* int8 scales of the packed kernel, one per packed output channel (ops/conv.py
  * _conv_channels): per Winograd position and panel, per depthwise channel, or
  * per group and panel. */
+/* Step parameter after the 16 shape ints: 1 when a Winograd step's kernel is
+ * the direct 3x3 one, transformed into scratch each run (winograd_weights.c). */
+#define CONV_RUNTIME_U 16
+
 static size_t conv_scale_floats(const pci_conv_shape *s, int algo) {
     const size_t cout_g = (size_t)(s->oc / s->groups);
     if (algo) return (size_t)(algo + 2) * (algo + 2) * div_up((size_t)s->oc, PCI_NR) * PCI_NR;
@@ -414,23 +418,39 @@ int pci_validate_conv2d(const pci_step *st, pci_check *chk) {
     if (s->pad_t < 0 || s->pad_l < 0) return pci_check_fail(chk, "negative padding");
     if (s->c % s->groups || s->oc % s->groups) return pci_check_fail(chk, "groups do not divide the channels");
     if (s->kh > s->h + 2 * s->pad_t + 65536 || s->kw > s->w + 2 * s->pad_l + 65536) return pci_check_fail(chk, "kernel too large");
+    const int runtime_u = st->s.p[CONV_RUNTIME_U];
+    if (runtime_u != 0 && (runtime_u != 1 || !st->algo))
+        return pci_check_fail(chk, "run-time Winograd weights flag %d (0 or 1, and only with Winograd)", runtime_u);
     if (st->algo) {
         if (st->algo != 2 && st->algo != 4) return pci_check_fail(chk, "Winograd tile size %d is not 2 or 4", st->algo);
         if (s->kh != 3 || s->kw != 3 || s->sh != 1 || s->sw != 1 || s->dh != 1 || s->dw != 1 || s->groups != 1)
             return pci_check_fail(chk, "Winograd needs a 3x3 kernel, stride 1, dilation 1, one group");
-        if (st->scratch_floats < pci_winograd_scratch_floats(s, st->algo)) return pci_check_fail(chk, "Winograd scratch too small");
+        const size_t shared = runtime_u ? pci_winograd_weights_floats(s->c, s->oc, st->algo) : 0;
+        if (shared == SIZE_MAX || st->scratch_floats < shared ||
+            st->scratch_floats - shared < pci_winograd_scratch_floats(s, st->algo))
+            return pci_check_fail(chk, "Winograd scratch too small");
         PCI_TRY(pci_check_out(chk, st->scratch, st->scratch_floats, "Winograd scratch"));
     }
     const int in_dims[4] = {s->n, s->h, s->w, s->c}, out_dims[4] = {s->n, s->oh, s->ow, s->oc};
     PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(4, in_dims), "input"));
-    PCI_TRY(pci_check_kernel(chk, st, conv_packed_floats(s, st->algo), conv_scale_floats(s, st->algo)));
+    const int layout = runtime_u ? 0 : st->algo; /* run-time U: the file holds the direct 3x3 kernel */
+    PCI_TRY(pci_check_kernel(chk, st, conv_packed_floats(s, layout), conv_scale_floats(s, layout)));
     if (st->w[1]) PCI_TRY(pci_check_in(chk, st->w[1], (size_t)s->oc, "bias"));
     return pci_check_out(chk, st->out, pci_size_mul(4, out_dims), "output");
 }
 
 void pci_run_conv2d(const pci_step *st, pci_ctx ctx) {
     const pci_weights w = pci_step_kernel(st);
-    if (st->algo)
+    if (st->algo && st->s.p[CONV_RUNTIME_U]) { /* U into the start of the scratch, then Winograd on it */
+        const pci_conv_shape *s = &st->s.conv;
+        const size_t shared = pci_winograd_weights_floats(s->c, s->oc, st->algo);
+        if (pci_winograd_weights(&w, s->c, s->oc, st->algo, st->scratch, ctx) != 0) {
+            pci_fill_nan(st->out, (size_t)s->n * s->oh * s->ow * s->oc);
+            return;
+        }
+        pci_conv2d_winograd(st->in[0], st->scratch, st->w[1], st->out, s, st->algo, st->act, st->scratch + shared,
+                            st->scratch_floats - shared, ctx);
+    } else if (st->algo)
         pci_conv2d_winograd_w(st->in[0], &w, st->w[1], st->out, &st->s.conv, st->algo, st->act, st->scratch,
                               st->scratch_floats, ctx);
     else
@@ -438,7 +458,8 @@ void pci_run_conv2d(const pci_step *st, pci_ctx ctx) {
 }
 
 const char *pci_algorithm_conv2d(const pci_step *st, int isa) {
-    if (st->algo == 2) return "Winograd F(2x2,3x3)";
+    if (st->algo == 2) return st->s.p[CONV_RUNTIME_U] ? "Winograd F(2x2,3x3), U at run time" : "Winograd F(2x2,3x3)";
+    if (st->algo == 4 && st->s.p[CONV_RUNTIME_U]) return "Winograd F(4x4,3x3), U at run time";
     if (st->algo == 4) return "Winograd F(4x4,3x3)";
     switch (choose_conv_path(&st->s.conv, isa)) {
     case CONV_DEPTHWISE: return "depthwise direct";

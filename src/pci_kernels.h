@@ -112,14 +112,11 @@ size_t pci_winograd_tile_block(const pci_conv_shape *s, int m);
 void pci_conv2d_winograd(const float *x, const float *u, const float *bias, float *y,
                          const pci_conv_shape *s, int m, pci_act act, float *scratch,
                          size_t scratch_floats, pci_ctx ctx);
-<<<<<<< HEAD
 /* U for F(m x m) from a 3x3 kernel in the direct panel16 layout, in any stored
  * precision, into u (pci_winograd_weights_floats() floats; winograd_weights.c).
  * Returns 0, or -1 if a per-thread buffer could not be allocated. */
 size_t pci_winograd_weights_floats(int cin, int cout, int m);
 int pci_winograd_weights(const pci_weights *w, int cin, int cout, int m, float *u, pci_ctx ctx);
-=======
->>>>>>> main
 /* Readable reference: Keras-layout kernel (kh, kw, cin_g, oc), six loops. */
 void pci_conv2d_ref(const float *x, const float *kernel, const float *bias, float *y,
                     const pci_conv_shape *s, pci_act act);

@@ -12,6 +12,7 @@
  * values, weights.c) and rounded once to float32, as packing.pack_winograd
  * does at conversion, so either route gives the same U up to the order of a
  * float64 sum. */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "pci_internal.h"
@@ -21,8 +22,11 @@ static const double G4[6][3] = {{1.0 / 4, 0, 0},          {-1.0 / 6, -1.0 / 6, -
                                 {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
 
 size_t pci_winograd_weights_floats(int cin, int cout, int m) {
-    const size_t a = (size_t)m + 2, nb = ((size_t)cout + PCI_NR - 1) / PCI_NR;
-    return a * a * nb * (size_t)cin * PCI_NR;
+    /* sizes come from a file: SIZE_MAX on nonsense or overflow */
+    if (cin <= 0 || cout <= 0 || (m != 2 && m != 4)) return SIZE_MAX;
+    const size_t a = (size_t)m + 2, nb = ((size_t)cout + PCI_NR - 1) / PCI_NR, per = a * a * PCI_NR;
+    if (nb > SIZE_MAX / per / (size_t)cin) return SIZE_MAX;
+    return per * nb * (size_t)cin;
 }
 
 int pci_winograd_weights(const pci_weights *w, int cin, int cout, int m, float *u, pci_ctx ctx) {

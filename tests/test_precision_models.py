@@ -124,7 +124,7 @@ def test_unknown_precision_is_refused(tmp_path) -> None:
 
 def test_cli_convert_info_verify(tmp_path) -> None:
     out = tmp_path / "m.pci"
-    run = [sys.executable, "-m", "pyconvinfer"]
+    run = [sys.executable, "-m", "pyconvinfer.cli"]
     p = subprocess.run(run + ["convert", str(MODELS["digits_cnn"][0]), "-o", str(out), "--weights", "int8"],
                        capture_output=True, text=True, env=child_env(), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
