@@ -31,7 +31,8 @@ def _widened(kernel: np.ndarray, dtype: str) -> np.ndarray:
     data, scale = Q.store(packed, dtype, segs)
     back = Q.dequantize(data, dtype, scale, segs)
     nb = -(-cout // 16)
-    return np.ascontiguousarray(back.reshape(nb, kh, kw, cin, 16).transpose(1, 2, 3, 0, 4).reshape(kh, kw, cin, nb * 16)[..., :cout])
+    unpacked = back.reshape(nb, kh, kw, cin, 16).transpose(1, 2, 3, 0, 4).reshape(kh, kw, cin, nb * 16)
+    return np.ascontiguousarray(unpacked[..., :cout])
 
 
 @pytest.mark.parametrize("m", [2, 4])

@@ -165,7 +165,8 @@ def _conv_describe(a: dict) -> str:
 
 
 register(OpDef("conv2d", _conv_infer, _conv_step, weights=("kernel", "bias", "kernel_scale"), pack=_conv_pack,
-               pack_key=lambda a: (a.get("algorithm", "direct"), a.get("winograd_weights", "file"), a["groups"]), activation=True, row_activation=True,
+               pack_key=lambda a: (a.get("algorithm", "direct"), a.get("winograd_weights", "file"), a["groups"]),
+               activation=True, row_activation=True,
                fold_scale=_conv_fold_scale, configure=_conv_configure, macs=_conv_macs, describe=_conv_describe,
                channels=_conv_channels))
 
