@@ -136,3 +136,17 @@ def test_cli_convert_info_verify(tmp_path) -> None:
     bad = subprocess.run(run + ["convert", str(MODELS["lenet5"][0]), "-o", str(tmp_path / "b.pci"), "--weights",
                                 "int4"], capture_output=True, text=True, env=child_env(), cwd=tmp_path)
     assert bad.returncode == 2 and "int4" in bad.stderr
+
+
+def test_winograd_weights_policy(files) -> None:
+    """float32 files keep U in the file (fastest); reduced precisions keep F(2x2) layers' 3x3 kernels."""
+    def policy(dtype: str) -> dict:
+        m = pyconvinfer.load(files["digits_cnn", dtype])
+        return {n.name: (n.attrs.get("algorithm"), n.attrs.get("winograd_weights", "file"))
+                for n in m.graph.nodes if n.op == "conv2d" and n.attrs.get("algorithm", "direct") != "direct"}
+
+    assert policy("float32") and all(w == "file" for _, w in policy("float32").values())
+    for d in ("float16", "bfloat16", "int8"):
+        assert {k: a for k, (a, _) in policy(d).items()} == {k: a for k, (a, _) in policy("float32").items()}
+        assert all(w == ("runtime" if a == "winograd2" else "file") for a, w in policy(d).values())
+        assert "runtime" in {w for _, w in policy(d).values()}

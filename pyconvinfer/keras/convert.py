@@ -309,7 +309,9 @@ def _pack(nodes: list[RawNode], shapes: dict, options: dict) -> tuple[list[Node]
 
 def build_graph(src: str, config: str | None = None, arch: str | None = None,
                 input_shape: tuple | None = None, winograd: str = "auto", weights: str = "float32") -> Graph:
-    """Read a Keras file (plus an architecture) into a Graph with packed weights."""
+    """Read a Keras file (plus an architecture) into a Graph with packed weights
+    (float32; `weights`, the precision they will be stored in, guides the choices)."""
+    options = {"winograd": winograd, "weights": weights}
     kf = read_keras_file(src)
     if config is not None and arch is not None:
         raise ConversionError("give --config or --arch, not both")
@@ -357,7 +359,7 @@ def build_graph(src: str, config: str | None = None, arch: str | None = None,
             shared.update(id(a) for a in n.raw.values())
     nodes = _fuse(raw_nodes, topo.outputs, shared)
     try:
-        packed_nodes, tensors = _pack(nodes, shapes, {"winograd": winograd, "weights": weights})
+        packed_nodes, tensors = _pack(nodes, shapes, options)
     except ValueError as e:
         raise ConversionError(str(e)) from None
     meta = {

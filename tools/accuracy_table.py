@@ -1,0 +1,68 @@
+"""Accuracy per stored weight precision on trained models with real data (the README's table).
+
+    python tools/accuracy_table.py                     # LeNet-5 and the digits CNN
+    python tools/accuracy_table.py --vgg16 ~/.cache/pyconvinfer-bench/vgg16/vgg16.h5
+
+For each model and each `--weights` precision: convert, run the 450 held-out
+scikit-learn digits (pyconvinfer/data), and report the accuracy, the change against
+float32, the largest probability difference from the float32 model and how many
+argmaxes agree. --vgg16 adds VGG16 (seeded random weights, bench_peers.py's file) on 8
+seeded inputs: probability difference and argmax agreement against float32 (no labels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import pyconvinfer
+from pyconvinfer.quantize import WEIGHT_DTYPES
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(pyconvinfer.__file__).parent / "data"
+MODELS = {"LeNet-5 (bundled)": DATA / "lenet5_digits.h5",
+          "digits CNN (BN, depthwise, Winograd 3x3)": ROOT / "tests" / "fixtures" / "precision" / "digits_cnn.keras"}
+
+
+def _rows(name: str, src: Path, x: np.ndarray, y: np.ndarray | None, tmp: Path) -> list[str]:
+    probs, sizes = {}, {}
+    for d in WEIGHT_DTYPES:
+        out = tmp / f"{src.stem}-{d}.pci"
+        pyconvinfer.convert(src, out, weights=d)
+        with pyconvinfer.load(out) as m:
+            probs[d] = m.predict(x)
+        sizes[d] = out.stat().st_size
+    rows = []
+    base = probs["float32"]
+    for d in WEIGHT_DTYPES:
+        agree = int((probs[d].argmax(1) == base.argmax(1)).sum())
+        acc = "-" if y is None else f"{100 * np.mean(probs[d].argmax(1) == y):.2f} %"
+        delta = "-" if y is None else f"{100 * (np.mean(probs[d].argmax(1) == y) - np.mean(base.argmax(1) == y)):+.2f}"
+        rows.append(f"| {name} | {d} | {sizes[d] / 1e6:.2f} | {acc} | {delta} | {np.abs(probs[d] - base).max():.1e} "
+                    f"| {agree}/{len(base)} |")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--vgg16", type=Path, default=None, help="also VGG16 from this .h5 (bench_peers.py's)")
+    args = p.parse_args(argv)
+    x, y = np.load(DATA / "digits_test_x.npy"), np.load(DATA / "digits_test_y.npy")
+    lines = ["| model | weights | file MB | held-out accuracy | vs float32 (points) | max abs prob diff vs float32 "
+             "| argmax agree |", "|---|---|---:|---:|---:|---:|---:|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, src in MODELS.items():
+            lines += _rows(name, src, x, y, Path(tmp))
+        if args.vgg16:
+            xv = np.random.default_rng(8).standard_normal((8, 224, 224, 3)).astype(np.float32)
+            lines += _rows("VGG16 (random weights, 8 inputs)", args.vgg16, xv, None, Path(tmp))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
