@@ -58,9 +58,13 @@ size_t pci_tconv_packed_size(const pci_tconv_shape *s) {
 
 #define PCI_TAP_CHUNK 64
 
-void pci_conv2d_transpose(const float *x, const float *wpacked, const float *bias, float *y,
-                          const pci_tconv_shape *s, pci_act act, pci_ctx ctx) {
+/* wpacked: a float32 kernel; or NULL and wq a reduced-precision one that the
+ * ISA's fn_w micro-kernel widens in registers. */
+static void tconv_run(const float *x, const float *wpacked, const pci_weights *wq, const float *bias, float *y,
+                      const pci_tconv_shape *s, pci_act act, pci_ctx ctx) {
     const pci_gemm_kernels *uk = pci_gemm_kernels_for(ctx.isa);
+    const size_t esize = wq ? pci_dtype_size(wq->dtype) : sizeof(float);
+    size_t phase_off = 0; /* element offset of the phase's first panel */
     const int mr = uk->mr, nb = (s->oc + PCI_NR - 1) / PCI_NR;
     const float *zeros = pci_zeros;
     float *zeros_heap = NULL;
@@ -99,7 +103,8 @@ void pci_conv2d_transpose(const float *x, const float *wpacked, const float *bia
                             for (int o = 0; o < nc; o++) c[m * ldc + o] = bias ? bias[oc0 + o] : 0.0f;
                     }
                     const float *xn = x + (size_t)n * s->h * s->w * s->c;
-                    const float *wb = wphase + (size_t)blk * panel_stride;
+                    const float *wb = wpacked ? wphase + (size_t)blk * panel_stride : NULL;
+                    const size_t wb_off = phase_off + (size_t)blk * panel_stride;
                     for (int t0 = 0; t0 < ks; t0 += PCI_TAP_CHUNK) {
                         const int tn = PCI_MIN(PCI_TAP_CHUNK, ks - t0);
                         for (int t = 0; t < tn; t++) {
@@ -115,27 +120,45 @@ void pci_conv2d_transpose(const float *x, const float *wpacked, const float *bia
                                                     : zeros;
                             }
                         }
-                        uk->fn[1](tn, s->c, a, wb + (size_t)t0 * s->c * PCI_NR, panel_stride, c, ldc, rows,
-                                  nc, bias ? bias + oc0 : NULL, t0 > 0, NULL);
+                        if (wb)
+                            uk->fn[1](tn, s->c, a, wb + (size_t)t0 * s->c * PCI_NR, panel_stride, c, ldc, rows,
+                                      nc, bias ? bias + oc0 : NULL, t0 > 0, NULL);
+                        else /* every phase's panel blk scales by channels 16 blk .. 16 blk + 15 */
+                            uk->fn_w[wq->dtype][1](tn, s->c, a,
+                                                   (const char *)wq->data + (wb_off + (size_t)t0 * s->c * PCI_NR) * esize,
+                                                   wq->scale ? wq->scale + (size_t)blk * PCI_NR : NULL, panel_stride,
+                                                   c, ldc, rows, nc, bias ? bias + oc0 : NULL, t0 > 0, NULL);
                     }
                     if (act.kind != PCI_ACT_LINEAR && !pci_act_is_row(act))
                         for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * ldc, nc, act, ctx.isa);
                 }
             }
-            wphase += (size_t)nb * panel_stride;
+            if (wphase) wphase += (size_t)nb * panel_stride;
+            phase_off += (size_t)nb * panel_stride;
         }
     if (pci_act_is_row(act))
         pci_activation(y, (size_t)s->n * s->oh * s->ow, s->oc, act, ctx);
     free(zeros_heap);
 }
 
-/* A reduced-precision kernel is widened whole into a heap copy per call (the
- * float32 path then runs on it): every phase's panel blk reads the scales of
- * channels 16 blk .. 16 blk + 15 (the phases share the output channels). */
+void pci_conv2d_transpose(const float *x, const float *wpacked, const float *bias, float *y,
+                          const pci_tconv_shape *s, pci_act act, pci_ctx ctx) {
+    tconv_run(x, wpacked, NULL, bias, y, s, act, ctx);
+}
+
+/* A reduced-precision kernel is widened in registers by the ISA's fn_w
+ * micro-kernel; where there is none (generic C), it is widened whole into a
+ * heap copy per call and the float32 path runs on it. Every phase's panel blk
+ * reads the scales of channels 16 blk .. 16 blk + 15 (the phases share the
+ * output channels). */
 void pci_conv2d_transpose_w(const float *x, const pci_weights *w, const float *bias, float *y,
                             const pci_tconv_shape *s, pci_act act, pci_ctx ctx) {
     if (w->dtype == PCI_DTYPE_F32) {
         pci_conv2d_transpose(x, (const float *)w->data, bias, y, s, act, ctx);
+        return;
+    }
+    if (pci_gemm_kernels_for(ctx.isa)->fn_w[w->dtype][1]) {
+        tconv_run(x, NULL, w, bias, y, s, act, ctx);
         return;
     }
     const size_t count = pci_tconv_packed_size(s), nb = (size_t)(s->oc + PCI_NR - 1) / PCI_NR;
