@@ -57,6 +57,7 @@ class ModelFile:
     file_size: int
     dtypes: dict[str, str] = field(default_factory=dict)  # tensor -> its dtype name (bfloat16 is stored as uint16)
     version: int = VERSION
+    scales: dict[str, str] = field(default_factory=dict)  # int8 tensor -> the float32 tensor of its scales
 
 
 def write_model(path: str | os.PathLike, header: dict[str, Any], tensors: dict[str, np.ndarray],
@@ -240,4 +241,5 @@ def read_model(path: str | os.PathLike, verify: bool = True, num_threads: int = 
         if b0 < a1 and a1 > a0 and b1 > b0:  # empty tensors overlap nothing
             raise _fail(spath, f"tensors {an!r} and {bn!r} overlap (bytes {a0}..{a1} and {b0}..{b1})")
     dtypes = {t["name"]: t["dtype"] for t in header["tensors"]}
-    return ModelFile(spath, header, tensors, mm, size, dtypes, version)
+    scales = {name: q["scale"] for name, q in quantized.items()}
+    return ModelFile(spath, header, tensors, mm, size, dtypes, version, scales)

@@ -72,6 +72,27 @@ def _sigint_watchable() -> bool:
     return threading.current_thread() is threading.main_thread() and callable(signal.getsignal(signal.SIGINT))
 
 
+def _check_stored_kernel(opdef: Any, node: Any, file: Any) -> None:
+    """An int8 kernel's scales: the tensor its table entry names, one float per packed
+    output channel (the C validator can only check that they lie inside the file)."""
+    name, scale = node.weights.get("kernel"), node.weights.get("kernel_scale")
+    dtype = file.dtypes.get(name, "float32") if name else None
+    if dtype != "int8":
+        if scale is not None:
+            raise ValueError(f"kernel_scale {scale!r} given for a {dtype or 'missing'} kernel (int8 kernels only)")
+        return
+    if scale is None or file.scales.get(name) != scale:
+        raise ValueError(f"int8 kernel {name!r}: kernel_scale {scale!r} is not the scale tensor its table entry "
+                         f"names ({file.scales.get(name)!r})")
+    segments = opdef.channels(node.attrs, int(file.tensors[name].size)) if opdef.channels else []
+    if not segments or sum(p * r * lanes for _, p, r, lanes in segments) != file.tensors[name].size:
+        raise ValueError(f"int8 kernel {name!r} of {file.tensors[name].size} weights does not fit the layer")
+    need = segments[0][1] * segments[0][3]
+    if file.tensors[scale].size != need:
+        raise ValueError(f"kernel_scale {scale!r} has {file.tensors[scale].size} floats; the layer's int8 kernel "
+                         f"has {need} output channels (packed)")
+
+
 def _plan_arena(graph: Graph, shapes: dict, batch: int) -> tuple[dict[str, tuple[int, int]], int]:
     """Offsets of every tensor's buffer in one arena, reusing memory of dead
     tensors (greedy first fit by lifetime). Alias ops share their input's buffer."""
@@ -298,6 +319,7 @@ class Model:
             try:
                 st = opdef.step(node.attrs, [shapes[t] if t in shapes else ConstShape(self.file.tensors[t].shape)
                                              for t in node.inputs], shapes[node.output], batch)
+                _check_stored_kernel(opdef, node, self.file)
             except (ValueError, KeyError, TypeError, ZeroDivisionError) as e:
                 raise ModelFileError(f"{self.file.path}: node {node.name!r} ({node.op}): {e}") from None
             steps.append((index, opdef, st))

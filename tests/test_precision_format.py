@@ -197,3 +197,40 @@ def test_version_1_files_still_load_and_hold_float32_only(tmp_path: Path) -> Non
 
     with pytest.raises(ModelFileError, match="version-1 file"):
         read_model(_rewrite_header(v2, tmp_path / "v1f16.pci", to_f16, version=1))
+
+
+def _int8_lenet(tmp_path: Path, edit) -> Path:
+    """The bundled LeNet-5 at int8, rewritten through write_model after `edit(header, tensors, scales)`."""
+    src = Path(pyconvinfer.convert(LENET, tmp_path / "q.pci", weights="int8"))
+    mf = read_model(src)
+    header = {k: v for k, v in mf.header.items() if k != "tensors"}
+    tensors = {n: np.array(a) for n, a in mf.tensors.items()}
+    scales = dict(mf.scales)
+    edit(header, tensors, scales)
+    out = tmp_path / "forged.pci"
+    write_model(out, header, tensors, scales=scales)
+    return out
+
+
+def test_int8_scales_must_fit_the_layer(tmp_path: Path) -> None:
+    x = np.zeros((1, 32, 32, 1), np.float32)
+
+    def short_scale(header, tensors, scales):
+        name = header["nodes"][0]["weights"]["kernel_scale"]
+        tensors[name] = tensors[name][:-1]
+
+    def other_scale(header, tensors, scales):
+        node = header["nodes"][0]
+        node["weights"]["kernel_scale"] = node["weights"]["bias"]
+
+    def scale_on_float(header, tensors, scales):
+        node = header["nodes"][0]
+        kname = node["weights"]["kernel"]
+        tensors[kname] = tensors[kname].astype(np.float32)
+        del scales[kname]
+
+    for edit, match in [(short_scale, "output channels"), (other_scale, "not the scale tensor"),
+                        (scale_on_float, "int8 kernels only")]:
+        model = pyconvinfer.load(_int8_lenet(tmp_path, edit))
+        with pytest.raises(ModelFileError, match=match):
+            model.predict(x)
