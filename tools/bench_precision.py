@@ -16,7 +16,7 @@ Each measurement runs in a fresh interpreter (this file with --child): load, pre
 8 seeded inputs (their outputs are compared with pyconvinfer float32's: max absolute
 probability difference, argmax agreement), then the median time of batch-1 calls
 (tools/bench_child.py's timing: blocks of calls after warm-up), then the process's
-peak RSS (ru_maxrss). Runtimes alternate within a round; the table gives the median
+peak RSS (VmHWM). Runtimes alternate within a round; the table gives the median
 over rounds. The machine's CPU and ISA head the report.
 """
 
@@ -42,8 +42,6 @@ DEFAULT_WORKDIR = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser(
 
 
 def _child(spec: dict[str, Any]) -> dict[str, Any]:
-    import resource
-
     import bench_child as bc
     import numpy as np
 
@@ -60,15 +58,29 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     lat = bc._time_runs(predict, [np.ascontiguousarray(xs[i:i + 1]) for i in range(len(xs))], spec["runs"],
                         0.5, 1.0)
     return {"median_s": lat["median_s"], "load_s": load_s, "info": {k: str(v) for k, v in info.items()},
-            "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+            "maxrss_mib": _peak_rss_mib()}
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak RSS: VmHWM (ru_maxrss would carry the parent's peak over fork + exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _convert(h5: Path, dst: Path, weights: str) -> None:
-    import pyconvinfer
-
+    """In a child process: the converter's peak memory must not be the measuring processes' baseline."""
     if dst.exists():
         dst.unlink()
-    pyconvinfer.convert(h5, dst, weights=weights)
+    code = "import sys, pyconvinfer; pyconvinfer.convert(sys.argv[1], sys.argv[2], weights=sys.argv[3])"
+    subprocess.run([sys.executable, "-c", code, str(h5), str(dst), weights], check=True)
 
 
 def _quantize_onnx(src: Path, dst: Path, x8: Path) -> None:
