@@ -171,7 +171,8 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
     "float32", "float16", "bfloat16" or "int8" (per output channel): the packed
     kernel is stored so and widened by the C kernels (quantize.py).
     winograd_weights: "file" (U = G g G^T packed here, as the converter stores it)
-    or "runtime" (the direct 3x3 kernel, U computed into scratch by the C step)."""
+    or "runtime_float16" / "runtime_float32" (the direct 3x3 kernel; the C step
+    computes U into scratch in that precision)."""
     x = _array(x, "x", 4)
     kernel = _array(kernel, "kernel", 4)
     n, h, w, c = x.shape
@@ -189,8 +190,9 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
     y = np.empty((n, oh, ow, cout), dtype=np.float32)
     attrs = _conv_attrs((kh, kw), (sh, sw), (dh, dw), padding, groups, c, cout, algorithm)
-    if winograd_weights not in ("file", "runtime"):
-        raise ValueError(f"winograd_weights must be 'file' or 'runtime', got {winograd_weights!r}")
+    if winograd_weights not in ("file", "runtime_float16", "runtime_float32"):
+        raise ValueError(f"winograd_weights must be 'file', 'runtime_float16' or 'runtime_float32', "
+                         f"got {winograd_weights!r}")
     attrs["winograd_weights"] = winograd_weights
     if algorithm != "direct":
         m = int(algorithm[-1])

@@ -46,7 +46,7 @@ cdef extern from "pci_kernels.h":
     uint64_t pci_payload_hash(const void *data, size_t length, pci_ctx ctx) nogil
     size_t pci_tconv_packed_size(const pci_tconv_shape *s) nogil
     size_t pci_winograd_scratch_floats(const pci_conv_shape *s, int m) nogil
-    size_t pci_winograd_weights_floats(int cin, int cout, int m) nogil
+    size_t pci_winograd_weights_floats(int cin, int cout, int m, int u_dtype) nogil
     void pci_conv2d_ref(const float *x, const float *kernel, const float *bias, float *y,
                         const pci_conv_shape *s, pci_act act) nogil
     void pci_conv2d_transpose_ref(const float *x, const float *kernel, const float *bias, float *y,
@@ -263,11 +263,12 @@ def payload_hash(data, int num_threads=1) -> int:
     return h
 
 
-def winograd_weights_floats(int cin, int cout, int m) -> int:
-    """Floats of Winograd F(m x m) weights U for cin -> cout channels (transformed at run time into scratch)."""
-    if cin <= 0 or cout <= 0 or m not in (2, 4):
-        raise ValueError(f"bad Winograd weights shape: {cin} -> {cout} channels, tile {m}")
-    return pci_winograd_weights_floats(cin, cout, m)
+def winograd_weights_floats(int cin, int cout, int m, str dtype) -> int:
+    """Scratch floats for Winograd F(m x m) weights U of cin -> cout channels stored as
+    dtype ("float16" or "float32"), transformed at run time."""
+    if cin <= 0 or cout <= 0 or m not in (2, 4) or dtype not in ("float16", "float32"):
+        raise ValueError(f"bad Winograd weights shape: {cin} -> {cout} channels, tile {m}, {dtype}")
+    return pci_winograd_weights_floats(cin, cout, m, DTYPE_IDS[dtype])
 
 
 def winograd_scratch_floats(ints, int m) -> int:

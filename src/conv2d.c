@@ -7,6 +7,7 @@
  * sum_tap sum_cin a[tap][m][cin] * w[tap][cin][oc] on packed weights.
  * Every output element is computed by one thread in one fixed order, so
  * results do not depend on the thread count. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -401,9 +402,11 @@ static size_t conv_packed_floats(const pci_conv_shape *s, int algo) {
 /* int8 scales of the packed kernel, one per packed output channel (ops/conv.py
  * _conv_channels): per Winograd position and panel, per depthwise channel, or
  * per group and panel. */
-/* Step parameter after the 16 shape ints: 1 when a Winograd step's kernel is
- * the direct 3x3 one, transformed into scratch each run (winograd_weights.c). */
+/* Step parameter after the 16 shape ints: 0 when a Winograd step's kernel is U;
+ * 1 (2) when it is the direct 3x3 one, transformed each run into scratch as
+ * float16 (float32) U (winograd_weights.c). */
 #define CONV_RUNTIME_U 16
+static int runtime_u_dtype(int flag) { return flag == 1 ? PCI_DTYPE_F16 : PCI_DTYPE_F32; }
 
 static size_t conv_scale_floats(const pci_conv_shape *s, int algo) {
     const size_t cout_g = (size_t)(s->oc / s->groups);
@@ -419,13 +422,14 @@ int pci_validate_conv2d(const pci_step *st, pci_check *chk) {
     if (s->c % s->groups || s->oc % s->groups) return pci_check_fail(chk, "groups do not divide the channels");
     if (s->kh > s->h + 2 * s->pad_t + 65536 || s->kw > s->w + 2 * s->pad_l + 65536) return pci_check_fail(chk, "kernel too large");
     const int runtime_u = st->s.p[CONV_RUNTIME_U];
-    if (runtime_u != 0 && (runtime_u != 1 || !st->algo))
-        return pci_check_fail(chk, "run-time Winograd weights flag %d (0 or 1, and only with Winograd)", runtime_u);
+    if (runtime_u != 0 && (!st->algo || (runtime_u != 1 && runtime_u != 2)))
+        return pci_check_fail(chk, "run-time Winograd weights flag %d (0: U in the file, 1: float16 U, 2: float32 U; "
+                                   "Winograd only)", runtime_u);
     if (st->algo) {
         if (st->algo != 2 && st->algo != 4) return pci_check_fail(chk, "Winograd tile size %d is not 2 or 4", st->algo);
         if (s->kh != 3 || s->kw != 3 || s->sh != 1 || s->sw != 1 || s->dh != 1 || s->dw != 1 || s->groups != 1)
             return pci_check_fail(chk, "Winograd needs a 3x3 kernel, stride 1, dilation 1, one group");
-        const size_t shared = runtime_u ? pci_winograd_weights_floats(s->c, s->oc, st->algo) : 0;
+        const size_t shared = runtime_u ? pci_winograd_weights_floats(s->c, s->oc, st->algo, runtime_u_dtype(runtime_u)) : 0;
         if (shared == SIZE_MAX || st->scratch_floats < shared ||
             st->scratch_floats - shared < pci_winograd_scratch_floats(s, st->algo))
             return pci_check_fail(chk, "Winograd scratch too small");
@@ -443,13 +447,15 @@ void pci_run_conv2d(const pci_step *st, pci_ctx ctx) {
     const pci_weights w = pci_step_kernel(st);
     if (st->algo && st->s.p[CONV_RUNTIME_U]) { /* U into the start of the scratch, then Winograd on it */
         const pci_conv_shape *s = &st->s.conv;
-        const size_t shared = pci_winograd_weights_floats(s->c, s->oc, st->algo);
-        if (pci_winograd_weights(&w, s->c, s->oc, st->algo, st->scratch, ctx) != 0) {
+        const int u_dtype = runtime_u_dtype(st->s.p[CONV_RUNTIME_U]);
+        const size_t shared = pci_winograd_weights_floats(s->c, s->oc, st->algo, u_dtype);
+        if (pci_winograd_weights(&w, s->c, s->oc, st->algo, st->scratch, u_dtype, ctx) != 0) {
             pci_fill_nan(st->out, (size_t)s->n * s->oh * s->ow * s->oc);
             return;
         }
-        pci_conv2d_winograd(st->in[0], st->scratch, st->w[1], st->out, s, st->algo, st->act, st->scratch + shared,
-                            st->scratch_floats - shared, ctx);
+        const pci_weights uw = {st->scratch, u_dtype, NULL};
+        pci_conv2d_winograd_w(st->in[0], &uw, st->w[1], st->out, s, st->algo, st->act, st->scratch + shared,
+                              st->scratch_floats - shared, ctx);
     } else if (st->algo)
         pci_conv2d_winograd_w(st->in[0], &w, st->w[1], st->out, &st->s.conv, st->algo, st->act, st->scratch,
                               st->scratch_floats, ctx);
@@ -458,9 +464,12 @@ void pci_run_conv2d(const pci_step *st, pci_ctx ctx) {
 }
 
 const char *pci_algorithm_conv2d(const pci_step *st, int isa) {
-    if (st->algo == 2) return st->s.p[CONV_RUNTIME_U] ? "Winograd F(2x2,3x3), U at run time" : "Winograd F(2x2,3x3)";
-    if (st->algo == 4 && st->s.p[CONV_RUNTIME_U]) return "Winograd F(4x4,3x3), U at run time";
-    if (st->algo == 4) return "Winograd F(4x4,3x3)";
+    static const char *const wino[2][3] = {{"Winograd F(2x2,3x3)", "Winograd F(2x2,3x3), f16 U at run time",
+                                            "Winograd F(2x2,3x3), U at run time"},
+                                           {"Winograd F(4x4,3x3)", "Winograd F(4x4,3x3), f16 U at run time",
+                                            "Winograd F(4x4,3x3), U at run time"}};
+    const int flag = st->s.p[CONV_RUNTIME_U];
+    if ((st->algo == 2 || st->algo == 4) && flag >= 0 && flag <= 2) return wino[st->algo == 4][flag];
     switch (choose_conv_path(&st->s.conv, isa)) {
     case CONV_DEPTHWISE: return "depthwise direct";
     case CONV_THIN:

@@ -112,11 +112,12 @@ size_t pci_winograd_tile_block(const pci_conv_shape *s, int m);
 void pci_conv2d_winograd(const float *x, const float *u, const float *bias, float *y,
                          const pci_conv_shape *s, int m, pci_act act, float *scratch,
                          size_t scratch_floats, pci_ctx ctx);
-/* U for F(m x m) from a 3x3 kernel in the direct panel16 layout, in any stored
- * precision, into u (pci_winograd_weights_floats() floats; winograd_weights.c).
- * Returns 0, or -1 if a per-thread buffer could not be allocated. */
-size_t pci_winograd_weights_floats(int cin, int cout, int m);
-int pci_winograd_weights(const pci_weights *w, int cin, int cout, int m, float *u, pci_ctx ctx);
+/* U for F(m x m), as u_dtype (PCI_DTYPE_F16 or F32), from a 3x3 kernel in the
+ * direct panel16 layout in any stored precision, into u (room:
+ * pci_winograd_weights_floats() floats, SIZE_MAX for a bad shape;
+ * winograd_weights.c). Returns 0, or -1 if a per-thread buffer could not be allocated. */
+size_t pci_winograd_weights_floats(int cin, int cout, int m, int u_dtype);
+int pci_winograd_weights(const pci_weights *w, int cin, int cout, int m, void *u, int u_dtype, pci_ctx ctx);
 /* Readable reference: Keras-layout kernel (kh, kw, cin_g, oc), six loops. */
 void pci_conv2d_ref(const float *x, const float *kernel, const float *bias, float *y,
                     const pci_conv_shape *s, pci_act act);

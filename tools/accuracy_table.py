@@ -2,6 +2,7 @@
 
     python tools/accuracy_table.py                     # LeNet-5 and the digits CNN
     python tools/accuracy_table.py --vgg16 ~/.cache/pyconvinfer-bench/vgg16/vgg16.h5
+    python tools/accuracy_table.py --layer-errors      # one 3x3 layer per algorithm and precision
 
 For each model and each `--weights` precision: convert, run the 450 held-out
 scikit-learn digits (pyconvinfer/data), and report the accuracy, the change against
@@ -47,10 +48,48 @@ def _rows(name: str, src: Path, x: np.ndarray, y: np.ndarray | None, tmp: Path) 
     return rows
 
 
+def _conv64(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    xp = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    n, h, w, _ = x.shape
+    y = np.zeros((n, h, w, k.shape[3]))
+    for i in range(3):
+        for j in range(3):
+            y += np.einsum("nhwc,co->nhwo", xp[:, i:i + h, j:j + w], k[i, j].astype(np.float64))
+    return y
+
+
+def layer_errors() -> list[str]:
+    """Max error / max |y| of one VGG-like 3x3 layer (28x28x128 -> 128, He-initialised, relu
+    input) against float64, per stored precision and algorithm: where Winograd's U comes from
+    decides how much it adds to the weights' own rounding."""
+    from pyconvinfer import kernels
+
+    rng = np.random.default_rng(0)
+    x = np.maximum(rng.standard_normal((1, 28, 28, 128)), 0).astype(np.float32)
+    k = (rng.standard_normal((3, 3, 128, 128)) * np.sqrt(2 / (9 * 128))).astype(np.float32)
+    ref = _conv64(x, k)
+    scale = np.abs(ref).max()
+    ways = [("direct", "direct", "file"), ("F(2x2), U in the file", "winograd2", "file"),
+            ("F(4x4), U in the file", "winograd4", "file"),
+            ("F(2x2), float16 U at run time", "winograd2", "runtime_float16"),
+            ("F(4x4), float16 U at run time", "winograd4", "runtime_float16"),
+            ("F(4x4), float32 U at run time", "winograd4", "runtime_float32")]
+    lines = ["| weights | " + " | ".join(w[0] for w in ways) + " |", "|---|" + "---:|" * len(ways)]
+    for d in WEIGHT_DTYPES:
+        errs = [np.abs(kernels.conv2d(x, k, padding="same", algorithm=a, winograd_weights=u, weights_dtype=d)
+                       - ref).max() / scale for _, a, u in ways]
+        lines.append(f"| {d} | " + " | ".join(f"{e:.1e}" for e in errs) + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--vgg16", type=Path, default=None, help="also VGG16 from this .h5 (bench_peers.py's)")
+    p.add_argument("--layer-errors", action="store_true", help="per-layer error of each Winograd weights policy")
     args = p.parse_args(argv)
+    if args.layer_errors:
+        print("\n".join(layer_errors()))
+        return 0
     x, y = np.load(DATA / "digits_test_x.npy"), np.load(DATA / "digits_test_y.npy")
     lines = ["| model | weights | file MB | held-out accuracy | vs float32 (points) | max abs prob diff vs float32 "
              "| argmax agree |", "|---|---|---:|---:|---:|---:|---:|"]

@@ -68,12 +68,21 @@ def conv_ints(a: dict, in_shape: Shape, batch: int) -> list[int]:
     return [batch, h, wd, c, oh, ow, a["filters"], kh, kw, sh, sw, dh, dw, pt, pl, a["groups"]]
 
 
+# Where a Winograd layer's U comes from: the file (the kernel is U), or the direct 3x3 kernel
+# transformed each run into scratch as float16 or float32 U (src/winograd_weights.c).
+WINOGRAD_WEIGHTS = {"file": 0, "runtime_float16": 1, "runtime_float32": 2}
+
+
+def winograd_weights(a: dict) -> str:
+    where = a.get("winograd_weights", "file")
+    if where not in WINOGRAD_WEIGHTS:
+        raise ValueError(f"winograd_weights must be one of {', '.join(WINOGRAD_WEIGHTS)}, got {where!r}")
+    return where if winograd_tile(a) else "file"
+
+
 def runtime_transform(a: dict) -> bool:
     """Winograd weights stored as the 3x3 kernel and transformed at run time (into scratch)."""
-    where = a.get("winograd_weights", "file")
-    if where not in ("file", "runtime"):
-        raise ValueError(f"winograd_weights must be 'file' or 'runtime', got {where!r}")
-    return where == "runtime" and winograd_tile(a) > 0
+    return winograd_weights(a) != "file"
 
 
 def _conv_step(a: dict, ins: list[Shape], out: Shape, batch: int) -> Step:
@@ -81,10 +90,12 @@ def _conv_step(a: dict, ins: list[Shape], out: Shape, batch: int) -> Step:
     m = winograd_tile(a)
     if not m:
         return Step(ints=ints)
-    # p[16]: 1 = the kernel is the direct 3x3 one; U goes to the start of the scratch, shared by the threads
-    shared = _kernels.winograd_weights_floats(a["in_channels"], a["filters"], m) if runtime_transform(a) else 0
-    return Step(ints=ints + [int(shared > 0)], algo=m, scratch_floats=_kernels.winograd_scratch_floats(ints, m),
-                scratch_shared=shared)
+    # p[16]: where U comes from (WINOGRAD_WEIGHTS); run-time U goes to the start of the scratch, shared by the threads
+    where = winograd_weights(a)
+    shared = (_kernels.winograd_weights_floats(a["in_channels"], a["filters"], m, where.split("_")[1])
+              if where != "file" else 0)
+    return Step(ints=ints + [WINOGRAD_WEIGHTS[where]], algo=m,
+                scratch_floats=_kernels.winograd_scratch_floats(ints, m), scratch_shared=shared)
 
 
 def _conv_pack(a: dict, role: str, arr):
@@ -141,10 +152,12 @@ def choose_algorithm(attrs: dict, in_shape: Shape, policy: str) -> str:
 
 def _conv_configure(a: dict, ins: list[Shape], options: dict) -> None:
     a["algorithm"] = choose_algorithm(a, ins[0], options.get("winograd", "auto"))
-    if a["algorithm"] == "winograd2" and options.get("weights", "float32") != "float32":
-        # F(2x2) serves the wide layers of small maps (VGG16's block 4: 512 channels), whose U would
-        # be 16/9 of the kernel: a reduced-precision file keeps the 3x3 kernel, transformed per run
-        a["winograd_weights"] = "runtime"
+    if a["algorithm"] != "direct" and options.get("weights", "float32") != "float32":
+        # A reduced-precision file keeps the 3x3 kernel and computes U per run (docs/PRECISION.md):
+        # U stored in bfloat16 / int8 multiplies their rounding error by the transforms' gain, and
+        # is 16/9 (F(2x2)) or 4x (F(4x4)) the kernel's size. F(2x2) U fits float16 (error ~ the
+        # direct convolution's), F(4x4)'s needs float32.
+        a["winograd_weights"] = "runtime_float16" if a["algorithm"] == "winograd2" else "runtime_float32"
 
 
 def _conv_macs(a, ins, out) -> int:
@@ -165,7 +178,7 @@ def _conv_describe(a: dict) -> str:
 
 
 register(OpDef("conv2d", _conv_infer, _conv_step, weights=("kernel", "bias", "kernel_scale"), pack=_conv_pack,
-               pack_key=lambda a: (a.get("algorithm", "direct"), a.get("winograd_weights", "file"), a["groups"]),
+               pack_key=lambda a: (a.get("algorithm", "direct"), runtime_transform(a), a["groups"]),
                activation=True, row_activation=True,
                fold_scale=_conv_fold_scale, configure=_conv_configure, macs=_conv_macs, describe=_conv_describe,
                channels=_conv_channels))
