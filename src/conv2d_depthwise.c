@@ -110,17 +110,25 @@ static void dw_worker(const dw_job *J) {
             xrows[nrows] = src;
             rows_i[nrows++] = i;
         }
+        int shift_from = -1, nt = 0; /* interior tiles: the previous tile's taps, shifted */
         for (int ow = 0; ow < s->ow;) {
             const int interior = ow >= J->ow_lo && ow < J->ow_hi;
             const int npx = interior ? PCI_MIN(PCI_DW_PX, J->ow_hi - ow) : 1;
-            int nt = 0;
-            for (int q = 0; q < nrows; q++)
-                for (int j = 0; j < kw; j++) {
-                    const int iw = ow * s->sw + j * s->dw - s->pad_l;
-                    if (iw < 0 || iw >= s->w) continue;
-                    xt[nt] = xrows[q] + (size_t)iw * pc;
-                    wt[nt++] = J->w + ((size_t)rows_i[q] * kw + j) * oc;
-                }
+            if (interior && shift_from >= 0) {
+                /* every tap of an interior pixel is valid: same taps, moved by the columns walked */
+                const size_t step = (size_t)(ow - shift_from) * s->sw * pc;
+                for (int t = 0; t < nt; t++) xt[t] += step;
+            } else {
+                nt = 0;
+                for (int q = 0; q < nrows; q++)
+                    for (int j = 0; j < kw; j++) {
+                        const int iw = ow * s->sw + j * s->dw - s->pad_l;
+                        if (iw < 0 || iw >= s->w) continue;
+                        xt[nt] = xrows[q] + (size_t)iw * pc;
+                        wt[nt++] = J->w + ((size_t)rows_i[q] * kw + j) * oc;
+                    }
+            }
+            shift_from = interior ? ow : -1;
             J->tile(nt, xt, wt, (size_t)s->sw * pc, npx, oc, J->bias, yrow + (size_t)ow * oc, J->clamp);
             ow += npx;
         }

@@ -51,6 +51,11 @@ DW_TARGET static inline __attribute__((always_inline)) void DW_NAME(pixels)(
     int q = 0;
     for (; q + DW_V * DW_VL <= c; q += DW_V * DW_VL)
         DW_NAME(block)(P, DW_V, 0, ntaps, xt, wt, pstep, c, bias, out, clamp, q, none);
+    /* Two vectors before one: 32 channels (MobileNetV2's first depthwise) would
+     * otherwise run as two blocks of 4 accumulators, latency-bound. */
+    if (DW_V > 2)
+        for (; q + 2 * DW_VL <= c; q += 2 * DW_VL)
+            DW_NAME(block)(P, 2, 0, ntaps, xt, wt, pstep, c, bias, out, clamp, q, none);
     for (; q + DW_VL <= c; q += DW_VL) DW_NAME(block)(P, 1, 0, ntaps, xt, wt, pstep, c, bias, out, clamp, q, none);
     if (q < c) DW_NAME(block)(P, 1, 1, ntaps, xt, wt, pstep, c, bias, out, clamp, q, DW_MASK(c - q));
 }

@@ -61,6 +61,7 @@ class DwCase:
 CASES = [
     # MobileNetV2 / EfficientNet-like layers; the first two are big enough to run on several threads.
     DwCase((1, 56, 56, 144), (3, 3), (1, 1), (1, 1), "same", 1, True, "relu6"),
+    DwCase((1, 30, 31, 32), (3, 3), (2, 2), (1, 1), ((0, 1), (0, 1)), 1, True, "relu6"),  # folded pad, 2 vectors
     DwCase((2, 80, 80, 96), (3, 3), (2, 2), (1, 1), "same", 1, True, "swish"),
     DwCase((1, 14, 14, 576), (3, 3), (1, 1), (1, 1), "same", 1, False, "relu6"),
     DwCase((1, 7, 7, 960), (3, 3), (1, 1), (1, 1), "same", 1, True, "linear"),
