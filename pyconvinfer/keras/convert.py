@@ -24,6 +24,7 @@ from . import builtin
 from .files import KerasFile, keras3_vars_for, read_config_json, read_keras_file
 from .fold_pads import fold_pads
 from .layers import HANDLERS, Ctx, RawNode, has_weights
+from .one_pixel_conv import one_pixel_convs_to_dense
 from .topology import Topology, parse_topology
 
 
@@ -357,6 +358,7 @@ def build_graph(src: str, config: str | None = None, arch: str | None = None,
                 first[key] = n
             shared.update(id(a) for a in n.raw.values())
     nodes = _fuse(fold_pads(raw_nodes, topo.outputs), topo.outputs, shared)
+    nodes = one_pixel_convs_to_dense(nodes, shapes, shared)
     try:
         packed_nodes, tensors = _pack(nodes, shapes, {"winograd": winograd})
     except ValueError as e:
