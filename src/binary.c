@@ -47,7 +47,7 @@ static inline float combine(int kind, float a, float b) {
         }                                                                        \
         return;
 
-static void combine_row(int kind, float *out, const float *x, size_t n, int stride) {
+static inline __attribute__((always_inline)) void combine_row(int kind, float *out, const float *x, size_t n, int stride) {
     const float v = x[0];
     switch (kind) {
         COMBINE_LOOPS(PCI_BINARY_SUB)
@@ -78,7 +78,7 @@ static void combine_row(int kind, float *out, const float *x, size_t n, int stri
         }                                                                                               \
         return;
 
-static void combine2(int kind, float *out, const float *a, int sa, const float *b, int sb, size_t n) {
+static inline __attribute__((always_inline)) void combine2(int kind, float *out, const float *a, int sa, const float *b, int sb, size_t n) {
     const float av = a[0], bv = b[0];
     switch (kind) {
         COMBINE2_LOOPS(PCI_BINARY_SUB)
@@ -119,7 +119,7 @@ typedef struct {
 } binary_job;
 
 /* out[j] = x[j] (or x[0] for stride 0), j < n. */
-static void load_row(float *out, const float *x, size_t n, int stride) {
+static inline __attribute__((always_inline)) void load_row(float *out, const float *x, size_t n, int stride) {
     if (stride) {
         if (out != x) memmove(out, x, sizeof(float) * n);
     } else {
@@ -130,7 +130,7 @@ static void load_row(float *out, const float *x, size_t n, int stride) {
 
 /* The inputs' values for segment [j0, j0 + n) of a row, ready for combine_row:
  * a periodic input is tiled into buf (segments start at multiples of the period). */
-static const float *segment_src(const binary_job *J, int i, const float *row, size_t j0, size_t n, float *buf,
+static inline __attribute__((always_inline)) const float *segment_src(const binary_job *J, int i, const float *row, size_t j0, size_t n, float *buf,
                                 int *stride) {
     switch (J->walk[i]) {
     case WALK_SCALAR: *stride = 0; return row;
@@ -144,7 +144,7 @@ static const float *segment_src(const binary_job *J, int i, const float *row, si
     }
 }
 
-static void binary_segment(const binary_job *J, size_t item) {
+static inline __attribute__((always_inline)) void binary_segment(const binary_job *J, size_t item) {
     const size_t r = item / J->segs_per_row, j0 = (item % J->segs_per_row) * (SEG / J->period * J->period);
     const size_t n = PCI_MIN(SEG / J->period * J->period, J->row_len - j0);
     size_t rem = r, off[PCI_MAX_INPUTS] = {0};
@@ -178,6 +178,30 @@ static void binary_segment(const binary_job *J, size_t item) {
         for (size_t j = 0; j < n; j++) out[j] /= cnt;
     }
     pci_act_inplace(out, n, J->act, J->isa);
+}
+
+/* The segment body compiled once per instruction set (its `omp simd` loops
+ * become AVX2 / AVX-512 vectors there; the portable build's baseline is SSE2),
+ * chosen at run time by ctx.isa. Each element is one IEEE operation (no
+ * multiply-add to contract): every path gives the same bits. */
+typedef void (*binary_segment_fn)(const binary_job *J, size_t item);
+#define PCI_BINARY_VARIANT(SUFFIX, TARGET) \
+    TARGET static void segment_##SUFFIX(const binary_job *J, size_t item) { binary_segment(J, item); }
+PCI_BINARY_VARIANT(generic, )
+#ifdef PCI_X86
+PCI_BINARY_VARIANT(avx2, __attribute__((target("avx2,fma"))))
+PCI_BINARY_VARIANT(avx512, __attribute__((target("avx512f,avx2,fma"))))
+#endif
+#undef PCI_BINARY_VARIANT
+
+static binary_segment_fn segment_for(int isa) {
+    switch (pci_effective_isa(isa)) {
+#ifdef PCI_X86
+    case PCI_ISA_AVX512: return segment_avx512;
+    case PCI_ISA_AVX2: return segment_avx2;
+#endif
+    default: return segment_generic;
+    }
 }
 
 /* A binary MAC-equivalent is a load and a store: weigh it so that ~100 us of
@@ -220,7 +244,8 @@ void pci_binary(const float *const *xs, const int *masks, int k, float *y, int k
                             ctx.isa};
     const size_t items = rows * segs_per_row;
     const int nt = pci_threads_for(ctx, (double)rows * row_len * k * BINARY_COST_PER_ELEMENT);
-    PCI_FOR(nt, long it = 0, it < (long)items, it++, { binary_segment(&job, (size_t)it); });
+    const binary_segment_fn segment = segment_for(ctx.isa);
+    PCI_FOR(nt, long it = 0, it < (long)items, it++, { segment(&job, (size_t)it); });
 }
 
 /* ---- the binary op: p = kind, rank, dims[rank]; in_flags = broadcast masks ---- */
