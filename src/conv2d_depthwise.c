@@ -53,11 +53,34 @@ pci_dw_tile_fn pci_dw_tile_for(int isa) {
     }
 }
 
+/* Stride-1, dilation-1 interior tiles of PCI_DW_PX pixels with a 3- or 5-wide
+ * kernel (conv2d_depthwise_x86.h, DW_ROWS): xr[r] is kernel row r's input at
+ * the tile's first tap column, wr[r] its kw weight vectors (c floats apart). */
+typedef void (*dw_rows_fn)(int kw, int nrows, const float *const *xr, const float *const *wr, size_t pc, int c,
+                           const float *bias, float *out, const float *clamp);
+#ifdef PCI_X86
+void pci_dw_rows_avx2(int kw, int nrows, const float *const *xr, const float *const *wr, size_t pc, int c,
+                      const float *bias, float *out, const float *clamp);
+void pci_dw_rows_avx512(int kw, int nrows, const float *const *xr, const float *const *wr, size_t pc, int c,
+                        const float *bias, float *out, const float *clamp);
+#endif
+
+static dw_rows_fn dw_rows_for(int isa) {
+    switch (pci_effective_isa(isa)) {
+#ifdef PCI_X86
+    case PCI_ISA_AVX512: return pci_dw_rows_avx512;
+    case PCI_ISA_AVX2: return pci_dw_rows_avx2;
+#endif
+    default: return NULL; /* the tile kernel serves every shape */
+    }
+}
+
 typedef struct {
     const float *x, *w, *bias, *clamp;
     float *y;
     const pci_conv_shape *s;
     pci_dw_tile_fn tile;
+    dw_rows_fn rows_fn; /* NULL: no row kernel for this shape / ISA */
     pci_act act;
     int isa; /* of the activation path */
     long rows;
@@ -129,7 +152,16 @@ static void dw_worker(const dw_job *J) {
                     }
             }
             shift_from = interior ? ow : -1;
-            J->tile(nt, xt, wt, (size_t)s->sw * pc, npx, oc, J->bias, yrow + (size_t)ow * oc, J->clamp);
+            if (J->rows_fn && interior && npx == PCI_DW_PX) {
+                const float *xr[64], *wr[64];
+                for (int q = 0; q < nrows; q++) {
+                    xr[q] = xrows[q] + ((size_t)ow - (size_t)s->pad_l) * pc; /* interior: ow >= pad_l */
+                    wr[q] = J->w + (size_t)rows_i[q] * kw * oc;
+                }
+                J->rows_fn(kw, nrows, xr, wr, pc, oc, J->bias, yrow + (size_t)ow * oc, J->clamp);
+            } else {
+                J->tile(nt, xt, wt, (size_t)s->sw * pc, npx, oc, J->bias, yrow + (size_t)ow * oc, J->clamp);
+            }
             ow += npx;
         }
         if (pci_act_is_row(J->act)) pci_activation(yrow, (size_t)s->ow, (size_t)oc, J->act, (pci_ctx){1, J->isa});
@@ -143,7 +175,10 @@ void pci_conv2d_depthwise(const float *x, const float *w, const float *bias, flo
                           pci_act act, pci_ctx ctx) {
     float clamp[2];
     const int fused = pci_act_as_clamp(act, clamp);
-    dw_job job = {x, w, bias, fused ? clamp : NULL, y, s, pci_dw_tile_for(ctx.isa), act, ctx.isa, (long)s->n * s->oh, 0, 0};
+    /* The row kernel: stride 1, dilation 1 sideways, 3 or 5 columns; kh <= 64 (xr / wr on the stack). */
+    const int row_shape = s->sw == 1 && s->dw == 1 && (s->kw == 3 || s->kw == 5) && s->kh <= 64;
+    dw_job job = {x, w, bias, fused ? clamp : NULL, y, s, pci_dw_tile_for(ctx.isa),
+                  row_shape ? dw_rows_for(ctx.isa) : NULL, act, ctx.isa, (long)s->n * s->oh, 0, 0};
     interior_columns(s, &job.ow_lo, &job.ow_hi);
     /* A depthwise multiply-add costs several times a GEMM one (each input value
      * feeds kh*kw outputs at most, so loads and stores bound it): MobileNetV2's
