@@ -355,7 +355,7 @@ def upsample_nearest2d(x: np.ndarray, size=2, *, num_threads=None) -> np.ndarray
 
 
 def binary(kind: str, xs: Sequence[np.ndarray], *, constants: Sequence[int] = (),
-           activation: acts.ActivationSpec = None, num_threads=None) -> np.ndarray:
+           activation: acts.ActivationSpec = None, num_threads=None, isa=None) -> np.ndarray:
     """Element-wise `kind` (add, subtract, multiply, divide, maximum, minimum, average,
     prelu) over inputs with Keras/NumPy broadcasting; axis 0 is the batch. Inputs whose
     index is in `constants` are unbatched constants, right-aligned to the output."""
@@ -378,7 +378,7 @@ def binary(kind: str, xs: Sequence[np.ndarray], *, constants: Sequence[int] = ()
     out = _binary_infer({"kind": kind}, shapes)
     y = np.empty((batch, *out), dtype=np.float32)
     return _run("binary", {"kind": kind}, list(xs), y, activation=activation, num_threads=num_threads,
-                constants=constants)
+                constants=constants, isa=isa)
 
 
 def add(xs: Sequence[np.ndarray], *, activation: acts.ActivationSpec = None, num_threads=None) -> np.ndarray:

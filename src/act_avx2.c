@@ -35,6 +35,7 @@ VFN M vge(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
 VFN M veq(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
 VFN M vnan(V a) { return _mm256_cmp_ps(a, a, _CMP_UNORD_Q); }
 VFN V vsel(M m, V a, V b) { return _mm256_blendv_ps(b, a, m); }
+VFN int vall(M m) { return _mm256_movemask_ps(m) == 0xFF; }
 VFN V vcopysign(V mag, V sgn) {
     const V s = _mm256_set1_ps(-0.0f);
     return _mm256_or_ps(_mm256_andnot_ps(s, mag), _mm256_and_ps(s, sgn));

@@ -35,6 +35,7 @@ VFN M vge(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
 VFN M veq(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
 VFN M vnan(V a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q); }
 VFN V vsel(M m, V a, V b) { return _mm512_mask_blend_ps(m, b, a); }
+VFN int vall(M m) { return m == (M)0xFFFF; }
 VFN V vcopysign(V mag, V sgn) {
     const __m512i s = _mm512_set1_epi32((int)0x80000000u);
     return _mm512_castsi512_ps(_mm512_or_si512(_mm512_andnot_si512(s, _mm512_castps_si512(mag)),

@@ -31,6 +31,7 @@ VFN V vmul(V a, V b) { return a * b; }
 VFN V vdiv(V a, V b) { return a / b; }
 VFN V vfma(V a, V b, V c) { return a * b + c; } /* -std=c11: not contracted */
 VFN V vsel(M m, V a, V b) { return (V)((m & (M)a) | (~m & (M)b)); }
+VFN int vall(M m) { return (m[0] & m[1] & m[2] & m[3]) != 0; }
 VFN M vlt(V a, V b) { return a < b; }
 VFN M vle(V a, V b) { return a <= b; }
 VFN M vgt(V a, V b) { return a > b; }
@@ -86,6 +87,7 @@ VFN M vge(V a, V b) { return a >= b; }
 VFN M veq(V a, V b) { return a == b; }
 VFN M vnan(V a) { return a != a; }
 VFN V vsel(M m, V a, V b) { return m ? a : b; }
+VFN int vall(M m) { return m != 0; }
 VFN V vcopysign(V mag, V sgn) { return copysignf(mag, sgn); }
 VFN V vround(V a) {
     /* ties to even by the 1.5 * 2^23 trick (exact for |a| < 2^22; callers clamp) */

@@ -34,6 +34,7 @@ VFN M vge(V a, V b) { return vcgeq_f32(a, b); }
 VFN M veq(V a, V b) { return vceqq_f32(a, b); }
 VFN M vnan(V a) { return vmvnq_u32(vceqq_f32(a, a)); }
 VFN V vsel(M m, V a, V b) { return vbslq_f32(m, a, b); }
+VFN int vall(M m) { return vminvq_u32(m) != 0; }
 VFN V vcopysign(V mag, V sgn) { return vbslq_f32(vdupq_n_u32(0x80000000u), sgn, mag); }
 VFN V vround(V a) { return vrndnq_f32(a); }
 VFN V vpow2i(V k) {

@@ -18,6 +18,9 @@
 
 #include "pci_internal.h"
 
+/* Weight of a depthwise MAC against the GEMM MACs pci_threads_for counts. */
+#define DW_COST_PER_MAC 8.0
+
 /* Generic C tile kernel: the same contract as the ISA ones (pci_internal.h). */
 static void dw_tile_generic(int ntaps, const float *const *xt, const float *const *wt, size_t pstep, int npx,
                             int c, const float *bias, float *out, const float *clamp) {
@@ -50,11 +53,34 @@ pci_dw_tile_fn pci_dw_tile_for(int isa) {
     }
 }
 
+/* Stride-1, dilation-1 interior tiles of PCI_DW_PX pixels with a 3- or 5-wide
+ * kernel (conv2d_depthwise_x86.h, DW_ROWS): xr[r] is kernel row r's input at
+ * the tile's first tap column, wr[r] its kw weight vectors (c floats apart). */
+typedef void (*dw_rows_fn)(int kw, int nrows, const float *const *xr, const float *const *wr, size_t pc, int c,
+                           const float *bias, float *out, const float *clamp);
+#ifdef PCI_X86
+void pci_dw_rows_avx2(int kw, int nrows, const float *const *xr, const float *const *wr, size_t pc, int c,
+                      const float *bias, float *out, const float *clamp);
+void pci_dw_rows_avx512(int kw, int nrows, const float *const *xr, const float *const *wr, size_t pc, int c,
+                        const float *bias, float *out, const float *clamp);
+#endif
+
+static dw_rows_fn dw_rows_for(int isa) {
+    switch (pci_effective_isa(isa)) {
+#ifdef PCI_X86
+    case PCI_ISA_AVX512: return pci_dw_rows_avx512;
+    case PCI_ISA_AVX2: return pci_dw_rows_avx2;
+#endif
+    default: return NULL; /* the tile kernel serves every shape */
+    }
+}
+
 typedef struct {
     const float *x, *w, *bias, *clamp;
     float *y;
     const pci_conv_shape *s;
     pci_dw_tile_fn tile;
+    dw_rows_fn rows_fn; /* NULL: no row kernel for this shape / ISA */
     pci_act act;
     int isa; /* of the activation path */
     long rows;
@@ -107,18 +133,35 @@ static void dw_worker(const dw_job *J) {
             xrows[nrows] = src;
             rows_i[nrows++] = i;
         }
+        int shift_from = -1, nt = 0; /* interior tiles: the previous tile's taps, shifted */
         for (int ow = 0; ow < s->ow;) {
             const int interior = ow >= J->ow_lo && ow < J->ow_hi;
             const int npx = interior ? PCI_MIN(PCI_DW_PX, J->ow_hi - ow) : 1;
-            int nt = 0;
-            for (int q = 0; q < nrows; q++)
-                for (int j = 0; j < kw; j++) {
-                    const int iw = ow * s->sw + j * s->dw - s->pad_l;
-                    if (iw < 0 || iw >= s->w) continue;
-                    xt[nt] = xrows[q] + (size_t)iw * pc;
-                    wt[nt++] = J->w + ((size_t)rows_i[q] * kw + j) * oc;
+            if (interior && shift_from >= 0) {
+                /* every tap of an interior pixel is valid: same taps, moved by the columns walked */
+                const size_t step = (size_t)(ow - shift_from) * s->sw * pc;
+                for (int t = 0; t < nt; t++) xt[t] += step;
+            } else {
+                nt = 0;
+                for (int q = 0; q < nrows; q++)
+                    for (int j = 0; j < kw; j++) {
+                        const int iw = ow * s->sw + j * s->dw - s->pad_l;
+                        if (iw < 0 || iw >= s->w) continue;
+                        xt[nt] = xrows[q] + (size_t)iw * pc;
+                        wt[nt++] = J->w + ((size_t)rows_i[q] * kw + j) * oc;
+                    }
+            }
+            shift_from = interior ? ow : -1;
+            if (J->rows_fn && interior && npx == PCI_DW_PX) {
+                const float *xr[64], *wr[64];
+                for (int q = 0; q < nrows; q++) {
+                    xr[q] = xrows[q] + ((size_t)ow - (size_t)s->pad_l) * pc; /* interior: ow >= pad_l */
+                    wr[q] = J->w + (size_t)rows_i[q] * kw * oc;
                 }
-            J->tile(nt, xt, wt, (size_t)s->sw * pc, npx, oc, J->bias, yrow + (size_t)ow * oc, J->clamp);
+                J->rows_fn(kw, nrows, xr, wr, pc, oc, J->bias, yrow + (size_t)ow * oc, J->clamp);
+            } else {
+                J->tile(nt, xt, wt, (size_t)s->sw * pc, npx, oc, J->bias, yrow + (size_t)ow * oc, J->clamp);
+            }
             ow += npx;
         }
         if (pci_act_is_row(J->act)) pci_activation(yrow, (size_t)s->ow, (size_t)oc, J->act, (pci_ctx){1, J->isa});
@@ -132,9 +175,17 @@ void pci_conv2d_depthwise(const float *x, const float *w, const float *bias, flo
                           pci_act act, pci_ctx ctx) {
     float clamp[2];
     const int fused = pci_act_as_clamp(act, clamp);
-    dw_job job = {x, w, bias, fused ? clamp : NULL, y, s, pci_dw_tile_for(ctx.isa), act, ctx.isa, (long)s->n * s->oh, 0, 0};
+    /* The row kernel: stride 1, dilation 1 sideways, 3 or 5 columns; kh <= 64 (xr / wr on the stack). */
+    const int row_shape = s->sw == 1 && s->dw == 1 && (s->kw == 3 || s->kw == 5) && s->kh <= 64;
+    dw_job job = {x, w, bias, fused ? clamp : NULL, y, s, pci_dw_tile_for(ctx.isa),
+                  row_shape ? dw_rows_for(ctx.isa) : NULL, act, ctx.isa, (long)s->n * s->oh, 0, 0};
     interior_columns(s, &job.ow_lo, &job.ow_hi);
-    const int nt = pci_threads_for(ctx, (double)job.rows * s->ow * s->oc * s->kh * s->kw);
+    /* A depthwise multiply-add costs several times a GEMM one (each input value
+     * feeds kh*kw outputs at most, so loads and stores bound it): MobileNetV2's
+     * 28x28x192 layer (1.4 M MACs) takes ~50 us on one thread, far above the
+     * cost of a parallel region, yet sits below the GEMM threshold. */
+    const double work = (double)job.rows * s->ow * s->oc * s->kh * s->kw * DW_COST_PER_MAC;
+    const int nt = pci_threads_for(ctx, work);
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
         dw_worker(&job);

@@ -13,6 +13,8 @@
 #define DW_TARGET __attribute__((target("avx2,fma")))
 #define DW_NAME(part) dw_avx2_##part
 #define DW_TILE pci_dw_tile_avx2
+#define DW_ROWS pci_dw_rows_avx2
+#define DW_RV 1 /* row blocks: 4 pixels x 1 vector (+ KW weights) fit the 16 ymm registers */
 #define DW_VL 8
 #define DW_P PCI_DW_PX
 #define DW_V 3
@@ -33,6 +35,8 @@
 #undef DW_TARGET
 #undef DW_NAME
 #undef DW_TILE
+#undef DW_ROWS
+#undef DW_RV
 #undef DW_VL
 #undef DW_V
 #undef DW_VEC
@@ -52,6 +56,8 @@
 #define DW_TARGET __attribute__((target("avx512f,avx2,fma")))
 #define DW_NAME(part) dw_avx512_##part
 #define DW_TILE pci_dw_tile_avx512
+#define DW_ROWS pci_dw_rows_avx512
+#define DW_RV 2 /* row blocks: 4 pixels x 2 vectors + up to 10 weight vectors */
 #define DW_VL 16
 #define DW_V 4
 #define DW_VEC __m512

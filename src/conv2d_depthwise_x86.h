@@ -51,6 +51,11 @@ DW_TARGET static inline __attribute__((always_inline)) void DW_NAME(pixels)(
     int q = 0;
     for (; q + DW_V * DW_VL <= c; q += DW_V * DW_VL)
         DW_NAME(block)(P, DW_V, 0, ntaps, xt, wt, pstep, c, bias, out, clamp, q, none);
+    /* Two vectors before one: 32 channels (MobileNetV2's first depthwise) would
+     * otherwise run as two blocks of 4 accumulators, latency-bound. */
+    if (DW_V > 2)
+        for (; q + 2 * DW_VL <= c; q += 2 * DW_VL)
+            DW_NAME(block)(P, 2, 0, ntaps, xt, wt, pstep, c, bias, out, clamp, q, none);
     for (; q + DW_VL <= c; q += DW_VL) DW_NAME(block)(P, 1, 0, ntaps, xt, wt, pstep, c, bias, out, clamp, q, none);
     if (q < c) DW_NAME(block)(P, 1, 1, ntaps, xt, wt, pstep, c, bias, out, clamp, q, DW_MASK(c - q));
 }
@@ -71,4 +76,70 @@ DW_TARGET void DW_TILE(int ntaps, const float *const *xt, const float *const *wt
         DW_NAME(pixels)(1, ntaps, xs, wt, pstep, c, bias, out + (size_t)p * c, clamp);
     }
     if (xs != stack) free(xs);
+}
+
+/* Stride-1, dilation-1 rows (the 3x3 and 5x5 layers of MobileNet / EfficientNet):
+ * the P pixels of a tile need P + KW - 1 input columns per kernel row, and each
+ * loaded input vector feeds up to KW accumulators, instead of one load per
+ * (tap, pixel): 18 loads per 24 multiply-adds instead of 30 (P 4, V 2, KW 3).
+ * Each output still sums bias, then its taps in (row, column) order: the same
+ * arithmetic as DW_NAME(block), so the same bits. xr[r]: kernel row r's input at
+ * the tile's first tap column; wr[r]: its KW weight vectors, c floats apart. */
+DW_TARGET static inline __attribute__((always_inline)) void DW_NAME(rowblock)(
+    const int V, const int KW, const int masked, int nrows, const float *const *xr, const float *const *wr, size_t pc,
+    int c, const float *bias, float *out, const float *clamp, int q, DW_MASK_T mask) {
+    DW_VEC acc[DW_P][DW_RV];
+    for (int v = 0; v < V; v++) {
+        const DW_VEC b = !bias ? DW_ZERO() : masked ? DW_LOADM(bias + q, mask) : DW_LOAD(bias + q + v * DW_VL);
+        for (int p = 0; p < DW_P; p++) acc[p][v] = b;
+    }
+    for (int r = 0; r < nrows; r++) {
+        const float *x = xr[r] + q, *w = wr[r] + q;
+        __asm__("" : "+r"(x));
+        DW_VEC wv[5][DW_RV];
+        for (int j = 0; j < KW; j++)
+            for (int v = 0; v < V; v++)
+                wv[j][v] = masked ? DW_LOADM(w + (size_t)j * c, mask) : DW_LOAD(w + (size_t)j * c + v * DW_VL);
+        for (int u = 0; u < DW_P + KW - 1; u++) {
+            DW_VEC xv[DW_RV];
+            for (int v = 0; v < V; v++) xv[v] = masked ? DW_LOADM(x, mask) : DW_LOAD(x + v * DW_VL);
+            /* One running pointer: with x + u * pc gcc keeps an offset register per
+             * column, runs out of general registers and parks them in vector ones. */
+            x += pc;
+            __asm__("" : "+r"(x));
+            for (int j = KW - 1; j >= 0; j--) { /* pixel u - j takes tap j: for each pixel, j rises with u */
+                const int p = u - j;
+                if (p < 0 || p >= DW_P) continue;
+                for (int v = 0; v < V; v++) acc[p][v] = DW_FMA(xv[v], wv[j][v], acc[p][v]);
+            }
+        }
+    }
+    if (clamp) {
+        const DW_VEC lo = DW_SET1(clamp[0]), hi = DW_SET1(clamp[1]);
+        for (int p = 0; p < DW_P; p++)
+            for (int v = 0; v < V; v++) acc[p][v] = DW_MIN(DW_MAX(acc[p][v], lo), hi);
+    }
+    for (int p = 0; p < DW_P; p++)
+        for (int v = 0; v < V; v++) {
+            float *o = out + (size_t)p * c + q + v * DW_VL;
+            if (masked) DW_STOREM(o, mask, acc[p][v]);
+            else DW_STORE(o, acc[p][v]);
+        }
+}
+
+DW_TARGET static inline __attribute__((always_inline)) void DW_NAME(rows_kw)(
+    const int KW, int nrows, const float *const *xr, const float *const *wr, size_t pc, int c, const float *bias,
+    float *out, const float *clamp) {
+    int q = 0;
+    for (; q + DW_RV * DW_VL <= c; q += DW_RV * DW_VL)
+        DW_NAME(rowblock)(DW_RV, KW, 0, nrows, xr, wr, pc, c, bias, out, clamp, q, DW_MASK(DW_VL));
+    for (; q + DW_VL <= c; q += DW_VL)
+        DW_NAME(rowblock)(1, KW, 0, nrows, xr, wr, pc, c, bias, out, clamp, q, DW_MASK(DW_VL));
+    if (q < c) DW_NAME(rowblock)(1, KW, 1, nrows, xr, wr, pc, c, bias, out, clamp, q, DW_MASK(c - q));
+}
+
+DW_TARGET void DW_ROWS(int kw, int nrows, const float *const *xr, const float *const *wr, size_t pc, int c,
+                       const float *bias, float *out, const float *clamp) {
+    if (kw == 3) DW_NAME(rows_kw)(3, nrows, xr, wr, pc, c, bias, out, clamp);
+    else DW_NAME(rows_kw)(5, nrows, xr, wr, pc, c, bias, out, clamp);
 }

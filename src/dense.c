@@ -31,7 +31,7 @@ void pci_dense_w(const float *x, const pci_weights *w, const float *bias, float 
     const int nb = (n + PCI_NR - 1) / PCI_NR;
     const size_t panel_stride = (size_t)k * PCI_NR;
     if (m == 1) {
-        const int nt = pci_threads_for(ctx, (double)k * n);
+        const int nt = pci_threads_for(ctx, (double)k * n * 8.0); /* memory-bound: a MAC costs a 4-byte load */
         float clamp[2];
         const int fused = pci_act_as_clamp(act, clamp);
         /* Reduced precision widens in registers inside the GEMV (gemv_w): the

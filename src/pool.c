@@ -107,9 +107,9 @@ static inline __attribute__((always_inline)) void pool_row_windows(const float *
     }
 }
 
-/* Image i of a global pooling: (hw, c) -> c. */
+/* Image i of a global pooling: (hw, c) -> c, the row accumulator in memory. */
 static inline __attribute__((always_inline)) void global_pool_image(const float *x, float *y, int hw, int c,
-                                                                     int is_max, int i) {
+                                                                     int is_max, long i) {
     float *out = y + (size_t)i * c;
     const float *in = x + (size_t)i * hw * c;
     for (int k = 0; k < c; k++) out[k] = is_max ? -INFINITY : 0.0f;
@@ -121,13 +121,44 @@ static inline __attribute__((always_inline)) void global_pool_image(const float 
     }
 }
 
+/* Few channels (<= GLOBAL_FEW): with the row accumulator in memory every pixel
+ * waits on the previous pixel's store (EfficientNet's 112x112x32 squeeze took
+ * 3x the time), so blocks of GLOBAL_CB channels accumulate in registers, and
+ * an item is one image's block: batch 1 still splits over threads. Each
+ * channel is reduced over the pixels in order by one thread either way:
+ * results do not depend on the thread count. */
+#define GLOBAL_CB 32
+#define GLOBAL_FEW 64
+
+static inline __attribute__((always_inline)) void global_pool_item(const float *x, float *y, int hw, int c,
+                                                                    int is_max, long item) {
+    if (c > GLOBAL_FEW) {
+        global_pool_image(x, y, hw, c, is_max, item);
+        return;
+    }
+    const int nb = (c + GLOBAL_CB - 1) / GLOBAL_CB;
+    const long i = item / nb;
+    const int k0 = (int)(item % nb) * GLOBAL_CB, kn = PCI_MIN(GLOBAL_CB, c - k0);
+    const float *in = x + (size_t)i * hw * c + k0;
+    float acc[GLOBAL_CB];
+    for (int k = 0; k < GLOBAL_CB; k++) acc[k] = is_max ? -INFINITY : 0.0f;
+    if (kn == GLOBAL_CB) {
+        for (int p = 0; p < hw; p++) pool_combine(acc, in + (size_t)p * c, GLOBAL_CB, is_max);
+    } else {
+        for (int p = 0; p < hw; p++) pool_combine(acc, in + (size_t)p * c, kn, is_max);
+    }
+    float *out = y + (size_t)i * c + k0;
+    const float inv = 1.0f / (float)hw;
+    for (int k = 0; k < kn; k++) out[k] = is_max ? acc[k] : acc[k] * inv;
+}
+
 /* The bodies above compiled once per instruction set (the `omp simd` loops
  * become AVX2 / AVX-512 vectors there; the portable build's baseline is SSE2),
  * chosen at run time by ctx.isa. Each works on one output row (image). */
 typedef struct {
     void (*rows_first)(const float *x, float *out, const pci_pool_shape *s, int is_max, long r);
     void (*windows)(const float *x, float *y, const pci_pool_shape *s, int is_max, long r);
-    void (*global)(const float *x, float *y, int hw, int c, int is_max, int i);
+    void (*global)(const float *x, float *y, int hw, int c, int is_max, long item);
 } pool_kernels;
 
 #define PCI_POOL_VARIANT(SUFFIX, TARGET)                                                                   \
@@ -139,8 +170,8 @@ typedef struct {
                                         long r) {                                                         \
         pool_row_windows(x, y, s, is_max, r);                                                             \
     }                                                                                                     \
-    TARGET static void global_##SUFFIX(const float *x, float *y, int hw, int c, int is_max, int i) {       \
-        global_pool_image(x, y, hw, c, is_max, i);                                                        \
+    TARGET static void global_##SUFFIX(const float *x, float *y, int hw, int c, int is_max, long item) {   \
+        global_pool_item(x, y, hw, c, is_max, item);                                                      \
     }                                                                                                     \
     static const pool_kernels pool_##SUFFIX = {rows_first_##SUFFIX, windows_##SUFFIX, global_##SUFFIX};
 PCI_POOL_VARIANT(generic, )
@@ -181,7 +212,8 @@ void pci_avg_pool2d(const float *x, float *y, const pci_pool_shape *s, pci_ctx c
 void pci_global_pool(const float *x, float *y, int n, int hw, int c, int is_max, pci_ctx ctx) {
     const pool_kernels *pk = pool_kernels_for(ctx.isa);
     const int nt = pci_threads_for(ctx, PCI_POOL_COST * n * hw * c);
-    PCI_FOR(nt, int i = 0, i < n, i++, { pk->global(x, y, hw, c, is_max, i); });
+    const long items = c > GLOBAL_FEW ? (long)n : (long)n * ((c + GLOBAL_CB - 1) / GLOBAL_CB);
+    PCI_FOR(nt, long it = 0, it < items, it++, { pk->global(x, y, hw, c, is_max, it); });
 }
 
 /* ---- the pool2d op (p: the pci_pool_shape, then is_max) and global_pool (n, hw, c, is_max) ---- */

@@ -435,3 +435,19 @@ def error_table() -> str:
 if __name__ == "__main__":
     print(f"inputs: {X.size} float32 values")
     print(error_table())
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_swish_fast_path_gives_the_general_paths_bits(isa: str) -> None:
+    """Vectors whose lanes all lie in [-80, 80] take a shorter swish (no clamp, no
+    2^64 shift: act_vec.h); with one lane in 4 out of range (1e3) every vector takes
+    the general path. The lanes both runs share must match bit for bit."""
+    x = np.linspace(-80.0, 80.0, 16 * 4096, dtype=np.float32)
+    x[:64] = np.float32(80.0)  # the bound itself
+    fast = kernels.activation(x, "swish", isa=isa, num_threads=1)
+    mixed = x.copy()
+    mixed[::4] = np.float32(1e3)
+    general = kernels.activation(mixed, "swish", isa=isa, num_threads=1)
+    keep = np.arange(x.size) % 4 != 0
+    np.testing.assert_array_equal(fast[keep].view(np.uint32), general[keep].view(np.uint32))
+    assert (general[::4] == np.float32(1e3)).all()

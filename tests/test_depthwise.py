@@ -61,11 +61,13 @@ class DwCase:
 CASES = [
     # MobileNetV2 / EfficientNet-like layers; the first two are big enough to run on several threads.
     DwCase((1, 56, 56, 144), (3, 3), (1, 1), (1, 1), "same", 1, True, "relu6"),
+    DwCase((1, 30, 31, 32), (3, 3), (2, 2), (1, 1), ((0, 1), (0, 1)), 1, True, "relu6"),  # folded pad, 2 vectors
     DwCase((2, 80, 80, 96), (3, 3), (2, 2), (1, 1), "same", 1, True, "swish"),
     DwCase((1, 14, 14, 576), (3, 3), (1, 1), (1, 1), "same", 1, False, "relu6"),
     DwCase((1, 7, 7, 960), (3, 3), (1, 1), (1, 1), "same", 1, True, "linear"),
     DwCase((1, 29, 31, 40), (5, 5), (2, 2), (1, 1), "same", 1, True, "relu"),
     DwCase((1, 15, 14, 240), (5, 5), (1, 1), (1, 1), "same", 1, True, "swish"),
+    DwCase((1, 17, 23, 72), (5, 5), (2, 1), (2, 1), "same", 1, True, "relu6"),  # row kernel: stride/dilation in H only
     # Channel tails: below one vector, between vector and block widths, one past a block.
     DwCase((2, 9, 11, 2), (3, 3), (1, 1), (1, 1), "same", 1, True, "relu6"),
     DwCase((1, 9, 11, 7), (3, 3), (1, 1), (1, 1), "valid", 1, True, "linear"),
@@ -118,8 +120,9 @@ def test_depthwise(case: DwCase) -> None:
 
 
 def test_depthwise_cases_reach_the_parallel_path() -> None:
-    """At least one case has enough work (2e6 multiply-adds, PCI_PARALLEL_MIN_WORK) for
-    the thread comparison to compare different splits, not one thread three times."""
+    """At least one case has enough work for the thread comparison to compare different
+    splits, not one thread three times: 2e6 multiply-adds (PCI_PARALLEL_MIN_WORK) is well
+    above the depthwise threshold (PCI_PARALLEL_MIN_WORK / DW_COST_PER_MAC = 2.5e5)."""
     def work(case: DwCase) -> int:
         n, h, w, c = case.shape
         oh = -(-h // case.strides[0]) if case.padding == "same" else 0

@@ -67,6 +67,63 @@ def test_binary_broadcasting(kind: str, shapes: list[tuple]) -> None:
         assert_bitwise_equal(kernels.binary(kind, xs, num_threads=t), got, f"{kind} {shapes} threads {t}")
 
 
+# Large enough to split into several segments and over threads; short last axes
+# fold into one row (an image normalisation: (N, H, W, 3) - (3,); squeeze-excite).
+LARGE = [
+    ([(2, 150, 150, 3), (2, 1, 1, 3)], ()),            # folded, period 3 (segments of 1023 floats)
+    ([(2, 1, 1, 3), (2, 150, 150, 3)], ()),            # the periodic operand first
+    ([(1, 75, 75, 32), (1, 1, 1, 32)], ()),            # squeeze-excite, batch 1
+    ([(3, 40, 40, 24), (3, 1, 1, 24), (3, 40, 40, 24)], ()),  # three inputs, one periodic
+    ([(1, 300, 300, 2), (1, 300, 300, 2)], ()),        # same shapes: one long row split in segments
+    ([(2, 90, 90, 5), (2, 90, 90, 1)], ()),            # per-pixel scalar: no folding
+    ([(1, 200, 7, 9), (200, 1, 9)], (1,)),             # constant broadcast along W only
+    ([(2, 120, 120, 3), (3,)], (1,)),                  # constant channel vector (Rescaling)
+    ([(2, 120, 120, 3), ()], (1,)),                    # constant scalar
+]
+
+
+@pytest.mark.parametrize("kind", ["add", "subtract", "multiply", "divide", "maximum", "average"])
+@pytest.mark.parametrize("case", LARGE, ids=lambda c: "x".join("-".join(map(str, t)) for t in c[0]))
+def test_binary_large_segments_and_threads(kind: str, case: tuple) -> None:
+    shapes, constants = case
+    if kind in ("subtract", "divide") and len(shapes) != 2:
+        pytest.skip("two operands only")
+    rng = rng_for("binary-large", kind, tuple(shapes))
+    xs = [np.asarray(uniform(rng, s, 2.0), dtype=np.float32) for s in shapes]
+    if kind == "divide":
+        xs[1] = np.where(np.abs(xs[1]) < 0.25, 0.5, xs[1]).astype(np.float32)
+    got = kernels.binary(kind, xs, constants=constants)
+    assert_close(got, ref_binary(kind, xs), reduction=len(xs), err_msg=f"{kind} {shapes}")
+    for t in (2, 3):
+        assert_bitwise_equal(kernels.binary(kind, xs, constants=constants, num_threads=t), got,
+                             f"{kind} {shapes} threads {t}")
+
+
+@pytest.mark.parametrize("kind", ["subtract", "multiply", "divide", "maximum", "minimum", "average", "prelu"])
+def test_binary_every_isa_gives_the_same_bits(kind: str) -> None:
+    """One IEEE operation per element (average: a sum, then one division): the
+    AVX2 / AVX-512 builds of the loops must match the generic one bit for bit."""
+    rng = rng_for("binary-isa", kind)
+    shapes = [(1, 30, 30, 24), (1, 1, 1, 24)] if kind != "average" else [(2, 33, 17, 5)] * 3
+    xs = [uniform(rng, s, 2.0) for s in shapes]
+    if kind in ("divide", "prelu"):
+        xs[1] = np.where(np.abs(xs[1]) < 0.25, 0.5, xs[1]).astype(np.float32)
+    want = kernels.binary(kind, xs, isa="generic")
+    assert_close(want, ref_binary(kind, xs), reduction=len(xs), err_msg=kind)
+    for isa in kernels.available_isas():
+        for t in (1, 2, 3):
+            assert_bitwise_equal(kernels.binary(kind, xs, isa=isa, num_threads=t), want, f"{kind} {isa} threads {t}")
+
+
+def test_binary_large_fused_swish_threads() -> None:
+    rng = rng_for("binary-large-act")
+    a, b = uniform(rng, (1, 80, 80, 24), 3.0), uniform(rng, (1, 1, 1, 24))
+    got = kernels.binary("multiply", [a, b], activation="relu")
+    assert_close(got, np.maximum(ref_binary("multiply", [a, b]), 0.0), reduction=1)
+    for t in (2, 3):
+        assert_bitwise_equal(kernels.binary("multiply", [a, b], activation="relu", num_threads=t), got)
+
+
 @pytest.mark.parametrize("const_shape", [(), (3,), (1, 1, 3), (5, 3), (1, 4, 5, 3)])
 @pytest.mark.parametrize("first", [False, True])
 @pytest.mark.parametrize("kind", ["add", "subtract", "multiply", "divide"])

@@ -698,7 +698,7 @@ def test_pool_same_odd_sizes_with_stride_not_pool_size() -> None:
 
 
 @pytest.mark.parametrize("kind", ["avg", "max"])
-@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 5, 4, 17), (2, 7, 7, 64)])
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 5, 4, 17), (2, 7, 7, 64), (1, 40, 40, 100)])
 def test_global_pool(kind: str, shape: tuple[int, ...]) -> None:
     x = uniform(rng_for("gp", kind, shape), shape, 3.0)
     got = kernels.global_pool(x, kind)
@@ -1007,6 +1007,19 @@ def test_threads_conv2d_transpose(isa: str) -> None:
     _run_with_threads(lambda t: kernels.conv2d_transpose(x, k3, b, strides=3, output_padding=1,
                                                          activation="softmax", num_threads=t, isa=isa),
                       "conv2d_transpose s3")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_threads_global_pool_batch1_channel_blocks(isa: str) -> None:
+    """Batch 1 splits over blocks of channels (100 = 3 x 32 + 4)."""
+    x = uniform(rng_for("thr-gp1"), (1, 70, 70, 100), 3.0)
+    for kind in ("avg", "max"):
+        got = kernels.global_pool(x, kind, num_threads=1, isa=isa)
+        if kind == "max":
+            np.testing.assert_array_equal(got, x.max(axis=(1, 2)))
+        else:
+            assert_close(got, x.astype(np.float64).mean(axis=(1, 2)), reduction=70 * 70)
+        _run_with_threads(lambda t, k=kind: kernels.global_pool(x, k, num_threads=t, isa=isa), f"global {kind} {isa}")
 
 
 def test_threads_pool_and_elementwise() -> None:

@@ -22,7 +22,9 @@ from ..graph import Graph, Node
 from ..ops import REGISTRY, ConstShape
 from . import builtin
 from .files import KerasFile, keras3_vars_for, read_config_json, read_keras_file
+from .fold_pads import fold_pads
 from .layers import HANDLERS, Ctx, RawNode, has_weights
+from .one_pixel_conv import one_pixel_convs_to_dense
 from .topology import Topology, parse_topology
 
 
@@ -357,7 +359,8 @@ def build_graph(src: str, config: str | None = None, arch: str | None = None,
             else:
                 first[key] = n
             shared.update(id(a) for a in n.raw.values())
-    nodes = _fuse(raw_nodes, topo.outputs, shared)
+    nodes = _fuse(fold_pads(raw_nodes, topo.outputs), topo.outputs, shared)
+    nodes = one_pixel_convs_to_dense(nodes, shapes, shared)
     try:
         packed_nodes, tensors = _pack(nodes, shapes, options)
     except ValueError as e:
