@@ -49,12 +49,15 @@ pci_dw_tile_fn pci_dw_tile_for(int isa) {
     case PCI_ISA_AVX512: return pci_dw_tile_avx512;
     case PCI_ISA_AVX2: return pci_dw_tile_avx2;
 #endif
+#ifdef PCI_ARM64
+    case PCI_ISA_NEON: return pci_dw_tile_neon;
+#endif
     default: return dw_tile_generic;
     }
 }
 
 /* Stride-1, dilation-1 interior tiles of PCI_DW_PX pixels with a 3- or 5-wide
- * kernel (conv2d_depthwise_x86.h, DW_ROWS): xr[r] is kernel row r's input at
+ * kernel (conv2d_depthwise_tile.h, DW_ROWS): xr[r] is kernel row r's input at
  * the tile's first tap column, wr[r] its kw weight vectors (c floats apart). */
 typedef void (*dw_rows_fn)(int kw, int nrows, const float *const *xr, const float *const *wr, size_t pc, int c,
                            const float *bias, float *out, const float *clamp);
@@ -64,12 +67,19 @@ void pci_dw_rows_avx2(int kw, int nrows, const float *const *xr, const float *co
 void pci_dw_rows_avx512(int kw, int nrows, const float *const *xr, const float *const *wr, size_t pc, int c,
                         const float *bias, float *out, const float *clamp);
 #endif
+#ifdef PCI_ARM64
+void pci_dw_rows_neon(int kw, int nrows, const float *const *xr, const float *const *wr, size_t pc, int c,
+                      const float *bias, float *out, const float *clamp);
+#endif
 
 static dw_rows_fn dw_rows_for(int isa) {
     switch (pci_effective_isa(isa)) {
 #ifdef PCI_X86
     case PCI_ISA_AVX512: return pci_dw_rows_avx512;
     case PCI_ISA_AVX2: return pci_dw_rows_avx2;
+#endif
+#ifdef PCI_ARM64
+    case PCI_ISA_NEON: return pci_dw_rows_neon;
 #endif
     default: return NULL; /* the tile kernel serves every shape */
     }

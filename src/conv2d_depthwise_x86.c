@@ -1,6 +1,6 @@
 /* Depthwise convolution tile kernels for AVX2 + FMA (8-float ymm vectors) and
  * AVX-512 (16-float zmm vectors, masked tails): one template body
- * (conv2d_depthwise_x86.h) instantiated per ISA. Called only when the CPU has
+ * (conv2d_depthwise_tile.h) instantiated per ISA. Called only when the CPU has
  * the ISA (pci_dw_tile_for). */
 #include <stdlib.h>
 
@@ -31,7 +31,7 @@
 #define DW_MAX(a, b) _mm256_max_ps(a, b)
 /* lanes < n set (n in 1..8) */
 #define DW_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-#include "conv2d_depthwise_x86.h"
+#include "conv2d_depthwise_tile.h"
 #undef DW_TARGET
 #undef DW_NAME
 #undef DW_TILE
@@ -72,5 +72,5 @@
 #define DW_MIN(a, b) _mm512_min_ps(a, b)
 #define DW_MAX(a, b) _mm512_max_ps(a, b)
 #define DW_MASK(n) ((__mmask16)((1u << (n)) - 1u))
-#include "conv2d_depthwise_x86.h"
+#include "conv2d_depthwise_tile.h"
 #endif

@@ -117,6 +117,8 @@ void pci_dw_tile_avx512(int ntaps, const float *const *xt, const float *const *w
 #if defined(__aarch64__)
 #define PCI_ARM64 1
 extern const pci_gemm_kernels pci_gemm_neon;
+void pci_dw_tile_neon(int ntaps, const float *const *xt, const float *const *wt, size_t pstep, int npx, int c,
+                      const float *bias, float *out, const float *clamp);
 #endif
 
 /* relu / relu6 / capped relu fuse into the GEMM store as a clamp; returns 1 and

@@ -166,7 +166,9 @@ static int check_case(const kcase *c) {
     const char *op = c->op;
     if (c->act.kind < 0 || c->act.kind >= PCI_ACT_COUNT) BAD("unknown activation %d", c->act.kind);
     if (!strcmp(op, "conv2d")) {
-        if (c->nints != 16 || c->nin != 1 || !positive(p, 13) || p[13] < 0 || p[14] < 0 || p[15] <= 0)
+        /* 16 shape ints; Winograd steps add where U comes from (0: the weights are U, the only kind replayed) */
+        if ((c->nints != 16 && !(c->nints == 17 && c->algo && p[16] == 0)) || c->nin != 1 || !positive(p, 13) ||
+            p[13] < 0 || p[14] < 0 || p[15] <= 0)
             BAD("conv2d: bad shape");
         const pci_conv_shape *s = (const pci_conv_shape *)p;
         if (s->c % s->groups || s->oc % s->groups) BAD("conv2d: groups do not divide the channels");

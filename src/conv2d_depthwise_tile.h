@@ -1,5 +1,5 @@
-/* Depthwise tile kernel body, instantiated per x86 ISA by conv2d_depthwise_x86.c
- * (which defines DW_* for the vector width first). Contract: pci_dw_tile_fn in
+/* Depthwise tile kernel body, instantiated per ISA by conv2d_depthwise_x86.c and
+ * conv2d_depthwise_neon.c (which define DW_* for the vector width first). Contract: pci_dw_tile_fn in
  * pci_internal.h. Output pixel p's input for tap t is xt[t] + p * pstep; its
  * c channels go to out + p * c. Accumulators are DW_P pixels x V vectors of
  * channels (constants at each call, so they live in registers): each weight
