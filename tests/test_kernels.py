@@ -983,6 +983,18 @@ def test_threads_conv2d(isa: str) -> None:
                                                num_threads=t, isa=isa), "conv2d weights-outer")
 
 
+@pytest.mark.parametrize("isa", ISAS)
+def test_threads_conv2d_thin(isa: str) -> None:
+    """The thin first-layer kernels (pixel lanes; LeNet-5's 5x5x1 -> 6 with tanh): rows split
+    between threads (both shapes above the parallel threshold), each row bitwise the same."""
+    rng = rng_for("thr-thin")
+    x, k, b = uniform(rng, (24, 32, 32, 1)), uniform(rng, (5, 5, 1, 6), 0.4), uniform(rng, (6,))
+    _run_with_threads(lambda t: kernels.conv2d(x, k, b, activation="tanh", num_threads=t, isa=isa), "thin valid")
+    x3, k3 = uniform(rng, (20, 30, 29, 3)), uniform(rng, (3, 3, 3, 5), 0.4)
+    _run_with_threads(lambda t: kernels.conv2d(x3, k3, b[:5], padding="same", activation="sigmoid", num_threads=t,
+                                               isa=isa), "thin same, 3 channels")
+
+
 def test_threads_depthwise() -> None:
     rng = rng_for("thr-dw")
     x, k = uniform(rng, (2, 64, 64, 64)), uniform(rng, (3, 3, 1, 128))
