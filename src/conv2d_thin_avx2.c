@@ -61,39 +61,32 @@ TARGET static inline __attribute__((always_inline)) void thin8_groups(
 #pragma GCC unroll 8
         for (int k = 0; k < KK; k++) acc[g][k] = _mm256_set1_ps(bias && k < K ? bias[k] : 0.0f);
     }
-    /* Per group and tap column: lane v reads input column (start + v) * sw - pad_l + j * dw,
-     * where that lies inside [0, W) and v is a live pixel (computed once per call, not per tap). */
-    __m256i mask[2][16], idx[2][16], live[2];
+    /* Where no tap column of a group reaches the padding (always, for 'valid'), every tap
+     * reads the group's live lanes: checked on the group's end columns, no vectors. */
+    __m256i live[2];
     int uniform = 1, full = 1;
 #pragma GCC unroll 2
     for (int g = 0; g < G; g++) {
         live[g] = _mm256_cmpgt_epi32(_mm256_set1_epi32(count[g]), lane);
         full &= count[g] == 8;
-        const __m256i col0 = _mm256_sub_epi32(
-            _mm256_mullo_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32(ow0 + 8 * g)), _mm256_set1_epi32(s->sw)),
-            _mm256_set1_epi32(s->pad_l));
-        for (int j = 0; j < kw; j++) {
-            const __m256i col = _mm256_add_epi32(col0, _mm256_set1_epi32(j * s->dw));
-            mask[g][j] = _mm256_and_si256(_mm256_and_si256(live[g], _mm256_cmpgt_epi32(col, _mm256_set1_epi32(-1))),
-                                          _mm256_cmpgt_epi32(_mm256_set1_epi32(W), col));
-            idx[g][j] = _mm256_mullo_epi32(col, _mm256_set1_epi32(C));
-            uniform &= _mm256_movemask_epi8(_mm256_cmpeq_epi32(mask[g][j], live[g])) == -1;
-        }
+        const long first = (long)(ow0 + 8 * g) * s->sw - s->pad_l;
+        const long last = (long)(ow0 + 8 * g + count[g] - 1) * s->sw - s->pad_l + (long)(kw - 1) * s->dw;
+        uniform &= first >= 0 && last < W;
     }
-    if (C == 1 && s->sw == 1) {
-        /* One plane, unit stride: lanes are contiguous. Where no tap column reaches the
-         * padding (always, for 'valid'), every tap loads the group's live lanes: a plain
-         * load for full groups, else a masked load (masked lanes never fault). */
-#define PCI_THIN8_PLANE_TAPS(LOAD)                                                                        \
+    if (C == 1 && s->sw == 1 && uniform) {
+        /* One plane, unit stride, no padding reached: lanes are contiguous; a plain load
+         * for full groups, else a masked load of the live lanes (masked lanes never fault).
+         * LeNet's 5-wide and the common 3-wide kernels get a compile-time tap loop. */
+#define PCI_THIN8_PLANE_TAPS(LOAD, KW, DW)                                                                \
     for (int i = 0; i < s->kh; i++) {                                                                     \
         const int ih = oh * s->sh - s->pad_t + i * s->dh;                                                 \
         if ((unsigned)ih >= (unsigned)H) continue;                                                        \
         const float *row = xn + (size_t)ih * W + ow0 - s->pad_l;                                          \
         const float *wi = w + (size_t)i * kw * PCI_NR;                                                    \
-        for (int j = 0; j < kw; j++) {                                                                    \
+        _Pragma("GCC unroll 8") for (int j = 0; j < KW; j++) {                                            \
             __m256 xv[2];                                                                                 \
             _Pragma("GCC unroll 2") for (int g = 0; g < G; g++) {                                         \
-                const float *src = row + 8 * g + j * s->dw;                                               \
+                const float *src = row + 8 * g + j * DW;                                                  \
                 xv[g] = LOAD;                                                                             \
             }                                                                                             \
             const float *wk = wi + (size_t)j * PCI_NR;                                                    \
@@ -104,14 +97,52 @@ TARGET static inline __attribute__((always_inline)) void thin8_groups(
             }                                                                                             \
         }                                                                                                 \
     }
-        if (uniform && full) {
-            PCI_THIN8_PLANE_TAPS(_mm256_loadu_ps(src))
-        } else if (uniform) {
-            PCI_THIN8_PLANE_TAPS(_mm256_maskload_ps(src, live[g]))
-        } else {
-            PCI_THIN8_PLANE_TAPS(_mm256_maskload_ps(src, mask[g][j]))
-        }
+#define PCI_THIN8_PLANE(LOAD)                                                                             \
+    do {                                                                                                  \
+        if (kw == 5 && s->dw == 1) PCI_THIN8_PLANE_TAPS(LOAD, 5, 1)                                       \
+        else if (kw == 3 && s->dw == 1) PCI_THIN8_PLANE_TAPS(LOAD, 3, 1)                                  \
+        else PCI_THIN8_PLANE_TAPS(LOAD, kw, s->dw)                                                        \
+    } while (0)
+        if (full) PCI_THIN8_PLANE(_mm256_loadu_ps(src));
+        else PCI_THIN8_PLANE(_mm256_maskload_ps(src, live[g]));
+#undef PCI_THIN8_PLANE
 #undef PCI_THIN8_PLANE_TAPS
+        goto store;
+    }
+    /* Otherwise per group and tap column: lane v reads input column (start + v) * sw - pad_l
+     * + j * dw, where that lies inside [0, W) and v is a live pixel (once per call, not per tap). */
+    __m256i mask[2][16], idx[2][16];
+#pragma GCC unroll 2
+    for (int g = 0; g < G; g++) {
+        const __m256i col0 = _mm256_sub_epi32(
+            _mm256_mullo_epi32(_mm256_add_epi32(lane, _mm256_set1_epi32(ow0 + 8 * g)), _mm256_set1_epi32(s->sw)),
+            _mm256_set1_epi32(s->pad_l));
+        for (int j = 0; j < kw; j++) {
+            const __m256i col = _mm256_add_epi32(col0, _mm256_set1_epi32(j * s->dw));
+            mask[g][j] = _mm256_and_si256(_mm256_and_si256(live[g], _mm256_cmpgt_epi32(col, _mm256_set1_epi32(-1))),
+                                          _mm256_cmpgt_epi32(_mm256_set1_epi32(W), col));
+            idx[g][j] = _mm256_mullo_epi32(col, _mm256_set1_epi32(C));
+        }
+    }
+    if (C == 1 && s->sw == 1) { /* contiguous lanes, some taps in the padding: per-tap masks */
+        for (int i = 0; i < s->kh; i++) {
+            const int ih = oh * s->sh - s->pad_t + i * s->dh;
+            if ((unsigned)ih >= (unsigned)H) continue;
+            const float *row = xn + (size_t)ih * W + ow0 - s->pad_l;
+            const float *wi = w + (size_t)i * kw * PCI_NR;
+            for (int j = 0; j < kw; j++) {
+                __m256 xv[2];
+#pragma GCC unroll 2
+                for (int g = 0; g < G; g++) xv[g] = _mm256_maskload_ps(row + 8 * g + j * s->dw, mask[g][j]);
+                const float *wk = wi + (size_t)j * PCI_NR;
+#pragma GCC unroll 8
+                for (int k = 0; k < KK; k++) {
+                    const __m256 wv = _mm256_broadcast_ss(wk + k);
+#pragma GCC unroll 2
+                    for (int g = 0; g < G; g++) acc[g][k] = _mm256_fmadd_ps(xv[g], wv, acc[g][k]);
+                }
+            }
+        }
     } else {
         for (int i = 0; i < s->kh; i++) {
             const int ih = oh * s->sh - s->pad_t + i * s->dh;
@@ -135,6 +166,7 @@ TARGET static inline __attribute__((always_inline)) void thin8_groups(
             }
         }
     }
+store:
 #pragma GCC unroll 2
     for (int g = 0; g < G; g++) {
         if (clamp)
