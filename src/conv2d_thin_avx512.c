@@ -38,18 +38,60 @@ TARGET static void thin_transpose_init(thin_transpose *tt, int K) {
 
 TARGET static inline __attribute__((always_inline)) void thin_groups(
     const int KK, const int G, const thin_transpose *tt, const float *xn, const float *w, const float *bias, float *out,
-    const pci_conv_shape *s, pci_act act, int fused, const float *clamp, int oh, int ow0) {
+    const pci_conv_shape *s, int fused, const float *clamp, int oh, int ow0) {
     const int C = s->c, K = s->oc, W = s->w, H = s->h, OW = s->ow;
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     __m512 acc[2][16];
-    __mmask16 mask[2][16], live[2];
-    __m512i idx[2][16];
+    __mmask16 live[2];
     const int kw = s->kw;
+    /* Where no tap column of a group reaches the padding (always, for 'valid'), every tap
+     * reads the group's live lanes: checked on the group's end columns, no vectors. */
+    int uniform = 1;
 #pragma GCC unroll 2
     for (int g = 0; g < G; g++) {
         const int start = ow0 + 16 * g, count = PCI_MIN(16, OW - start);
         live[g] = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1u);
-        /* input column of lane v for tap column j: (start + v) * sw - pad_l + j * dw */
+        const long first = (long)start * s->sw - s->pad_l;
+        const long last = (long)(start + count - 1) * s->sw - s->pad_l + (long)(kw - 1) * s->dw;
+        uniform &= first >= 0 && last < W;
+#pragma GCC unroll 16
+        for (int k = 0; k < KK; k++) acc[g][k] = _mm512_set1_ps(bias && k < K ? bias[k] : 0.0f);
+    }
+    if (C == 1 && s->sw == 1 && uniform) {
+        /* One plane, unit stride, no padding reached: a load of the live lanes per tap
+         * (masked lanes never fault); LeNet's 5-wide and the common 3-wide kernels get a
+         * compile-time tap loop. */
+#define PCI_THIN_PLANE_TAPS(KW, DW)                                                                        \
+    for (int i = 0; i < s->kh; i++) {                                                                      \
+        const int ih = oh * s->sh - s->pad_t + i * s->dh;                                                  \
+        if ((unsigned)ih >= (unsigned)H) continue;                                                         \
+        const float *row = xn + (size_t)ih * W + ow0 - s->pad_l;                                           \
+        const float *wi = w + (size_t)i * kw * PCI_NR;                                                     \
+        _Pragma("GCC unroll 8") for (int j = 0; j < KW; j++) {                                             \
+            __m512 xv[2];                                                                                  \
+            _Pragma("GCC unroll 2") for (int g = 0; g < G; g++)                                            \
+                xv[g] = _mm512_maskz_loadu_ps(live[g], row + 16 * g + j * DW);                             \
+            const float *wk = wi + (size_t)j * PCI_NR;                                                     \
+            _Pragma("GCC unroll 16") for (int k = 0; k < KK; k++) {                                        \
+                const __m512 wv = _mm512_set1_ps(wk[k]);                                                   \
+                _Pragma("GCC unroll 2") for (int g = 0; g < G; g++) acc[g][k] =                            \
+                    _mm512_fmadd_ps(xv[g], wv, acc[g][k]);                                                 \
+            }                                                                                              \
+        }                                                                                                  \
+    }
+        if (kw == 5 && s->dw == 1) PCI_THIN_PLANE_TAPS(5, 1)
+        else if (kw == 3 && s->dw == 1) PCI_THIN_PLANE_TAPS(3, 1)
+        else PCI_THIN_PLANE_TAPS(kw, s->dw)
+#undef PCI_THIN_PLANE_TAPS
+        goto store;
+    }
+    /* Otherwise per group and tap column: lane v reads input column (start + v) * sw - pad_l
+     * + j * dw, where that lies inside [0, W) and v is a live pixel (once per call, not per tap). */
+    __mmask16 mask[2][16];
+    __m512i idx[2][16];
+#pragma GCC unroll 2
+    for (int g = 0; g < G; g++) {
+        const int start = ow0 + 16 * g;
         const __m512i col0 = _mm512_sub_epi32(
             _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(start)), _mm512_set1_epi32(s->sw)),
             _mm512_set1_epi32(s->pad_l));
@@ -59,39 +101,26 @@ TARGET static inline __attribute__((always_inline)) void thin_groups(
                          _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32(W));
             idx[g][j] = _mm512_mullo_epi32(col, _mm512_set1_epi32(C));
         }
+    }
+    if (C == 1 && s->sw == 1) { /* contiguous lanes, some taps in the padding: per-tap masks */
+        for (int i = 0; i < s->kh; i++) {
+            const int ih = oh * s->sh - s->pad_t + i * s->dh;
+            if ((unsigned)ih >= (unsigned)H) continue;
+            const float *row = xn + (size_t)ih * W + ow0 - s->pad_l;
+            const float *wi = w + (size_t)i * kw * PCI_NR;
+            for (int j = 0; j < kw; j++) {
+                __m512 xv[2];
+#pragma GCC unroll 2
+                for (int g = 0; g < G; g++) xv[g] = _mm512_maskz_loadu_ps(mask[g][j], row + 16 * g + j * s->dw);
+                const float *wk = wi + (size_t)j * PCI_NR;
 #pragma GCC unroll 16
-        for (int k = 0; k < KK; k++) acc[g][k] = _mm512_set1_ps(bias && k < K ? bias[k] : 0.0f);
-    }
-    if (C == 1 && s->sw == 1) { /* one plane, unit stride: a masked load per tap (masked lanes never fault) */
-        /* Where no tap column reaches the padding (always, for 'valid'), every tap's load mask is the
-         * group's live lanes: kept in a register instead of reloaded per tap. */
-        int uniform = 1;
-        for (int g = 0; g < G; g++)
-            for (int j = 0; j < kw; j++) uniform &= mask[g][j] == live[g];
-#define PCI_THIN_PLANE_TAPS(LOAD_MASK)                                                                     \
-    for (int i = 0; i < s->kh; i++) {                                                                      \
-        const int ih = oh * s->sh - s->pad_t + i * s->dh;                                                  \
-        if ((unsigned)ih >= (unsigned)H) continue;                                                         \
-        const float *row = xn + (size_t)ih * W + ow0 - s->pad_l;                                           \
-        const float *wi = w + (size_t)i * kw * PCI_NR;                                                     \
-        for (int j = 0; j < kw; j++) {                                                                     \
-            __m512 xv[2];                                                                                  \
-            _Pragma("GCC unroll 2") for (int g = 0; g < G; g++)                                            \
-                xv[g] = _mm512_maskz_loadu_ps(LOAD_MASK, row + 16 * g + j * s->dw);                        \
-            const float *wk = wi + (size_t)j * PCI_NR;                                                     \
-            _Pragma("GCC unroll 16") for (int k = 0; k < KK; k++) {                                        \
-                const __m512 wv = _mm512_set1_ps(wk[k]);                                                   \
-                _Pragma("GCC unroll 2") for (int g = 0; g < G; g++) acc[g][k] =                            \
-                    _mm512_fmadd_ps(xv[g], wv, acc[g][k]);                                                 \
-            }                                                                                              \
-        }                                                                                                  \
-    }
-        if (uniform) {
-            PCI_THIN_PLANE_TAPS(live[g])
-        } else {
-            PCI_THIN_PLANE_TAPS(mask[g][j])
+                for (int k = 0; k < KK; k++) {
+                    const __m512 wv = _mm512_set1_ps(wk[k]);
+#pragma GCC unroll 2
+                    for (int g = 0; g < G; g++) acc[g][k] = _mm512_fmadd_ps(xv[g], wv, acc[g][k]);
+                }
+            }
         }
-#undef PCI_THIN_PLANE_TAPS
     } else {
         for (int i = 0; i < s->kh; i++) {
             const int ih = oh * s->sh - s->pad_t + i * s->dh;
@@ -113,6 +142,7 @@ TARGET static inline __attribute__((always_inline)) void thin_groups(
                 }
         }
     }
+store:
 #pragma GCC unroll 2
     for (int g = 0; g < G; g++) {
         const int start = ow0 + 16 * g, count = PCI_MIN(16, OW - start);
@@ -133,8 +163,6 @@ TARGET static inline __attribute__((always_inline)) void thin_groups(
             if (left >= 16) _mm512_storeu_ps(base + 16 * r, v);
             else if (left > 0) _mm512_mask_storeu_ps(base + 16 * r, (__mmask16)((1u << left) - 1u), v);
         }
-        if (!fused && !pci_act_is_row(act))
-            pci_act_inplace(base, (size_t)count * K, act, PCI_ISA_AVX512); /* the count pixels are contiguous */
     }
 }
 
@@ -150,14 +178,17 @@ TARGET static void thin_row(const thin_transpose *tt, const float *x, const floa
     do {                                                                                                   \
         int ow0 = 0;                                                                                       \
         if (G2)                                                                                            \
-            for (; ow0 + 16 < s->ow; ow0 += 32) thin_groups(KK, 2, tt, xn, w, bias, out, s, act, fused, clamp, oh, ow0); \
-        for (; ow0 < s->ow; ow0 += 16) thin_groups(KK, 1, tt, xn, w, bias, out, s, act, fused, clamp, oh, ow0); \
+            for (; ow0 + 16 < s->ow; ow0 += 32) thin_groups(KK, 2, tt, xn, w, bias, out, s, fused, clamp, oh, ow0); \
+        for (; ow0 < s->ow; ow0 += 16) thin_groups(KK, 1, tt, xn, w, bias, out, s, fused, clamp, oh, ow0); \
     } while (0)
     if (s->oc <= 4) PCI_THIN_ROW(4, 1);
     else if (s->oc <= 6) PCI_THIN_ROW(6, 1);
     else if (s->oc <= 8) PCI_THIN_ROW(8, 1);
     else PCI_THIN_ROW(16, 0);
 #undef PCI_THIN_ROW
+    /* the row's pixels are contiguous: one activation pass while they are in L1 */
+    if (!fused && !pci_act_is_row(act) && act.kind != PCI_ACT_LINEAR)
+        pci_act_inplace(out, (size_t)s->ow * s->oc, act, PCI_ISA_AVX512);
 }
 
 TARGET void pci_conv2d_thin_avx512(const float *x, const float *w, const float *bias, float *y,
