@@ -36,6 +36,50 @@ TARGET static void thin_transpose_init(thin_transpose *tt, int K) {
     }
 }
 
+/* Stores count (<= 16) pixels' K (<= KK <= 8) channels, NHWC, from the
+ * channel-major accumulators acc[k] (lane v = pixel v): an 8x8 transpose run
+ * in each 128-bit lane (unpacks, shuffles), then 128-bit lane shuffles pair
+ * each pixel's channels 0-3 and 4-7: 32 shuffles for 16 pixels, against
+ * K x KK masked permutes (with their mask loads) for the generic transpose.
+ * A pixel's 8-float store runs past its K channels into the next pixel's,
+ * which the next store rewrites; where fewer than 8 floats of the group are
+ * left, a K-lane masked store: nothing outside count x K floats is written. */
+TARGET static inline __attribute__((always_inline)) void store_nhwc16(const int KK, const __m512 *acc, int K,
+                                                                      int count, float *base) {
+    __m512 r[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) r[k] = k < KK ? acc[k] : _mm512_setzero_ps();
+    const __m512 t0 = _mm512_unpacklo_ps(r[0], r[1]), t1 = _mm512_unpackhi_ps(r[0], r[1]);
+    const __m512 t2 = _mm512_unpacklo_ps(r[2], r[3]), t3 = _mm512_unpackhi_ps(r[2], r[3]);
+    const __m512 t4 = _mm512_unpacklo_ps(r[4], r[5]), t5 = _mm512_unpackhi_ps(r[4], r[5]);
+    const __m512 t6 = _mm512_unpacklo_ps(r[6], r[7]), t7 = _mm512_unpackhi_ps(r[6], r[7]);
+    /* u[q], 128-bit lane L: pixel 4L + q's channels 0-3; u[4 + q]: its channels 4-7 */
+    const __m512 u[8] = {_mm512_shuffle_ps(t0, t2, 0x44), _mm512_shuffle_ps(t0, t2, 0xEE),
+                         _mm512_shuffle_ps(t1, t3, 0x44), _mm512_shuffle_ps(t1, t3, 0xEE),
+                         _mm512_shuffle_ps(t4, t6, 0x44), _mm512_shuffle_ps(t4, t6, 0xEE),
+                         _mm512_shuffle_ps(t5, t7, 0x44), _mm512_shuffle_ps(t5, t7, 0xEE)};
+    __m256 px[16];
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+        /* [u[q].L0, u[q].L1, u[4+q].L0, u[4+q].L1] -> lanes (0, 2, 1, 3): pixel q | pixel 4 + q */
+        const __m512 a = _mm512_shuffle_f32x4(u[q], u[4 + q], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512 b = _mm512_shuffle_f32x4(u[q], u[4 + q], _MM_SHUFFLE(3, 2, 3, 2));
+        const __m512 pa = _mm512_shuffle_f32x4(a, a, _MM_SHUFFLE(3, 1, 2, 0));
+        const __m512 pb = _mm512_shuffle_f32x4(b, b, _MM_SHUFFLE(3, 1, 2, 0));
+        px[q] = _mm512_castps512_ps256(pa);
+        px[4 + q] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(pa), 1));
+        px[8 + q] = _mm512_castps512_ps256(pb);
+        px[12 + q] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(pb), 1));
+    }
+    const __m256i kmask = _mm256_cmpgt_epi32(_mm256_set1_epi32(K), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+#pragma GCC unroll 16
+    for (int v = 0; v < 16; v++) {
+        if (v >= count) break;
+        if ((count - v) * K >= 8) _mm256_storeu_ps(base + (size_t)v * K, px[v]);
+        else _mm256_maskstore_ps(base + (size_t)v * K, kmask, px[v]);
+    }
+}
+
 TARGET static inline __attribute__((always_inline)) void thin_groups(
     const int KK, const int G, const thin_transpose *tt, const float *xn, const float *w, const float *bias, float *out,
     const pci_conv_shape *s, int fused, const float *clamp, int oh, int ow0) {
@@ -151,9 +195,13 @@ store:
 #pragma GCC unroll 16
             for (int k = 0; k < KK; k++)
                 acc[g][k] = _mm512_min_ps(_mm512_max_ps(acc[g][k], _mm512_set1_ps(clamp[0])), _mm512_set1_ps(clamp[1]));
-        /* Transpose (channels x 16 pixels) into NHWC: output vector r holds
-         * floats 16r .. 16r+15 of the pixels' K channels; each comes from
-         * acc[k] lane v with 16r + e = v K + k (masked permutes, no scatter). */
+        if (KK <= 8) {
+            store_nhwc16(KK, acc[g], K, count, base);
+            continue;
+        }
+        /* 9..16 channels: transpose (channels x 16 pixels) into NHWC: output
+         * vector r holds floats 16r .. 16r+15 of the pixels' K channels; each
+         * comes from acc[k] lane v with 16r + e = v K + k (masked permutes). */
         for (int r = 0; r < K; r++) {
             __m512 v = _mm512_setzero_ps();
 #pragma GCC unroll 16 /* masks of k >= K are empty: no-op permutes, cheaper than a branch each */
