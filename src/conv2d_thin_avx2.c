@@ -178,7 +178,7 @@ store:
 }
 
 TARGET static void thin8_row(const float *x, const float *w, const float *bias, float *y, const pci_conv_shape *s,
-                             pci_act act, const float *clamp, long r) {
+                             const float *clamp, long r) {
     const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
     const float *xn = x + (size_t)n * s->h * s->w * s->c;
     float *out = y + (size_t)r * s->ow * s->oc;
@@ -194,9 +194,6 @@ TARGET static void thin8_row(const float *x, const float *w, const float *bias, 
     else if (s->oc <= 6) PCI_THIN8_ROW(6, 1);
     else PCI_THIN8_ROW(8, 0);
 #undef PCI_THIN8_ROW
-    /* the row's pixels are contiguous: one activation pass while they are in L1 */
-    if (!clamp && !pci_act_is_row(act) && act.kind != PCI_ACT_LINEAR)
-        pci_act_inplace(out, (size_t)s->ow * s->oc, act, PCI_ISA_AVX2);
 }
 
 TARGET void pci_conv2d_thin_avx2(const float *x, const float *w, const float *bias, float *y,
@@ -205,7 +202,16 @@ TARGET void pci_conv2d_thin_avx2(const float *x, const float *w, const float *bi
     float clamp[2];
     const int fused = pci_act_as_clamp(act, clamp);
     const int nt = pci_threads_for(ctx, (double)rows * s->ow * s->oc * s->kh * s->kw * s->c);
-    PCI_FOR(nt, long r = 0, r < rows, r++, { thin8_row(x, w, bias, y, s, act, fused ? clamp : NULL, r); });
+    /* Blocks of rows of <= ~2048 output floats (L1), each activated in one pass
+     * right after it is computed (element-wise: the same bits whatever the split). */
+    const long rb = PCI_MAX(1L, 2048L / ((long)s->ow * s->oc)), blocks = (rows + rb - 1) / rb;
+    const int act_after = !fused && !pci_act_is_row(act) && act.kind != PCI_ACT_LINEAR;
+    PCI_FOR(nt, long b = 0, b < blocks, b++, {
+        const long r1 = PCI_MIN(rows, (b + 1) * rb);
+        for (long r = b * rb; r < r1; r++) thin8_row(x, w, bias, y, s, fused ? clamp : NULL, r);
+        if (act_after)
+            pci_act_inplace(y + (size_t)b * rb * s->ow * s->oc, (size_t)(r1 - b * rb) * s->ow * s->oc, act, PCI_ISA_AVX2);
+    });
     if (pci_act_is_row(act)) pci_activation(y, (size_t)rows * s->ow, s->oc, act, ctx);
 }
 #endif

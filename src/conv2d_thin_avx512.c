@@ -215,7 +215,7 @@ store:
 }
 
 TARGET static void thin_row(const thin_transpose *tt, const float *x, const float *w, const float *bias, float *y,
-                            const pci_conv_shape *s, pci_act act, int fused, const float *clamp, long r) {
+                            const pci_conv_shape *s, int fused, const float *clamp, long r) {
     const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
     const float *xn = x + (size_t)n * s->h * s->w * s->c;
     float *out = y + (size_t)r * s->ow * s->oc;
@@ -234,9 +234,6 @@ TARGET static void thin_row(const thin_transpose *tt, const float *x, const floa
     else if (s->oc <= 8) PCI_THIN_ROW(8, 1);
     else PCI_THIN_ROW(16, 0);
 #undef PCI_THIN_ROW
-    /* the row's pixels are contiguous: one activation pass while they are in L1 */
-    if (!fused && !pci_act_is_row(act) && act.kind != PCI_ACT_LINEAR)
-        pci_act_inplace(out, (size_t)s->ow * s->oc, act, PCI_ISA_AVX512);
 }
 
 TARGET void pci_conv2d_thin_avx512(const float *x, const float *w, const float *bias, float *y,
@@ -247,7 +244,16 @@ TARGET void pci_conv2d_thin_avx512(const float *x, const float *w, const float *
     const int nt = pci_threads_for(ctx, (double)rows * s->ow * s->oc * s->kh * s->kw * s->c);
     thin_transpose tt;
     thin_transpose_init(&tt, s->oc);
-    PCI_FOR(nt, long r = 0, r < rows, r++, { thin_row(&tt, x, w, bias, y, s, act, fused, clamp, r); });
+    /* Blocks of rows of <= ~2048 output floats (L1), each activated in one pass
+     * right after it is computed (element-wise: the same bits whatever the split). */
+    const long rb = PCI_MAX(1L, 2048L / ((long)s->ow * s->oc)), blocks = (rows + rb - 1) / rb;
+    const int act_after = !fused && !pci_act_is_row(act) && act.kind != PCI_ACT_LINEAR;
+    PCI_FOR(nt, long b = 0, b < blocks, b++, {
+        const long r1 = PCI_MIN(rows, (b + 1) * rb);
+        for (long r = b * rb; r < r1; r++) thin_row(&tt, x, w, bias, y, s, fused, clamp, r);
+        if (act_after)
+            pci_act_inplace(y + (size_t)b * rb * s->ow * s->oc, (size_t)(r1 - b * rb) * s->ow * s->oc, act, PCI_ISA_AVX512);
+    });
     if (pci_act_is_row(act)) pci_activation(y, (size_t)rows * s->ow, s->oc, act, ctx);
 }
 #endif
