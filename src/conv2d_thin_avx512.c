@@ -17,7 +17,7 @@
  * weights are zero beyond K, so the extra ones are harmless and never stored.
  * G groups (1 or 2) share each weight broadcast, and the per-column masks are
  * computed once per row, not per tap. */
-/* Permutation tables of the NHWC store for K channels (see thin_groups). */
+/* Permutation tables of the NHWC store of 9 to 16 channels (see thin_groups). */
 typedef struct {
     __m512i idx[16];
     __mmask16 mask[16][16];
