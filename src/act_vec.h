@@ -113,11 +113,30 @@ VFN V v_tanh_big(V ax) {
     return vsub(vset(1.0f), vdiv(vset(2.0f), vadd(e, vset(1.0f))));
 }
 
+/* tanh|x| = -m / (2 + m), m = expm1(-2|x|) in [-1, 0]: one exp-like
+ * evaluation and one division on every lane (the x^3 Q(x^2) branch beside a
+ * full exp cost twice as much, and tanh is LeNet-5's costliest layer part).
+ * m = 2^k (e^r - 1) + (2^k - 1) with -2|x| = k ln2 + r: for k = 0 it is
+ * r + r^2 P(r) (no cancellation near 0); for k < 0, 2^k - 1 is exact down to
+ * k = -24 and the sum does not cancel (m <= e^-ln2/2 - 1). Denormal x gives
+ * x (r^2 underflows; -2x / 2 is exact). |x| clamped at 10: tanh rounds to 1. */
 VFN V v_tanh(V x) {
-    const V ax = vabs(x);
-    const V x3q = vmul(vmul(x, vmul(x, x)), v_tanh_q(vmin(vmul(x, x), vset(1.0f))));
-    const V y = vsel(vlt(ax, vset(1.0f)), vsub(x, x3q), vcopysign(v_tanh_big(ax), x));
-    return vsel(vnan(x), x, y);
+    const V z = vmul(vmin(vabs(x), vset(10.0f)), vset(-2.0f));
+    V k;
+    const V r = v_exp_reduce(z, &k);
+    /* e^r - 1 = r + r^2 P(r), P (v_exp_p's coefficients) by Estrin: the loop is
+     * bound by this dependency chain (its latency, not the operation count),
+     * and Estrin's depth is 3 multiply-adds against Horner's 5. */
+    const V r2 = vmul(r, r);
+    const V p01 = vfma(vset(1.6666665459e-1f), r, vset(5.0000001201e-1f));
+    const V p23 = vfma(vset(8.3334519073e-3f), r, vset(4.1665795894e-2f));
+    const V p45 = vfma(vset(1.9875691500e-4f), r, vset(1.3981999507e-3f));
+    const V pr = vfma(vfma(p45, r2, p23), r2, p01);
+    const V t = vfma(pr, r2, r);
+    const V s = vpow2i(k);                       /* k in [-29, 0] */
+    const V m = vfma(s, t, vsub(s, vset(1.0f)));
+    const V y = vdiv(vsub(vset(0.0f), m), vadd(vset(2.0f), m));
+    return vsel(vnan(x), x, vcopysign(y, x));
 }
 
 VFN V v_tanh_shrink(V x) {

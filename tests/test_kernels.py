@@ -673,6 +673,21 @@ def test_pool2d(case: PoolCase) -> None:
     check_pool(case)
 
 
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("hw,pool,strides,c", [((28, 28), 2, None, 6), ((10, 10), 2, None, 16),
+                                             ((7, 61), (2, 3), (1, 2), 5), ((5, 40), (3, 1), (2, 4), 1),
+                                             ((3, 256), (2, 4), (1, 3), 16)])
+def test_pool_few_channels_same_bits_on_every_isa(kind: str, hw: tuple[int, int], pool: Any, strides: Any,
+                                                  c: int) -> None:
+    """Valid pooling of < 32 channels (LeNet's 6 and 16, rows reduced first, then columns): every
+    ISA's compilation of the row kernel keeps one order of operations, so the same bits."""
+    x = uniform(rng_for("pool-few", kind, hw, c), (3, *hw, c), 4.0)
+    fn = kernels.max_pool2d if kind == "max" else kernels.avg_pool2d
+    base = fn(x, pool, strides, "valid", isa="generic")
+    for isa in ISAS:
+        assert_bitwise_equal(fn(x, pool, strides, "valid", isa=isa), base, f"{kind} {hw} {pool} c={c} {isa}")
+
+
 def test_avg_pool_same_4x5_arange_exact() -> None:
     x = np.arange(20, dtype=np.float32).reshape(1, 4, 5, 1)
     got = kernels.avg_pool2d(x, 2, padding="same")
@@ -983,6 +998,18 @@ def test_threads_conv2d(isa: str) -> None:
                                                num_threads=t, isa=isa), "conv2d weights-outer")
 
 
+@pytest.mark.parametrize("isa", ISAS)
+def test_threads_conv2d_thin(isa: str) -> None:
+    """The thin first-layer kernels (pixel lanes; LeNet-5's 5x5x1 -> 6 with tanh): rows split
+    between threads (both shapes above the parallel threshold), each row bitwise the same."""
+    rng = rng_for("thr-thin")
+    x, k, b = uniform(rng, (24, 32, 32, 1)), uniform(rng, (5, 5, 1, 6), 0.4), uniform(rng, (6,))
+    _run_with_threads(lambda t: kernels.conv2d(x, k, b, activation="tanh", num_threads=t, isa=isa), "thin valid")
+    x3, k3 = uniform(rng, (20, 30, 29, 3)), uniform(rng, (3, 3, 3, 5), 0.4)
+    _run_with_threads(lambda t: kernels.conv2d(x3, k3, b[:5], padding="same", activation="sigmoid", num_threads=t,
+                                               isa=isa), "thin same, 3 channels")
+
+
 def test_threads_depthwise() -> None:
     rng = rng_for("thr-dw")
     x, k = uniform(rng, (2, 64, 64, 64)), uniform(rng, (3, 3, 1, 128))
@@ -1027,6 +1054,8 @@ def test_threads_pool_and_elementwise() -> None:
     x = uniform(rng, (2, 128, 128, 32), 3.0)
     _run_with_threads(lambda t: kernels.max_pool2d(x, 3, 2, "same", num_threads=t), "max_pool2d")
     _run_with_threads(lambda t: kernels.avg_pool2d(x, 3, 2, "same", num_threads=t), "avg_pool2d")
+    lenet = uniform(rng, (16, 28, 28, 6), 3.0)  # few channels, valid: whole-row reductions
+    _run_with_threads(lambda t: kernels.avg_pool2d(lenet, 2, num_threads=t), "avg_pool2d few channels")
     _run_with_threads(lambda t: kernels.global_pool(x, "avg", num_threads=t), "global avg")
     _run_with_threads(lambda t: kernels.global_pool(x, "max", num_threads=t), "global max")
     _run_with_threads(lambda t: kernels.activation(x, "gelu", num_threads=t), "gelu")
