@@ -58,12 +58,15 @@ class _Prepared:
 class _Slot:
     """One prepared plan in a Model's pool, used by one caller at a time."""
 
-    __slots__ = ("interruptible", "prep", "singles")
+    __slots__ = ("interruptible", "prep", "runner", "singles")
 
     def __init__(self, prep: _Prepared, interruptible: bool):
         self.prep = prep
         self.singles = [o[0] for o in prep.outputs]  # outputs of a single sample: no batch axis
         self.interruptible = interruptible  # long enough to be worth the SIGINT handler swap
+        # predict's fast path (one input, float32 arena): the whole call in one C call
+        one = len(prep.inputs) == 1 and prep.inputs[0].dtype == np.float32
+        self.runner = _kernels.Runner(prep.plan, prep.inputs[0], prep.outputs) if one else None
 
 
 def _sigint_watchable() -> bool:
@@ -135,8 +138,8 @@ class Model:
         # (batch, *input shapes) -> the free plans of that shape. A caller takes
         # one, or prepares a new one if all are in use, and puts it back after.
         self._prepared: dict[tuple, list[_Slot]] = {}
-        # x.shape -> (its free list, its key, x is one sample): predict's fast path
-        self._fast: dict[tuple, tuple[list[_Slot], tuple, bool]] = {}
+        # x.shape -> (the free plans of its shape, x is one sample): predict's fast path
+        self._fast: dict[tuple, tuple[list[_Slot], bool]] = {}
         self._macs: dict[tuple, int] = {}  # input shapes -> largest layer's MACs per sample
         self._lock = threading.Lock()  # guards adding and forgetting shapes, not runs
         self._closed = False
@@ -432,25 +435,24 @@ class Model:
         if type(x) is np.ndarray and batch_size is None and progress is None:
             fast = self._fast.get(x.shape)
             if fast is not None:  # the common case: a shape seen before, one input
-                free, key, single = fast
+                free, single = fast
                 try:
-                    slot = free.pop()
+                    slot = free.pop()  # atomic: no lock
                 except IndexError:
                     slot = None  # every plan of this shape is busy: the general path makes one
                 if slot is not None:
                     try:
                         watch = slot.interruptible and _sigint_watchable()
-                        ran = slot.prep.plan.run_from(x, slot.prep.inputs[0], self.num_threads, self.isa, watch)
-                        if not ran and x.dtype.kind in "fiub":  # other dtypes: the checks below explain
+                        out = slot.runner(x, single, self.num_threads, self.isa, watch)
+                        if out is None and x.dtype.kind in "fiub":  # strided, float16...: NumPy converts
                             np.copyto(slot.prep.inputs[0], x, casting="unsafe")
                             slot.prep.plan.run(self.num_threads, self.isa, watch)
-                            ran = True
-                        if ran:
                             outs = [o.copy() for o in (slot.singles if single else slot.prep.outputs)]
+                            out = outs[0] if len(outs) == 1 else outs
                     finally:
                         free.append(slot)
-                    if ran:
-                        return outs[0] if len(outs) == 1 else outs
+                    if out is not None:  # else other dtypes: the checks below explain
+                        return out
         self._check_open()
         arrays, single = self._coerce_inputs(x)
         n = arrays[0].shape[0]
@@ -515,9 +517,11 @@ class Model:
             outs = [o.copy() for o in (slot.singles if single else prep.outputs)]
         finally:
             self._release(key, slot)
-        free = self._prepared.get(key)
-        if remember is not None and free is not None:
-            self._fast[remember] = (free, key, single)
+        if remember is not None and slot.runner is not None:
+            with self._lock:  # not for a shape forgotten meanwhile: the fast path would keep its plans
+                free = self._prepared.get(key)
+                if free is not None:
+                    self._fast[remember] = (free, single)
         return outs
 
     def __call__(self, x: Any) -> np.ndarray | list[np.ndarray]:
