@@ -142,6 +142,7 @@ class Model:
         self._fast: dict[tuple, tuple[list[_Slot], bool]] = {}
         self._macs: dict[tuple, int] = {}  # input shapes -> largest layer's MACs per sample
         self._lock = threading.Lock()  # guards adding and forgetting shapes, not runs
+        self._running: list[None] = []  # one entry per run in progress: concurrent runs share the cores
         self._closed = False
 
     @staticmethod
@@ -441,15 +442,21 @@ class Model:
                 except IndexError:
                     slot = None  # every plan of this shape is busy: the general path makes one
                 if slot is not None:
+                    running = self._running
+                    running.append(None)  # atomic, as pop(): no lock
                     try:
+                        threads = self.num_threads  # _threads_now(), inlined
+                        if threads > 1:
+                            threads = max(1, threads // len(running))
                         watch = slot.interruptible and _sigint_watchable()
-                        out = slot.runner(x, single, self.num_threads, self.isa, watch)
+                        out = slot.runner(x, single, threads, self.isa, watch)
                         if out is None and x.dtype.kind in "fiub":  # strided, float16...: NumPy converts
                             np.copyto(slot.prep.inputs[0], x, casting="unsafe")
-                            slot.prep.plan.run(self.num_threads, self.isa, watch)
+                            slot.prep.plan.run(threads, self.isa, watch)
                             outs = [o.copy() for o in (slot.singles if single else slot.prep.outputs)]
                             out = outs[0] if len(outs) == 1 else outs
                     finally:
+                        running.pop()
                         free.append(slot)
                     if out is not None:  # else other dtypes: the checks below explain
                         return out
@@ -509,13 +516,15 @@ class Model:
         batch = arrays[0].shape[0]
         key = (batch,) + tuple(a.shape[1:] for a in arrays)
         slot = self._slot(key, key[1:], batch)
+        self._running.append(None)
         try:
             prep = slot.prep
             for dst, src in zip(prep.inputs, arrays):
                 np.copyto(dst, src, casting="unsafe")
-            prep.plan.run(self.num_threads, self.isa, slot.interruptible and _sigint_watchable())
+            prep.plan.run(self._threads_now(), self.isa, slot.interruptible and _sigint_watchable())
             outs = [o.copy() for o in (slot.singles if single else prep.outputs)]
         finally:
+            self._running.pop()
             self._release(key, slot)
         if remember is not None and slot.runner is not None:
             with self._lock:  # not for a shape forgotten meanwhile: the fast path would keep its plans
@@ -523,6 +532,12 @@ class Model:
                 if free is not None:
                     self._fast[remember] = (free, single)
         return outs
+
+    def _threads_now(self) -> int:
+        """Threads for a run starting now: num_threads shared among the runs in
+        progress (this one included), so concurrent callers split the cores
+        instead of each starting num_threads OpenMP threads (predict inlines it)."""
+        return max(1, self.num_threads // len(self._running)) if self.num_threads > 1 else 1
 
     def __call__(self, x: Any) -> np.ndarray | list[np.ndarray]:
         return self.predict(x)

@@ -218,3 +218,39 @@ def test_ctrl_c_stops_the_fast_path_too(tmp_path) -> None:
     assert line == "interrupted", line
     assert elapsed < 0.5, f"took {elapsed:.2f} s to stop"
     assert rest.strip() == "usable"
+
+
+def test_concurrent_callers_share_num_threads(lenet_path) -> None:
+    # num_threads=4 and two runs in progress: each later run gets 4 // 2 threads, so
+    # callers split the cores instead of each starting 4 OpenMP threads
+    model = pyconvinfer.load(lenet_path, num_threads=4)
+    x = np.load(DATA / "digits_test_x.npy")[0]
+    want = model.predict(x)
+    want2 = model.predict(np.stack([x, x]))  # a second shape, so the two calls below use two plans
+    seen: dict[str, int] = {}
+    second_done = threading.Event()
+
+    def spy(name: str, runner):  # records the thread count each call runs with
+        def call(src, single, threads, isa, watch):
+            seen[name] = threads
+            if name == "first":
+                assert second_done.wait(10)  # still running while the second call starts
+            return runner(src, single, threads, isa, watch)
+        return call
+
+    (first,) = model._prepared[(1, (32, 32, 1))]
+    (second,) = model._prepared[(2, (32, 32, 1))]
+    first.runner, second.runner = spy("first", first.runner), spy("second", second.runner)
+    results: list = []
+    t = threading.Thread(target=lambda: results.append(model.predict(x)))
+    t.start()
+    while "first" not in seen:
+        time.sleep(0.001)
+    both = model.predict(np.stack([x, x]))
+    second_done.set()
+    t.join()
+    assert seen == {"first": 4, "second": 2}
+    assert not model._running  # every run is counted out
+    np.testing.assert_array_equal(results[0], want)
+    np.testing.assert_array_equal(both, want2)
+    assert model.predict(x) is not None and seen["first"] == 4  # alone again: all 4
