@@ -405,7 +405,10 @@ class Model:
         macs = self._macs.get(shapes)
         if macs is None:
             table = self.layer_table(dict(zip(self.input_names, shapes)))
-            macs = self._macs[shapes] = max([r["macs"] or 0 for r in table] or [0])
+            macs = max([r["macs"] or 0 for r in table] or [0])
+            if len(self._macs) >= 8 * MAX_PLANS:  # images of many sizes: keep the cache bounded as the plans
+                self._macs.clear()
+            self._macs[shapes] = macs
         return macs
 
     def prepared(self, x: Any) -> _Prepared:

@@ -165,6 +165,18 @@ def test_forgotten_shapes_leave_the_fast_path(tmp_path) -> None:
             assert all(id(free) in live for free, _ in model._fast.values())  # no plans kept past the bound
 
 
+def test_per_shape_caches_stay_bounded(tmp_path) -> None:
+    # a folder of images of many sizes on an open-size model: plans, fast-path
+    # entries and the per-shape cost cache all stay bounded
+    model = pyconvinfer.load(conv_stack(tmp_path / "open.pci", layers=1, channels=4), num_threads=1)
+    rng = np.random.default_rng(5)
+    for i in range(8 * runtime.MAX_PLANS + 5):
+        model.predict(rng.random((4 + i % 50, 4 + i // 50, 3), dtype=np.float32))
+    assert len(model._prepared) <= runtime.MAX_PLANS
+    assert len(model._fast) <= 2 * runtime.MAX_PLANS  # (H, W, C) and (1, H, W, C) per shape at most
+    assert len(model._macs) <= 8 * runtime.MAX_PLANS
+
+
 def test_threads_with_mixed_dtypes_match_serial(lenet_path) -> None:
     model = pyconvinfer.load(lenet_path, num_threads=1)
     rng = np.random.default_rng(4)
