@@ -541,15 +541,21 @@ cdef class Runner:
             self.last_isa = isa
         ctx.num_threads = num_threads
         ctx.isa = self.last_isa_id
-        # the results first (the GIL is needed to allocate), filled after the run
-        results = [cnp.PyArray_EMPTY(self.out_nd[i] - single, self.out_dims + i * _MAX_DIMS + single,
-                                     self.out_type[i], 0) for i in range(self.nout)]
+        # the results first (the GIL is needed to allocate), filled after the run;
+        # one output: no list (a container per call would bring the cyclic GC round sooner)
+        cdef cnp.ndarray one = None
+        cdef list results = None
+        if self.nout == 1:
+            one = cnp.PyArray_EMPTY(self.out_nd[0] - single, self.out_dims + single, self.out_type[0], 0)
+        else:
+            results = [cnp.PyArray_EMPTY(self.out_nd[i] - single, self.out_dims + i * _MAX_DIMS + single,
+                                         self.out_type[i], 0) for i in range(self.nout)]
         cdef char *res_small[8]
         cdef char **res = &res_small[0] if self.nout <= 8 else <char **>calloc(self.nout, sizeof(char *))
         if not res:
             raise MemoryError()
         for i in range(self.nout):
-            res[i] = <char *>cnp.PyArray_DATA(<cnp.ndarray>results[i])
+            res[i] = <char *>cnp.PyArray_DATA(one if self.nout == 1 else <cnp.ndarray>results[i])
         cdef const void *sp = cnp.PyArray_DATA(src)
         cdef bint watch = interruptible and pci_sigint_begin() == 0
         cdef int done
@@ -563,7 +569,7 @@ cdef class Runner:
         if res != &res_small[0]:
             free(res)
         _after_run(watch, done, n)
-        return results[0] if self.nout == 1 else results
+        return one if self.nout == 1 else results
 
 
 cdef _after_run(bint watch, int done, int n):
