@@ -452,7 +452,8 @@ class Model:
                         if threads > 1:
                             threads = max(1, threads // len(running))
                         watch = slot.interruptible and _sigint_watchable()
-                        out = slot.runner(x, single, threads, self.isa, watch)
+                        runner = slot.runner  # None for an input stored in another dtype than float32
+                        out = runner(x, single, threads, self.isa, watch) if runner is not None else None
                         if out is None and x.dtype.kind in "fiub":  # strided, float16...: NumPy converts
                             np.copyto(slot.prep.inputs[0], x, casting="unsafe")
                             slot.prep.plan.run(threads, self.isa, watch)
@@ -529,7 +530,7 @@ class Model:
         finally:
             self._running.pop()
             self._release(key, slot)
-        if remember is not None and slot.runner is not None:
+        if remember is not None:
             with self._lock:  # not for a shape forgotten meanwhile: the fast path would keep its plans
                 free = self._prepared.get(key)
                 if free is not None:
