@@ -204,7 +204,7 @@ def test_threads_with_mixed_dtypes_match_serial(lenet_path) -> None:
 CTRL_C_FAST_CHILD = """
 import sys, numpy as np, pyconvinfer
 model = pyconvinfer.load(sys.argv[1], num_threads=1)
-x = np.ones((32, 32, 3), np.float64)  # converted in C on the fast path
+x = np.ones((64, 64, 3), np.float64)  # converted in C on the fast path
 want = model.predict(x)  # plans the shape: the next call takes the fast path
 print("running", flush=True)
 try:
@@ -217,11 +217,11 @@ print("usable" if np.array_equal(model.predict(x), want) else "broken", flush=Tr
 
 
 def test_ctrl_c_stops_the_fast_path_too(tmp_path) -> None:
-    path = conv_stack(tmp_path / "deep.pci", layers=300, channels=64)  # about a second per call here
+    path = conv_stack(tmp_path / "deep.pci", layers=300, channels=64)  # about a second per 64x64 call
     proc = subprocess.Popen([sys.executable, "-c", CTRL_C_FAST_CHILD, path], stdout=subprocess.PIPE, text=True,
                             env=child_env(), cwd=tmp_path)
     assert proc.stdout.readline().strip() == "running"
-    time.sleep(0.2)
+    time.sleep(0.1)
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
     line = proc.stdout.readline().strip()
