@@ -120,10 +120,6 @@ MAX_WEIGHTS = PCI_MAX_WEIGHTS
 MAX_PARAMS = PCI_MAX_PARAMS
 
 
-cdef enum:
-    _MAX_DIMS = 32  # dimensions of an output a Runner binds (NumPy's own limit is 64)
-
-
 # Instruction-set paths by their C number (the table in dispatch.c).
 ISA_NAMES = tuple(pci_isa_name(i).decode() for i in range(PCI_ISA_COUNT))
 
@@ -403,6 +399,10 @@ cdef class Plan:
         with nogil:
             done = pci_run(self.steps, self.n, ctx, &pci_sigint_flag if watch else NULL)
         _after_run(watch, done, self.n)
+
+
+cdef enum:
+    _MAX_DIMS = 32  # dimensions of an output a Runner binds (NumPy's own limit is 64)
 
 
 cdef bint _native_float32(cnp.ndarray a):
