@@ -58,12 +58,15 @@ class _Prepared:
 class _Slot:
     """One prepared plan in a Model's pool, used by one caller at a time."""
 
-    __slots__ = ("interruptible", "prep", "singles")
+    __slots__ = ("interruptible", "prep", "runner", "singles")
 
     def __init__(self, prep: _Prepared, interruptible: bool):
         self.prep = prep
         self.singles = [o[0] for o in prep.outputs]  # outputs of a single sample: no batch axis
         self.interruptible = interruptible  # long enough to be worth the SIGINT handler swap
+        # predict's fast path (one input, float32 arena): the whole call in one C call
+        one = len(prep.inputs) == 1 and prep.inputs[0].dtype == np.float32
+        self.runner = _kernels.Runner(prep.plan, prep.inputs[0], prep.outputs) if one else None
 
 
 def _sigint_watchable() -> bool:
@@ -156,10 +159,11 @@ class Model:
         # (batch, *input shapes) -> the free plans of that shape. A caller takes
         # one, or prepares a new one if all are in use, and puts it back after.
         self._prepared: dict[tuple, list[_Slot]] = {}
-        # x.shape -> (its free list, its key, x is one sample): predict's fast path
-        self._fast: dict[tuple, tuple[list[_Slot], tuple, bool]] = {}
+        # x.shape -> (the free plans of its shape, x is one sample): predict's fast path
+        self._fast: dict[tuple, tuple[list[_Slot], bool]] = {}
         self._macs: dict[tuple, int] = {}  # input shapes -> largest layer's MACs per sample
         self._lock = threading.Lock()  # guards adding and forgetting shapes, not runs
+        self._running: list[None] = []  # one entry per run in progress: concurrent runs share the cores
         self._closed = False
 
     @staticmethod
@@ -431,7 +435,10 @@ class Model:
         macs = self._macs.get(shapes)
         if macs is None:
             table = self.layer_table(dict(zip(self.input_names, shapes)))
-            macs = self._macs[shapes] = max([r["macs"] or 0 for r in table] or [0])
+            macs = max([r["macs"] or 0 for r in table] or [0])
+            if len(self._macs) >= 8 * MAX_PLANS:  # images of many sizes: keep the cache bounded as the plans
+                self._macs.clear()
+            self._macs[shapes] = macs
         return macs
 
     def prepared(self, x: Any) -> _Prepared:
@@ -462,25 +469,31 @@ class Model:
         if type(x) is np.ndarray and batch_size is None and progress is None:
             fast = self._fast.get(x.shape)
             if fast is not None:  # the common case: a shape seen before, one input
-                free, key, single = fast
+                free, single = fast
                 try:
-                    slot = free.pop()
+                    slot = free.pop()  # atomic: no lock
                 except IndexError:
                     slot = None  # every plan of this shape is busy: the general path makes one
                 if slot is not None:
+                    running = self._running
+                    running.append(None)  # atomic, as pop(): no lock
                     try:
+                        threads = self.num_threads  # _threads_now(), inlined
+                        if threads > 1:
+                            threads = max(1, threads // len(running))
                         watch = slot.interruptible and _sigint_watchable()
-                        ran = slot.prep.plan.run_from(x, slot.prep.inputs[0], self.num_threads, self.isa, watch)
-                        if not ran and x.dtype.kind in "fiub":  # other dtypes: the checks below explain
+                        runner = slot.runner  # None for an input stored in another dtype than float32
+                        out = runner(x, single, threads, self.isa, watch) if runner is not None else None
+                        if out is None and x.dtype.kind in "fiub":  # strided, float16...: NumPy converts
                             np.copyto(slot.prep.inputs[0], x, casting="unsafe")
-                            slot.prep.plan.run(self.num_threads, self.isa, watch)
-                            ran = True
-                        if ran:
+                            slot.prep.plan.run(threads, self.isa, watch)
                             outs = [o.copy() for o in (slot.singles if single else slot.prep.outputs)]
+                            out = outs[0] if len(outs) == 1 else outs
                     finally:
+                        running.pop()
                         free.append(slot)
-                    if ran:
-                        return outs[0] if len(outs) == 1 else outs
+                    if out is not None:  # else other dtypes: the checks below explain
+                        return out
         self._check_open()
         arrays, single = self._coerce_inputs(x)
         n = arrays[0].shape[0]
@@ -537,18 +550,28 @@ class Model:
         batch = arrays[0].shape[0]
         key = (batch,) + tuple(a.shape[1:] for a in arrays)
         slot = self._slot(key, key[1:], batch)
+        self._running.append(None)
         try:
             prep = slot.prep
             for dst, src in zip(prep.inputs, arrays):
                 np.copyto(dst, src, casting="unsafe")
-            prep.plan.run(self.num_threads, self.isa, slot.interruptible and _sigint_watchable())
+            prep.plan.run(self._threads_now(), self.isa, slot.interruptible and _sigint_watchable())
             outs = [o.copy() for o in (slot.singles if single else prep.outputs)]
         finally:
+            self._running.pop()
             self._release(key, slot)
-        free = self._prepared.get(key)
-        if remember is not None and free is not None:
-            self._fast[remember] = (free, key, single)
+        if remember is not None:
+            with self._lock:  # not for a shape forgotten meanwhile: the fast path would keep its plans
+                free = self._prepared.get(key)
+                if free is not None:
+                    self._fast[remember] = (free, single)
         return outs
+
+    def _threads_now(self) -> int:
+        """Threads for a run starting now: num_threads shared among the runs in
+        progress (this one included), so concurrent callers split the cores
+        instead of each starting num_threads OpenMP threads (predict inlines it)."""
+        return max(1, self.num_threads // len(self._running)) if self.num_threads > 1 else 1
 
     def __call__(self, x: Any) -> np.ndarray | list[np.ndarray]:
         return self.predict(x)

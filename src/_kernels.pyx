@@ -404,32 +404,6 @@ cdef class Plan:
             raise IndexError(index)
         return pci_op_name(self.steps[index].op).decode()
 
-    def run_from(self, cnp.ndarray src, cnp.ndarray dst, int num_threads, isa=None,
-                 bint interruptible=False):
-        """predict's fast path: copy `src` into the input buffer `dst` and run,
-        if `src` is C-contiguous float32 of dst's size (then True); otherwise
-        touch nothing and return False (the caller converts with numpy).
-        interruptible: see run()."""
-        cdef pci_ctx ctx
-        if num_threads < 1:
-            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
-        if (cnp.PyArray_TYPE(src) != cnp.NPY_FLOAT32 or not cnp.PyArray_IS_C_CONTIGUOUS(src)
-                or cnp.PyArray_TYPE(dst) != cnp.NPY_FLOAT32 or not cnp.PyArray_IS_C_CONTIGUOUS(dst)
-                or cnp.PyArray_NBYTES(src) != cnp.PyArray_NBYTES(dst)):
-            return False
-        ctx.num_threads = num_threads
-        ctx.isa = _isa_id(isa)
-        cdef const void *sp = cnp.PyArray_DATA(src)
-        cdef void *dp = cnp.PyArray_DATA(dst)
-        cdef size_t nbytes = cnp.PyArray_NBYTES(src)
-        cdef bint watch = interruptible and pci_sigint_begin() == 0
-        cdef int done
-        with nogil:
-            memcpy(dp, sp, nbytes)
-            done = pci_run(self.steps, self.n, ctx, &pci_sigint_flag if watch else NULL)
-        _after_run(watch, done, self.n)
-        return True
-
     def run_one(self, int index, int num_threads, isa=None):
         """Run step `index` alone (per-layer timing)."""
         cdef pci_ctx ctx
@@ -456,6 +430,177 @@ cdef class Plan:
         with nogil:
             done = pci_run(self.steps, self.n, ctx, &pci_sigint_flag if watch else NULL)
         _after_run(watch, done, self.n)
+
+
+cdef enum:
+    _MAX_DIMS = 32  # dimensions of an output a Runner binds (NumPy's own limit is 64)
+
+
+cdef bint _native_float32(cnp.ndarray a):
+    """C-contiguous, aligned, native-byte-order float32: what the arena holds."""
+    return (cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 and cnp.PyArray_IS_C_CONTIGUOUS(a)
+            and cnp.PyArray_ISNOTSWAPPED(a) and cnp.PyArray_ISALIGNED(a))
+
+
+cdef int _convertible(cnp.ndarray src):
+    """src's NumPy type number if _to_float32 converts it (C-contiguous,
+    aligned, native byte order, a number type below), else -1."""
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(src) and cnp.PyArray_ISNOTSWAPPED(src) and cnp.PyArray_ISALIGNED(src)):
+        return -1
+    cdef int t = cnp.PyArray_TYPE(src)
+    if t in (cnp.NPY_FLOAT, cnp.NPY_DOUBLE, cnp.NPY_BOOL, cnp.NPY_BYTE, cnp.NPY_UBYTE, cnp.NPY_SHORT,
+             cnp.NPY_USHORT, cnp.NPY_INT, cnp.NPY_UINT, cnp.NPY_LONG, cnp.NPY_ULONG, cnp.NPY_LONGLONG,
+             cnp.NPY_ULONGLONG):
+        return t
+    return -1
+
+
+cdef void _to_float32(const void *src, int t, float *dst, size_t n) noexcept nogil:
+    """dst[i] = (float)src[i]: the C cast, which is what NumPy's unsafe cast
+    does for these types (round to nearest), so results match np.copyto."""
+    cdef size_t i
+    if t == cnp.NPY_FLOAT:
+        memcpy(dst, src, n * sizeof(float))
+    elif t == cnp.NPY_DOUBLE:
+        for i in range(n):
+            dst[i] = <float>(<const double *>src)[i]
+    elif t == cnp.NPY_BOOL or t == cnp.NPY_UBYTE:  # a NumPy bool is one byte, 0 or 1
+        for i in range(n):
+            dst[i] = <float>(<const unsigned char *>src)[i]
+    elif t == cnp.NPY_BYTE:
+        for i in range(n):
+            dst[i] = <float>(<const signed char *>src)[i]
+    elif t == cnp.NPY_SHORT:
+        for i in range(n):
+            dst[i] = <float>(<const short *>src)[i]
+    elif t == cnp.NPY_USHORT:
+        for i in range(n):
+            dst[i] = <float>(<const unsigned short *>src)[i]
+    elif t == cnp.NPY_INT:
+        for i in range(n):
+            dst[i] = <float>(<const int *>src)[i]
+    elif t == cnp.NPY_UINT:
+        for i in range(n):
+            dst[i] = <float>(<const unsigned int *>src)[i]
+    elif t == cnp.NPY_LONG:
+        for i in range(n):
+            dst[i] = <float>(<const long *>src)[i]
+    elif t == cnp.NPY_ULONG:
+        for i in range(n):
+            dst[i] = <float>(<const unsigned long *>src)[i]
+    elif t == cnp.NPY_LONGLONG:
+        for i in range(n):
+            dst[i] = <float>(<const long long *>src)[i]
+    elif t == cnp.NPY_ULONGLONG:
+        for i in range(n):
+            dst[i] = <float>(<const unsigned long long *>src)[i]
+
+
+cdef class Runner:
+    """predict's fast path over one plan: a whole call (input conversion into
+    the arena, the run, the copies of the outputs) with the GIL released once.
+
+    Bound to the plan's single input view and its output views (arena views
+    with the batch axis) when the plan is prepared, so a call does no lookups:
+    the GIL is held only to check `src`, allocate the results and return."""
+    cdef Plan plan
+    cdef object keep           # the bound arena views
+    cdef float *dst
+    cdef size_t count          # elements of the input view
+    cdef int nout
+    cdef char **out_ptr
+    cdef size_t *out_bytes
+    cdef int *out_type
+    cdef int *out_nd
+    cdef cnp.npy_intp *out_dims  # nout x _MAX_DIMS (batch axis first)
+    cdef object last_isa       # the isa run last and its C number (validated once)
+    cdef int last_isa_id
+
+    def __cinit__(self, Plan plan, cnp.ndarray input, list outputs):
+        cdef int i, d
+        cdef cnp.ndarray o
+        self.plan = plan
+        self.keep = [input] + outputs
+        self.nout = len(outputs)
+        self.out_ptr = <char **>calloc(max(self.nout, 1), sizeof(char *))
+        self.out_bytes = <size_t *>calloc(max(self.nout, 1), sizeof(size_t))
+        self.out_type = <int *>calloc(max(self.nout, 1), sizeof(int))
+        self.out_nd = <int *>calloc(max(self.nout, 1), sizeof(int))
+        self.out_dims = <cnp.npy_intp *>calloc(max(self.nout, 1) * _MAX_DIMS, sizeof(cnp.npy_intp))
+        if not (self.out_ptr and self.out_bytes and self.out_type and self.out_nd and self.out_dims):
+            raise MemoryError()
+        if not _native_float32(input) or input.ndim < 1:
+            raise ValueError("Runner: the input view must be a C-contiguous float32 array with a batch axis")
+        self.dst = <float *>cnp.PyArray_DATA(input)
+        self.count = input.size
+        for i in range(self.nout):
+            o = outputs[i]
+            if not cnp.PyArray_IS_C_CONTIGUOUS(o) or o.ndim < 1 or o.ndim > _MAX_DIMS:
+                raise ValueError(f"Runner: output view {i} must be C-contiguous with 1 to {_MAX_DIMS} dimensions")
+            self.out_ptr[i] = <char *>cnp.PyArray_DATA(o)
+            self.out_bytes[i] = cnp.PyArray_NBYTES(o)
+            self.out_type[i] = cnp.PyArray_TYPE(o)
+            self.out_nd[i] = o.ndim
+            for d in range(o.ndim):
+                self.out_dims[i * _MAX_DIMS + d] = o.shape[d]
+        self.last_isa_id = -1
+
+    def __dealloc__(self):
+        free(self.out_ptr)
+        free(self.out_bytes)
+        free(self.out_type)
+        free(self.out_nd)
+        free(self.out_dims)
+
+    def __call__(self, cnp.ndarray src, bint single, int num_threads, isa=None, bint interruptible=False):
+        """Run on `src` (the input with the batch axis, or one sample if
+        single) and return the output (a list for several; without the batch
+        axis if single). Returns None, touching nothing, when src is not a
+        C-contiguous aligned native-order number array with the input's size:
+        the caller then converts with NumPy. interruptible: see Plan.run()."""
+        cdef pci_ctx ctx
+        cdef int i, t
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        if <size_t>cnp.PyArray_SIZE(src) != self.count:
+            return None
+        t = _convertible(src)
+        if t < 0:
+            return None
+        if isa is not self.last_isa or self.last_isa_id < 0:
+            self.last_isa_id = _isa_id(isa)
+            self.last_isa = isa
+        ctx.num_threads = num_threads
+        ctx.isa = self.last_isa_id
+        # the results first (the GIL is needed to allocate), filled after the run;
+        # one output: no list (a container per call would bring the cyclic GC round sooner)
+        cdef cnp.ndarray one = None
+        cdef list results = None
+        if self.nout == 1:
+            one = cnp.PyArray_EMPTY(self.out_nd[0] - single, self.out_dims + single, self.out_type[0], 0)
+        else:
+            results = [cnp.PyArray_EMPTY(self.out_nd[i] - single, self.out_dims + i * _MAX_DIMS + single,
+                                         self.out_type[i], 0) for i in range(self.nout)]
+        cdef char *res_small[8]
+        cdef char **res = &res_small[0] if self.nout <= 8 else <char **>calloc(self.nout, sizeof(char *))
+        if not res:
+            raise MemoryError()
+        for i in range(self.nout):
+            res[i] = <char *>cnp.PyArray_DATA(one if self.nout == 1 else <cnp.ndarray>results[i])
+        cdef const void *sp = cnp.PyArray_DATA(src)
+        cdef bint watch = interruptible and pci_sigint_begin() == 0
+        cdef int done
+        cdef int n = self.plan.n
+        with nogil:
+            _to_float32(sp, t, self.dst, self.count)
+            done = pci_run(self.plan.steps, n, ctx, &pci_sigint_flag if watch else NULL)
+            if done == n:
+                for i in range(self.nout):
+                    memcpy(res[i], self.out_ptr[i], self.out_bytes[i])
+        if res != &res_small[0]:
+            free(res)
+        _after_run(watch, done, n)
+        return one if self.nout == 1 else results
 
 
 cdef _after_run(bint watch, int done, int n):

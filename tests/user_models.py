@@ -16,8 +16,9 @@ RELU = {"name": "relu", "max_value": None, "negative_slope": 0.0, "threshold": 0
 
 
 def conv_stack(path: str | os.PathLike, layers: int = 2, channels: int = 8, classes: int = 5,
-               input_shape: tuple = (None, None, 3), seed: int = 0) -> str:
-    """Write the model; returns its path. The input's height and width may be None."""
+               input_shape: tuple = (None, None, 3), seed: int = 0, extra_outputs: tuple[str, ...] = ()) -> str:
+    """Write the model; returns its path. The input's height and width may be None.
+    extra_outputs: tensors output after "predictions" (e.g. "pool", "conv0")."""
     rng = np.random.default_rng(seed)
     nodes, tensors = [], {}
     prev, cin = "image", input_shape[-1]
@@ -39,7 +40,7 @@ def conv_stack(path: str | os.PathLike, layers: int = 2, channels: int = 8, clas
     nodes.append(Node("predictions", "dense", ["pool"], "predictions",
                       {"units": classes, "in_features": cin, "activation": {"name": "softmax"}, "params": dense.size},
                       {"kernel": "predictions/kernel", "bias": "predictions/bias"}, ["predictions"]))
-    g = Graph([{"name": "image", "shape": list(input_shape)}], ["predictions"], nodes, tensors,
+    g = Graph([{"name": "image", "shape": list(input_shape)}], ["predictions", *extra_outputs], nodes, tensors,
               {"name": "conv_stack"})
     g.check()
     write_model(path, g.to_header(), g.weights)

@@ -8,7 +8,9 @@ serially. Target (issue 11): threaded time <= 0.8x serial on a 2-core machine.
 Each run times the serial loop and the threaded loop back to back, --inner
 times (after a warm-up that fills the plan pool), and keeps the median of each;
 the ratio is per run, then the median over runs. On a shared machine, read the
-ratio, not the absolute times.
+ratio, not the absolute times, and check "cores used while threaded": the
+process's CPU time over the threaded loop's wall time. Well below the core
+count, other load kept this process off the cores and the ratio says little.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ def _serial(model: pyconvinfer.Model, xs: list[np.ndarray], n: int) -> float:
     return time.perf_counter() - t0
 
 
-def _threaded(model: pyconvinfer.Model, xs: list[np.ndarray], threads: int, calls: int) -> float:
+def _threaded(model: pyconvinfer.Model, xs: list[np.ndarray], threads: int, calls: int,
+              cpu: list[float] | None = None) -> float:
+    """Wall time of the threaded calls; appends the process's CPU time over them to cpu."""
     start = threading.Barrier(threads + 1)
 
     def work(k: int) -> None:
@@ -45,10 +49,13 @@ def _threaded(model: pyconvinfer.Model, xs: list[np.ndarray], threads: int, call
     for t in pool:
         t.start()
     start.wait()
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     for t in pool:
         t.join()
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    if cpu is not None:
+        cpu.append(time.process_time() - c0)
+    return wall
 
 
 def main() -> None:
@@ -74,22 +81,27 @@ def main() -> None:
         n = a.threads * a.calls
         _threaded(model, xs, a.threads, a.calls)  # warm-up: one plan per concurrent caller
         _serial(model, xs, n)
-        ratios, serials, threadeds, bests = [], [], [], []
+        ratios, serials, threadeds, bests, cores = [], [], [], [], []
         for run in range(a.runs):
-            pairs = [(_serial(model, xs, n), _threaded(model, xs, a.threads, a.calls)) for _ in range(a.inner)]
+            cpu: list[float] = []
+            pairs = [(_serial(model, xs, n), _threaded(model, xs, a.threads, a.calls, cpu)) for _ in range(a.inner)]
+            # cores this process got while threaded: near 1 on a 2-core machine means other load took the other
+            cores.append(statistics.median(c / p[1] for c, p in zip(cpu, pairs)))
             s = statistics.median(p[0] for p in pairs)
             t = statistics.median(p[1] for p in pairs)
             bests.append(min(p[1] for p in pairs) / min(p[0] for p in pairs))  # least disturbed by other load
             serials.append(s)
             threadeds.append(t)
             ratios.append(t / s)
-            print(f"run {run + 1}: serial {n} calls {s * 1e3:.1f} ms, {a.threads} threads x {a.calls} calls "
-                  f"{t * 1e3:.1f} ms, ratio {t / s:.2f}")
+            print(f"run {run + 1}: serial {n} calls {s * 1e3:.1f} ms ({s / n * 1e6:.1f} us per call), {a.threads} "
+                  f"threads x {a.calls} calls {t * 1e3:.1f} ms, ratio {t / s:.2f}, cores used while threaded "
+                  f"{cores[-1]:.2f}")
         arenas = len(model._prepared[(1,) + (tuple(xs[0].shape),)])
         print(f"median: serial {statistics.median(serials) * 1e3:.1f} ms, threaded "
               f"{statistics.median(threadeds) * 1e3:.1f} ms, ratio {statistics.median(ratios):.2f} "
               f"(target <= 0.80); fastest threaded / fastest serial: {statistics.median(bests):.2f}; "
-              f"plans in the pool: {arenas}; cores available: {len(os.sched_getaffinity(0))}; "
+              f"plans in the pool: {arenas}; cores available: {len(os.sched_getaffinity(0))}, used while threaded: "
+              f"{statistics.median(cores):.2f}; "
               f"load average {os.getloadavg()[0]:.1f}")
 
 
