@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-SRC="tests/c/act_isa_check.c src/act.c src/act_generic.c src/act_avx2.c src/act_avx512.c src/act_neon.c src/dispatch.c src/ukernel_generic.c src/ukernel_avx2.c src/ukernel_avx512.c src/ukernel_neon.c"
+SRC="tests/c/act_isa_check.c src/act.c src/act_generic.c src/act_avx2.c src/act_avx512.c src/act_neon.c src/dispatch.c src/ukernel_generic.c src/ukernel_avx2.c src/ukernel_avx512.c src/ukernel_neon.c src/weights.c"
 FLAGS="-O2 -std=c11 -fno-math-errno -fopenmp -Wall -Werror -Wno-unused-function -Isrc"
 ${CC:-gcc} $FLAGS $SRC -o "$out/native" -lm
 "$out/native"
