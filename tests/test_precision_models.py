@@ -139,8 +139,8 @@ def test_cli_convert_info_verify(tmp_path) -> None:
 
 
 def test_winograd_weights_policy(files) -> None:
-    """float32 files keep U in the file (fastest); reduced precisions keep Winograd layers' 3x3 kernels
-    and compute U at run time: float16 U for F(2x2), float32 for F(4x4)."""
+    """float32 files keep U in the file (fastest); reduced precisions keep F(2x2) layers' 3x3 kernels
+    (float16 U at run time), and F(4x4) ones' too (float32 U) except float16 files (float16 U in the file)."""
     def policy(dtype: str) -> dict:
         m = pyconvinfer.load(files["digits_cnn", dtype])
         return {n.name: (n.attrs.get("algorithm"), n.attrs.get("winograd_weights", "file"))
@@ -149,4 +149,5 @@ def test_winograd_weights_policy(files) -> None:
     assert policy("float32") and all(w == "file" for _, w in policy("float32").values())
     for d in ("float16", "bfloat16", "int8"):
         assert {k: a for k, (a, _) in policy(d).items()} == {k: a for k, (a, _) in policy("float32").items()}
-        assert all(w == ("runtime_float16" if a == "winograd2" else "runtime_float32") for a, w in policy(d).values())
+        f4 = "file" if d == "float16" else "runtime_float32"
+        assert all(w == ("runtime_float16" if a == "winograd2" else f4) for a, w in policy(d).values())

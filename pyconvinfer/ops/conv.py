@@ -156,8 +156,13 @@ def _conv_configure(a: dict, ins: list[Shape], options: dict) -> None:
         # A reduced-precision file keeps the 3x3 kernel and computes U per run (docs/PRECISION.md):
         # U stored in bfloat16 / int8 multiplies their rounding error by the transforms' gain, and
         # is 16/9 (F(2x2)) or 4x (F(4x4)) the kernel's size. F(2x2) U fits float16 (error ~ the
-        # direct convolution's), F(4x4)'s needs float32.
-        a["winograd_weights"] = "runtime_float16" if a["algorithm"] == "winograd2" else "runtime_float32"
+        # direct convolution's), F(4x4)'s needs float32 ...
+        if a["algorithm"] == "winograd2":
+            a["winograd_weights"] = "runtime_float16"
+        elif options["weights"] != "float16":
+            a["winograd_weights"] = "runtime_float32"
+        # float16 keeps F(4x4)'s U in the file (float16 U: ~4e-3 per layer, within its 1e-2 bound;
+        # computing float32 U per run cost VGG16 ~6% at 2 threads)
 
 
 def _conv_macs(a, ins, out) -> int:
