@@ -3,6 +3,7 @@ drift per precision, with ONNX Runtime float32 and int8 in the same run (issue 1
 
     python tools/bench_precision.py                          # VGG16, 2 threads, 3 rounds
     python tools/bench_precision.py --threads 1,2 --rounds 2 --out /tmp/precision.md
+    python tools/bench_precision.py --isa avx2 --variants pyconvinfer-float32,pyconvinfer-int8
 
 Model files come from tools/bench_peers.py's work directory (VGG16 with its seeded
 random weights: vgg16.h5, vgg16.onnx, x.npy, ref.npy; run bench_peers.py once to make
@@ -49,7 +50,8 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     xs = np.load(spec["x8"])
     info: dict[str, Any] = {}
     t0 = time.perf_counter()
-    make = bc._load_runtime(runtime, bc._import_runtime(runtime), spec["files"], threads, info)
+    make = bc._load_runtime(runtime, bc._import_runtime(runtime), spec["files"], threads, info,
+                            spec.get("isa") if runtime == "pyconvinfer" else None)
     load_s = time.perf_counter() - t0
     predict = make(1)
     ys = np.concatenate([np.asarray(predict(np.ascontiguousarray(xs[i:i + 1]))).reshape(1, -1)
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--runs", type=int, default=10, help="timed blocks per process")
     p.add_argument("--variants", default=",".join(VARIANTS), help=f"subset of {','.join(VARIANTS)}")
+    p.add_argument("--isa", default=None, help="force pyconvinfer's path (avx2, avx512, ...); the peers use their best")
     p.add_argument("--out", default=None, help="also write the markdown table here")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -169,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 for v in order:
                     runtime = v.split("-")[0]
                     spec = {"runtime": runtime, "threads": t, "files": files[v], "x8": str(x8), "runs": args.runs,
+                            "isa": args.isa,
                             "out_y": f"{tmp}/{v}-{t}.npy", "result": f"{tmp}/{v}-{t}.json"}
                     Path(f"{tmp}/spec.json").write_text(json.dumps(spec))
                     env = dict(os.environ, OMP_NUM_THREADS=str(t))
@@ -183,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"round {r + 1} {v} {t} thr: {res['median_s'] * 1e3:.1f} ms, "
                           f"RSS {res['maxrss_mib']:.0f} MiB", flush=True)
     base_key = next(((v, t) for v in variants for t in threads if v == "pyconvinfer-float32"), None)
-    lines = [f"VGG16 batch 1, {_cpu()}, pyconvinfer ISA {pyconvinfer.build_info().get('cpu_isa', '?')}; "
+    isa = args.isa or pyconvinfer.build_info().get("cpu_isa", "?")
+    lines = [f"VGG16 batch 1, {_cpu()}, pyconvinfer ISA {isa}; "
              f"medians over {args.rounds} round(s); drift vs pyconvinfer float32 on 8 seeded inputs", "",
              "| runtime | weights | threads | file MB | peak RSS MiB | latency ms | vs our float32 | "
              "max abs prob diff | argmax agree |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
