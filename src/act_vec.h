@@ -17,11 +17,12 @@
  * Accuracy (relative to float64 evaluated at the same float32 input, |ref|
  * floored at FLT_MIN so denormal results count in absolute terms): bound
  * 1e-6 for every kind, checked by tests/test_activations.py over the whole
- * float range; measured per kind in docs/ACTIVATIONS.md (worst 3.0e-7, softplus).
+ * float range; measured per kind in docs/ACTIVATIONS.md (worst 3.1e-7, tanh, generic).
  *   exp: Cody-Waite reduction + Cephes expf polynomial; results that are
  *        denormal, or feed a product that is (x e^x), are scaled by 2^64 and
  *        back so the last multiply rounds once (8e-8, ~1.3 ulp). expm1 (x <= 0),
- *        sigmoid, tanh, log1p (softplus) and gelu's normal CDF build on it.
+ *        sigmoid, log1p (softplus) and gelu's normal CDF build on it; tanh is a
+ *        rational fit.
  *   Formulas are rearranged where Keras's float32 form cancels (gelu's tail
  *   uses erfc = exp(-x^2/2) R(x) with x^2 split exactly; gelu_tanh's exponent
  *   is evaluated in double-float; tanh_shrink near 0 is x^3 Q(x^2);
@@ -113,30 +114,22 @@ VFN V v_tanh_big(V ax) {
     return vsub(vset(1.0f), vdiv(vset(2.0f), vadd(e, vset(1.0f))));
 }
 
-/* tanh|x| = -m / (2 + m), m = expm1(-2|x|) in [-1, 0]: one exp-like
- * evaluation and one division on every lane (the x^3 Q(x^2) branch beside a
- * full exp cost twice as much, and tanh is LeNet-5's costliest layer part).
- * m = 2^k (e^r - 1) + (2^k - 1) with -2|x| = k ln2 + r: for k = 0 it is
- * r + r^2 P(r) (no cancellation near 0); for k < 0, 2^k - 1 is exact down to
- * k = -24 and the sum does not cancel (m <= e^-ln2/2 - 1). Denormal x gives
- * x (r^2 underflows; -2x / 2 is exact). |x| clamped at 10: tanh rounds to 1. */
+/* tanh x = x P(x^2) / Q(x^2), x clamped to [-9.1, 9.1] (beyond, tanh rounds
+ * to +-1): a degree-4/4 rational fit (tools/fit_act_poly.py; 2.3e-8 relative
+ * in float64), both polynomials by Estrin (depth 3). 13 operations and one
+ * division, where the expm1 form took 25: tanh is classic LeNet-5's costliest
+ * layer part. Odd by construction (the sign comes with x); a denormal x gives
+ * x P(0) / Q(0), which rounds to x. */
 VFN V v_tanh(V x) {
-    const V z = vmul(vmin(vabs(x), vset(10.0f)), vset(-2.0f));
-    V k;
-    const V r = v_exp_reduce(z, &k);
-    /* e^r - 1 = r + r^2 P(r), P (v_exp_p's coefficients) by Estrin: the loop is
-     * bound by this dependency chain (its latency, not the operation count),
-     * and Estrin's depth is 3 multiply-adds against Horner's 5. */
-    const V r2 = vmul(r, r);
-    const V p01 = vfma(vset(1.6666665459e-1f), r, vset(5.0000001201e-1f));
-    const V p23 = vfma(vset(8.3334519073e-3f), r, vset(4.1665795894e-2f));
-    const V p45 = vfma(vset(1.9875691500e-4f), r, vset(1.3981999507e-3f));
-    const V pr = vfma(vfma(p45, r2, p23), r2, p01);
-    const V t = vfma(pr, r2, r);
-    const V s = vpow2i(k);                       /* k in [-29, 0] */
-    const V m = vfma(s, t, vsub(s, vset(1.0f)));
-    const V y = vdiv(vsub(vset(0.0f), m), vadd(vset(2.0f), m));
-    return vsel(vnan(x), x, vcopysign(y, x));
+    const V xc = vmin(vmax(x, vset(-9.1f)), vset(9.1f));
+    const V z = vmul(xc, xc), z2 = vmul(z, z);
+    const V p01 = vfma(vset(1.337447857e-01f), z, vset(9.999999773e-01f));
+    const V p23 = vfma(vset(2.048119566e-05f), z, vset(3.487813980e-03f));
+    const V p = vfma(vfma(vset(1.317747024e-08f), z2, p23), z2, p01);
+    const V q01 = vfma(vset(4.670779239e-01f), z, vset(1.0f));
+    const V q23 = vfma(vset(3.272923223e-04f), z, vset(2.584740252e-02f));
+    const V q = vfma(vfma(vset(7.704037961e-07f), z2, q23), z2, q01);
+    return vsel(vnan(x), x, vdiv(vmul(xc, p), q));
 }
 
 VFN V v_tanh_shrink(V x) {

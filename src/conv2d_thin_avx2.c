@@ -50,14 +50,26 @@ TARGET static inline __attribute__((always_inline)) void store_nhwc8(const int K
  * G * KK <= 12 leaves registers for the input vectors and a weight broadcast. */
 TARGET static inline __attribute__((always_inline)) void thin8_groups(
     const int KK, const int G, const float *xn, const float *w, const float *bias, float *out,
-    const pci_conv_shape *s, const float *clamp, int oh, int ow0) {
+    const pci_conv_shape *s, const float *clamp, int oh, int ow0, int rows2) {
     const int C = s->c, K = s->oc, W = s->w, H = s->h, OW = s->ow, kw = s->kw;
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256 acc[2][8];
     int count[2];
+    /* Group g's first pixel: rows2 = 0, (oh, ow0 + 8 g); rows2 = 1 (the caller
+     * checked that both rows' taps stay inside the image rows and that the
+     * columns take the plane path below), (oh + g, ow0): the next row's
+     * pixels share the weight broadcasts instead of the same row's. */
+    int gcol[2];
+    size_t grow[2], gout[2];
 #pragma GCC unroll 2
     for (int g = 0; g < G; g++) {
-        count[g] = PCI_MIN(8, OW - (ow0 + 8 * g));
+        gcol[g] = rows2 ? ow0 : ow0 + 8 * g;
+        grow[g] = rows2 ? (size_t)g * s->sh * W : 0;
+        gout[g] = rows2 ? (size_t)g * OW * K + (size_t)ow0 * K : (size_t)(ow0 + 8 * g) * K;
+    }
+#pragma GCC unroll 2
+    for (int g = 0; g < G; g++) {
+        count[g] = PCI_MIN(8, OW - gcol[g]);
 #pragma GCC unroll 8
         for (int k = 0; k < KK; k++) acc[g][k] = _mm256_set1_ps(bias && k < K ? bias[k] : 0.0f);
     }
@@ -69,8 +81,8 @@ TARGET static inline __attribute__((always_inline)) void thin8_groups(
     for (int g = 0; g < G; g++) {
         live[g] = _mm256_cmpgt_epi32(_mm256_set1_epi32(count[g]), lane);
         full &= count[g] == 8;
-        const long first = (long)(ow0 + 8 * g) * s->sw - s->pad_l;
-        const long last = (long)(ow0 + 8 * g + count[g] - 1) * s->sw - s->pad_l + (long)(kw - 1) * s->dw;
+        const long first = (long)gcol[g] * s->sw - s->pad_l;
+        const long last = (long)(gcol[g] + count[g] - 1) * s->sw - s->pad_l + (long)(kw - 1) * s->dw;
         uniform &= first >= 0 && last < W;
     }
     if (C == 1 && s->sw == 1 && uniform) {
@@ -86,7 +98,7 @@ TARGET static inline __attribute__((always_inline)) void thin8_groups(
         _Pragma("GCC unroll 8") for (int j = 0; j < KW; j++) {                                            \
             __m256 xv[2];                                                                                 \
             _Pragma("GCC unroll 2") for (int g = 0; g < G; g++) {                                         \
-                const float *src = row + 8 * g + j * DW;                                                  \
+                const float *src = row + grow[g] + (gcol[g] - ow0) + j * DW;                              \
                 xv[g] = LOAD;                                                                             \
             }                                                                                             \
             const float *wk = wi + (size_t)j * PCI_NR;                                                    \
@@ -173,7 +185,7 @@ store:
 #pragma GCC unroll 8
             for (int k = 0; k < KK; k++)
                 acc[g][k] = _mm256_min_ps(_mm256_max_ps(acc[g][k], _mm256_set1_ps(clamp[0])), _mm256_set1_ps(clamp[1]));
-        store_nhwc8(KK, acc[g], K, count[g], out + (size_t)(ow0 + 8 * g) * K);
+        store_nhwc8(KK, acc[g], K, count[g], out + gout[g]);
     }
 }
 
@@ -187,13 +199,43 @@ TARGET static void thin8_row(const float *x, const float *w, const float *bias, 
     do {                                                                                                    \
         int ow0 = 0;                                                                                        \
         if (G2)                                                                                             \
-            for (; ow0 + 8 < s->ow; ow0 += 16) thin8_groups(KK, 2, xn, w, bias, out, s, clamp, oh, ow0); \
-        for (; ow0 < s->ow; ow0 += 8) thin8_groups(KK, 1, xn, w, bias, out, s, clamp, oh, ow0);          \
+            for (; ow0 + 8 < s->ow; ow0 += 16) thin8_groups(KK, 2, xn, w, bias, out, s, clamp, oh, ow0, 0); \
+        for (; ow0 < s->ow; ow0 += 8) thin8_groups(KK, 1, xn, w, bias, out, s, clamp, oh, ow0, 0);       \
     } while (0)
     if (s->oc <= 4) PCI_THIN8_ROW(4, 1);
     else if (s->oc <= 6) PCI_THIN8_ROW(6, 1);
     else PCI_THIN8_ROW(8, 0);
 #undef PCI_THIN8_ROW
+}
+
+/* Output rows r and r + 1 of one image, one plane, unit column stride, every
+ * tap row inside the image: each group of 8 pixels of row r shares its weight
+ * broadcasts with the same columns of row r + 1 (12 accumulators for every
+ * group, where a single row's last groups had 6). Groups whose taps reach the
+ * column padding run per row. Returns 0, doing nothing, when the rows do not
+ * qualify. */
+TARGET static int thin8_row_pair(const float *x, const float *w, const float *bias, float *y,
+                                 const pci_conv_shape *s, const float *clamp, long r) {
+    const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
+    if (s->c != 1 || s->sw != 1 || s->oc > 6 || oh + 1 >= s->oh || oh * s->sh - s->pad_t < 0 ||
+        (long)(oh + 1) * s->sh - s->pad_t + (long)(s->kh - 1) * s->dh >= s->h)
+        return 0;
+    const float *xn = x + (size_t)n * s->h * s->w * s->c;
+    float *out = y + (size_t)r * s->ow * s->oc;
+    for (int ow0 = 0; ow0 < s->ow; ow0 += 8) {
+        const int count = PCI_MIN(8, s->ow - ow0);
+        const int inside = ow0 - s->pad_l >= 0 && (long)(ow0 + count - 1) - s->pad_l + (long)(s->kw - 1) * s->dw < s->w;
+        if (inside && s->oc <= 4) thin8_groups(4, 2, xn, w, bias, out, s, clamp, oh, ow0, 1);
+        else if (inside) thin8_groups(6, 2, xn, w, bias, out, s, clamp, oh, ow0, 1);
+        else if (s->oc <= 4) {
+            thin8_groups(4, 1, xn, w, bias, out, s, clamp, oh, ow0, 0);
+            thin8_groups(4, 1, xn, w, bias, out + (size_t)s->ow * s->oc, s, clamp, oh + 1, ow0, 0);
+        } else {
+            thin8_groups(6, 1, xn, w, bias, out, s, clamp, oh, ow0, 0);
+            thin8_groups(6, 1, xn, w, bias, out + (size_t)s->ow * s->oc, s, clamp, oh + 1, ow0, 0);
+        }
+    }
+    return 1;
 }
 
 TARGET void pci_conv2d_thin_avx2(const float *x, const float *w, const float *bias, float *y,
@@ -208,7 +250,9 @@ TARGET void pci_conv2d_thin_avx2(const float *x, const float *w, const float *bi
     const int act_after = !fused && !pci_act_is_row(act) && act.kind != PCI_ACT_LINEAR;
     PCI_FOR(nt, long b = 0, b < blocks, b++, {
         const long r1 = PCI_MIN(rows, (b + 1) * rb);
-        for (long r = b * rb; r < r1; r++) thin8_row(x, w, bias, y, s, fused ? clamp : NULL, r);
+        for (long r = b * rb; r < r1; r++)
+            if (r + 1 < r1 && thin8_row_pair(x, w, bias, y, s, fused ? clamp : NULL, r)) r++;
+            else thin8_row(x, w, bias, y, s, fused ? clamp : NULL, r);
         if (act_after)
             pci_act_inplace(y + (size_t)b * rb * s->ow * s->oc, (size_t)(r1 - b * rb) * s->ow * s->oc, act, PCI_ISA_AVX2);
     });

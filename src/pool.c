@@ -24,6 +24,17 @@ static inline void pool_combine(float *acc, const float *v, int n, int is_max) {
     }
 }
 
+/* acc[q] = max(a[q], b[q]) or a[q] + b[q]: a window's first two cells in one pass. */
+static inline void pool_pair(float *acc, const float *a, const float *b, int n, int is_max) {
+    if (is_max) {
+#pragma omp simd
+        for (int q = 0; q < n; q++) acc[q] = b[q] > a[q] ? b[q] : a[q];
+    } else {
+#pragma omp simd
+        for (int q = 0; q < n; q++) acc[q] = a[q] + b[q];
+    }
+}
+
 /* Windows that never touch the padding (valid pooling): reduce the kh input
  * rows with whole-row vector operations first, then the kw columns; for few
  * channels (LeNet's 6) this beats a channel-vector loop per window. */
@@ -39,16 +50,30 @@ static inline __attribute__((always_inline)) void pool_columns_few(const float *
                                                         float inv) {
     const int c = s->c;
     const int span = ((s->ow - 1) * s->sw + 1) * c, kw = s->kw;
-    float t[4096]; /* span <= w c <= 4096 */
-    memcpy(t, acc, sizeof(float) * span);
-    for (int j = 1; j < kw; j++) {
+    float t[4096 + 8]; /* span <= w c <= 4096, + 8 for the vector reads below */
+    if (kw >= 2) pool_pair(t, acc, acc + c, span, is_max); /* the first two columns in one pass */
+    else memcpy(t, acc, sizeof(float) * span);
+    for (int j = 2; j < kw; j++) {
         const float *col = acc + (size_t)j * c; /* q + j c < w c: the windows fit (pool_rows_first) */
         pool_combine(t, col, span, is_max);
     }
-    for (int ow = 0; ow < s->ow; ow++) {
+    const float scale = is_max ? 1.0f : inv;
+    int ow = 0;
+    if (c <= 8)
+        /* 8 floats per pixel, one vector: the lanes past its c channels land on
+         * the following pixels' channels, which their own stores rewrite, and
+         * never past this row's output; the last pixels are exact. Reads stay
+         * inside t (its 8 spare floats; lanes past span are never kept). */
+        for (; (long)ow * c + 8 <= (long)s->ow * c; ow++) {
+            const float *win = t + (size_t)ow * s->sw * c;
+            float *o = out + (size_t)ow * c;
+#pragma omp simd
+            for (int k = 0; k < 8; k++) o[k] = win[k] * scale;
+        }
+    for (; ow < s->ow; ow++) {
         const float *win = t + (size_t)ow * s->sw * c;
         float *o = out + (size_t)ow * c;
-        for (int k = 0; k < c; k++) o[k] = is_max ? win[k] : win[k] * inv;
+        for (int k = 0; k < c; k++) o[k] = win[k] * scale;
     }
 }
 
@@ -57,8 +82,9 @@ static inline __attribute__((always_inline)) void pool_row_rows_first(const floa
     const int n = (int)(r / s->oh), oh = (int)(r % s->oh), wc = s->w * s->c, c = s->c;
     float acc[4096];
     const float *in = x + ((size_t)n * s->h + (size_t)oh * s->sh) * wc;
-    memcpy(acc, in, sizeof(float) * wc);
-    for (int i = 1; i < s->kh; i++) {
+    if (s->kh >= 2) pool_pair(acc, in, in + wc, wc, is_max); /* the first two rows in one pass */
+    else memcpy(acc, in, sizeof(float) * wc);
+    for (int i = 2; i < s->kh; i++) {
         const float *row = in + (size_t)i * wc;
         pool_combine(acc, row, wc, is_max);
     }

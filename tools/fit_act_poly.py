@@ -29,7 +29,37 @@ def _fit(name: str, var, target, lo: float, hi: float, deg: int, n: int = 4000) 
     print("    " + ", ".join(f"{x:.9e}f" for x in c[::-1]))
 
 
+def _fit_rational(name: str, target, hi: float, dp: int, dq: int, n: int = 20000, rounds: int = 60) -> None:
+    """target(z) ~ P(z) / Q(z) on z in [0, hi], Q(0) = 1, relative error: the
+    linearised P - t Q weighted by 1 / (t Q_previous), with Lawson's reweighting
+    towards minimax."""
+    k = np.arange(n)
+    z = 0.5 * hi * (1 - np.cos(np.pi * (k + 0.5) / n))
+    t = target(z)
+    q_prev, w = np.ones_like(z), np.ones_like(z)
+    for _ in range(rounds):
+        a = np.hstack([np.vander(z, dp + 1, increasing=True),
+                       -t[:, None] * np.vander(z, dq + 1, increasing=True)[:, 1:]])
+        s = (np.sqrt(w) / (t * q_prev))[:, None]
+        c, *_ = np.linalg.lstsq(a * s, t * s[:, 0], rcond=None)
+        pc, qc = c[:dp + 1], np.concatenate([[1.0], c[dp + 1:]])
+        q_prev = np.polyval(qc[::-1], z)
+        err = np.abs(np.polyval(pc[::-1], z) / q_prev / t - 1)
+        w = w * err
+        w /= w.sum()
+    zz = np.linspace(0, hi, 400001)
+    e64 = np.max(np.abs(np.polyval(pc[::-1], zz) / np.polyval(qc[::-1], zz) / target(zz) - 1))
+    print(f"/* {name}: z in [0, {hi:.4g}], degrees {dp}/{dq}: max rel err {e64:.2e} */")
+    print("    P: " + ", ".join(f"{x:.9e}f" for x in pc))
+    print("    Q: " + ", ".join(f"{x:.9e}f" for x in qc))
+
+
 def main() -> None:
+    # tanh(x) = x P(x^2) / Q(x^2) for |x| <= 9.1 (beyond, tanh rounds to 1 in float32).
+    def tanh_over_x(z):
+        x = np.sqrt(z)
+        return np.where(x < 1e-4, 1 - z / 3, np.tanh(x) / np.where(x == 0, 1, x))
+    _fit_rational("tanh x P / Q", tanh_over_x, 9.1 ** 2, 4, 4)
     # tanh(x) = x - x^3 Q(x^2) for |x| < 1; Q(z) = (x - tanh x) / x^3 (also gives tanh_shrink).
     def q(z):
         x = np.sqrt(z)
