@@ -226,10 +226,12 @@ static void conv_worker(const conv_job *J) {
         if (!reuse) {
             /* Top-left input coordinate of each pixel's window (rows past the
              * end repeat the last pixel: computed, never stored). */
+            /* one division per tile, then step along the row */
+            int oh = (int)(p0 / s->ow), ow = (int)(p0 % s->ow);
             for (int m = 0; m < mr; m++) {
-                const long p = p0 + PCI_MIN(m, rows - 1);
-                ih0[m] = (int)(p / s->ow) * s->sh - s->pad_t;
-                iw0[m] = (int)(p % s->ow) * s->sw - s->pad_l;
+                ih0[m] = oh * s->sh - s->pad_t;
+                iw0[m] = ow * s->sw - s->pad_l;
+                if (m + 1 < rows && ++ow == s->ow) ow = 0, oh++; /* past the last row: repeat it */
             }
         }
         for (int t0 = 0; t0 < tl.ntaps; t0 += PCI_TAP_CHUNK) {

@@ -53,6 +53,7 @@ static inline __attribute__((always_inline)) void pool_columns_few(const float *
     float t[4096 + 8]; /* span <= w c <= 4096, + 8 for the vector reads below */
     if (kw >= 2) pool_pair(t, acc, acc + c, span, is_max); /* the first two columns in one pass */
     else memcpy(t, acc, sizeof(float) * span);
+    memset(t + span, 0, sizeof(float) * 8); /* read by the last vectors below, never kept */
     for (int j = 2; j < kw; j++) {
         const float *col = acc + (size_t)j * c; /* q + j c < w c: the windows fit (pool_rows_first) */
         pool_combine(t, col, span, is_max);
@@ -63,7 +64,7 @@ static inline __attribute__((always_inline)) void pool_columns_few(const float *
         /* 8 floats per pixel, one vector: the lanes past its c channels land on
          * the following pixels' channels, which their own stores rewrite, and
          * never past this row's output; the last pixels are exact. Reads stay
-         * inside t (its 8 spare floats; lanes past span are never kept). */
+         * inside t (span + 8 floats, the last 8 zeroed; lanes past span are never kept). */
         for (; (long)ow * c + 8 <= (long)s->ow * c; ow++) {
             const float *win = t + (size_t)ow * s->sw * c;
             float *o = out + (size_t)ow * c;

@@ -649,7 +649,11 @@ POOL_ROW_CASES = [PoolCase(hw, pool, st, "valid", kind, c)
                   for kind in ("max", "avg")
                   for hw, pool, st, c in [((4, 100), (3, 2), (2, 3), 5), ((5, 61), (2, 3), (1, 2), 16),
                                           ((6, 30), (2, 2), None, 31), ((6, 30), (2, 2), None, 32),
-                                          ((3, 256), (2, 4), (1, 3), 16), ((3, 128), (3, 3), (1, 1), 33)]]
+                                          ((3, 256), (2, 4), (1, 3), 16), ((3, 128), (3, 3), (1, 1), 33),
+                                          # few channels, each pixel stored as one 8-float vector: the
+                                          # widest row, unit stride, one-column windows, exactly 8 channels
+                                          ((3, 1024), (2, 2), (1, 1), 4), ((4, 37), (2, 1), (2, 1), 2),
+                                          ((5, 21), (1, 3), (1, 2), 8)]]
 POOL_CASES = _pool_cases() + POOL_ROW_CASES
 
 
