@@ -225,8 +225,8 @@ static void conv_worker(const conv_job *J) {
         const int reuse = single_chunk && tile == filled_tile && b->g == filled_g;
         if (!reuse) {
             /* Top-left input coordinate of each pixel's window (rows past the
-             * end repeat the last pixel: computed, never stored). */
-            /* one division per tile, then step along the row */
+             * end repeat the last pixel: computed, never stored); one division
+             * per tile, then a step along the output row. */
             int oh = (int)(p0 / s->ow), ow = (int)(p0 % s->ow);
             for (int m = 0; m < mr; m++) {
                 ih0[m] = oh * s->sh - s->pad_t;

@@ -58,7 +58,6 @@ static inline __attribute__((always_inline)) void pool_columns_few(const float *
         const float *col = acc + (size_t)j * c; /* q + j c < w c: the windows fit (pool_rows_first) */
         pool_combine(t, col, span, is_max);
     }
-    const float scale = is_max ? 1.0f : inv;
     int ow = 0;
     if (c <= 8)
         /* 8 floats per pixel, one vector: the lanes past its c channels land on
@@ -69,12 +68,12 @@ static inline __attribute__((always_inline)) void pool_columns_few(const float *
             const float *win = t + (size_t)ow * s->sw * c;
             float *o = out + (size_t)ow * c;
 #pragma omp simd
-            for (int k = 0; k < 8; k++) o[k] = win[k] * scale;
+            for (int k = 0; k < 8; k++) o[k] = is_max ? win[k] : win[k] * inv;
         }
     for (; ow < s->ow; ow++) {
         const float *win = t + (size_t)ow * s->sw * c;
         float *o = out + (size_t)ow * c;
-        for (int k = 0; k < c; k++) o[k] = win[k] * scale;
+        for (int k = 0; k < c; k++) o[k] = is_max ? win[k] : win[k] * inv;
     }
 }
 
