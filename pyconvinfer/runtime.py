@@ -302,7 +302,9 @@ class Model:
         shapes = infer_shapes(self.graph, dict(zip(names, shapes_in)))
         offsets, total = _plan_arena(self.graph, shapes, batch)
         if total > (1 << 40):
-            raise ValueError(f"input shape {shapes_in} with batch {batch} needs {total / 2**30:.0f} GiB of activations")
+            gib = total >> 30  # an int: a forged shape's size can be too large for a float
+            need = f"{gib} GiB" if gib < 10**12 else "over 10^12 GiB"
+            raise ValueError(f"input shape {shapes_in} with batch {batch} needs {need} of activations")
         raw = np.zeros(total + ALIGN, dtype=np.uint8)
         shift = -raw.ctypes.data % ALIGN  # 64-byte aligned start
         arena = raw[shift:shift + total]

@@ -104,6 +104,10 @@ KERAS_CASES = {
     # ZeroDivisionError from c % int(0.5) in the Conv2D handler
     "conv groups of one half": ("keras2/conv2d_basic", lambda c: _layer(c, "Conv2D")["config"].update(groups=0.5),
                                 r"layer 'conv2d' \(Conv2D\): unexpected config content \(ZeroDivisionError"),
+    # OverflowError from formatting a 10^308-fold upsampled activation arena's size as a float
+    "upsampling by 1e308": ("keras2/upsampling_bilinear",
+                            lambda c: _layer(c, "UpSampling2D")["config"].update(size=[2, 1e308]),
+                            r"needs over 10\^12 GiB of activations"),
     "output_layers of text": ("keras2/two_outputs",
                               lambda c: c["config"].update(output_layers=[["cls", "nearest_mixed", 0]]),
                               "unexpected content in the Keras file"),
