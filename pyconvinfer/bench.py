@@ -44,10 +44,11 @@ def _inputs(model, batch: int, input_shape: tuple | None = None) -> list[np.ndar
 
 
 def bench_model(path: str, batch: int = 1, threads: int | None = None, repeat: int = 20,
-                per_layer: bool = False, input_shape: tuple | None = None, isa: str | None = None) -> str:
+                per_layer: bool = False, input_shape: tuple | None = None, isa: str | None = None,
+                int8_compute: bool | None = None) -> str:
     if batch < 1 or repeat < 1:
         raise ValueError("--batch and --repeat must be >= 1")
-    model = load(path, num_threads=threads, isa=isa)
+    model = load(path, num_threads=threads, isa=isa, int8_compute=int8_compute)
     xs = _inputs(model, batch, input_shape)
     x = xs if len(xs) > 1 else xs[0]
     total = median_time(lambda: model.predict(x, batch_size=batch), repeat)  # the batch as asked, in one run

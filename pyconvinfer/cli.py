@@ -17,8 +17,8 @@ from importlib import resources
 
 import numpy as np
 
+from .cli_run import INT8_COMPUTE, add_int8_compute_argument, cmd_run
 from .cli_run import add_arguments as add_run_arguments
-from .cli_run import cmd_run
 from .errors import PyconvinferError
 from .units import format_bytes, format_time
 
@@ -74,7 +74,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         out = convert(args.input, args.output, config=args.config, arch=args.arch, input_shape=args.input_shape,
                       winograd=args.winograd, progress=_progress_printer(sys.stderr),
                       verify=not args.no_verify_vectors, verify_shape=args.verify_shape, reference=reference,
-                      report=print, weights=args.weights)
+                      report=print, weights=args.weights,
+                      calibrate=_load_npy(args.calibrate, "--calibrate") if args.calibrate else None)
     for w in seen:
         print(f"pyconvinfer convert: warning: {w.message}", file=sys.stderr)
     size = os.path.getsize(out)
@@ -92,7 +93,7 @@ def _load_npy(path: str, what: str):
 def cmd_verify(args: argparse.Namespace) -> int:
     from .runtime import load
 
-    with load(args.model, num_threads=args.threads) as model:
+    with load(args.model, num_threads=args.threads, int8_compute=INT8_COMPUTE[args.int8_compute]) as model:
         result = model.verify(print_fn=print)
     return 0 if result.passed else 1
 
@@ -123,7 +124,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench_model
 
     print(bench_model(args.model, batch=args.batch, threads=args.threads, repeat=args.repeat,
-                      per_layer=args.per_layer, input_shape=args.input_shape, isa=args.isa))
+                      per_layer=args.per_layer, input_shape=args.input_shape, isa=args.isa,
+                      int8_compute=INT8_COMPUTE[args.int8_compute]))
     return 0
 
 
@@ -184,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", choices=["float32", "float16", "bfloat16", "int8"], default="float32",
                    help="stored precision of convolution and dense kernels (default float32: exact; float16 and "
                         "bfloat16 halve the file, int8 (per-channel) quarters it; computed in float32)")
+    c.add_argument("--calibrate", metavar="SAMPLES.npy",
+                   help="with --weights int8: typical inputs (N, H, W, C); each convolution stores its input's range "
+                        "over them, so CPUs that compute in int8 quantize with it instead of measuring every run")
     c.add_argument("--verify-shape", type=_shape, metavar="H,W,C",
                    help="input size of the stored test vectors when the model's height/width are open (default 64x64)")
     c.add_argument("--reference", nargs=2, metavar=("X.npy", "Y.npy"),
@@ -194,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub_parser("verify", help="rerun the test vectors stored in a .pci file; exit 0 if they pass, 1 if not")
     v.add_argument("model")
     v.add_argument("--threads", type=int, default=None)
+    add_int8_compute_argument(v)
     v.set_defaults(fn=cmd_verify)
 
     i = sub_parser("info", help="describe a .pci model: layers, shapes, parameters, MACs, sizes")
@@ -214,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input size (required when the model's height and width are unknown)")
     b.add_argument("--isa", default=None, help="kernel path to force (avx2, avx512, neon, generic); "
                    "default: the best this CPU has")
+    add_int8_compute_argument(b)
     b.set_defaults(fn=cmd_bench)
 
     d = sub_parser("demo", help="convert the bundled LeNet-5, run the held-out digits, compare with Keras")

@@ -22,6 +22,16 @@ READ_CHUNK = 32  # images read and predicted at a time: memory stays bounded for
 PROGRESS_FROM = 5  # more images than this: a progress bar on a terminal
 
 
+# --int8-compute: how convolutions with int8 kernels compute (load(int8_compute=...))
+INT8_COMPUTE = {"auto": None, "on": True, "off": False}
+
+
+def add_int8_compute_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--int8-compute", choices=list(INT8_COMPUTE), default="auto",
+                   help="int8 kernels (convert --weights int8): compute in int8 where the CPU has int8 dot products "
+                        "(auto, default), always (on: portable C without them), or in float32 (off)")
+
+
 def add_arguments(r: argparse.ArgumentParser) -> None:
     from .images import CROPS, PREPROCESS
 
@@ -45,6 +55,7 @@ def add_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help=f"progress bar on stderr (default: on a terminal with more than {PROGRESS_FROM} images)")
     r.add_argument("--threads", type=int, default=None)
+    add_int8_compute_argument(r)
 
 
 def _number(text: str) -> float:
@@ -163,7 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise PyconvinferError("--top-k must be >= 1")
-    model = load(args.model, num_threads=args.threads)
+    model = load(args.model, num_threads=args.threads, int8_compute=INT8_COMPUTE[args.int8_compute])
     npys = [p for p in args.inputs if p.lower().endswith(".npy")]
     if npys and len(args.inputs) > 1:
         raise PyconvinferError(f"a .npy input ({npys[0]}) must be the only input; images may be several")

@@ -110,11 +110,13 @@ def _stored_kernel(op: str, attrs: dict, weights: dict, dtype: str) -> dict:
 
 def _run(op: str, attrs: dict, inputs: list[np.ndarray], out: np.ndarray, *, weights: dict | None = None,
          activation: acts.ActivationSpec = None, num_threads: int | None = None, isa: str | None = None,
-         batched: bool = True, constants: Sequence[int] = (), weights_dtype: str = "float32") -> np.ndarray:
+         batched: bool = True, constants: Sequence[int] = (), weights_dtype: str = "float32",
+         int8_compute: bool = False) -> np.ndarray:
     """Run one op as a model step would: parameters from its OpDef, per-sample
     shapes (axis 0 is the batch unless batched=False); inputs listed in
     `constants` are unbatched constant operands. weights_dtype: the precision
-    the packed kernel is stored in (quantized here; see quantize.py)."""
+    the packed kernel is stored in (quantized here; see quantize.py). int8_compute: run the
+    op's int8 step (an int8 kernel; ValueError where the shape has none)."""
     if weights_dtype != "float32":
         weights = _stored_kernel(op, attrs, weights or {}, weights_dtype)
     opdef = REGISTRY[op]
@@ -128,6 +130,11 @@ def _run(op: str, attrs: dict, inputs: list[np.ndarray], out: np.ndarray, *, wei
     in_shapes = [per_sample(i, a) for i, a in enumerate(inputs)]
     out_shape = tuple(out.shape[1:]) if batched else tuple(out.shape)
     st = opdef.step(attrs, in_shapes, out_shape, batch)
+    if int8_compute:
+        st8 = opdef.int8_step(attrs, st) if opdef.int8_step and weights_dtype == "int8" else None
+        if st8 is None:
+            raise ValueError(f"{op} has no int8 compute path for this shape and weights ({weights_dtype})")
+        st = st8
     threads = resolve_threads(num_threads)
     need = st.scratch_shared + st.scratch_floats * threads
     scratch = np.empty(need, dtype=np.float32) if need else None
@@ -162,7 +169,8 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
            padding="valid", groups: int = 1, activation: acts.ActivationSpec = None,
            num_threads: int | None = None, isa: str | None = None,
            packed: np.ndarray | None = None, algorithm: str = "direct",
-           weights_dtype: str = "float32", winograd_weights: str = "file") -> np.ndarray:
+           weights_dtype: str = "float32", winograd_weights: str = "file", int8_compute: bool = False,
+           input_range: tuple[float, float] | None = None) -> np.ndarray:
     """Keras Conv2D: x (N, H, W, C), kernel (kh, kw, C / groups, cout).
 
     Depthwise convolution is groups == C with kernel (kh, kw, 1, C * multiplier).
@@ -172,7 +180,9 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
     kernel is stored so and widened by the C kernels (quantize.py).
     winograd_weights: "file" (U = G g G^T packed here, as the converter stores it)
     or "runtime_float16" / "runtime_float32" (the direct 3x3 kernel; the C step
-    computes U into scratch in that precision)."""
+    computes U into scratch in that precision). int8_compute (int8 weights, direct, one group,
+    input channels a multiple of 4): compute in int8 on the input quantized to uint8 over its
+    measured range, or over input_range (lo, hi) as a calibrated file would (src/conv2d_q8.c)."""
     x = _array(x, "x", 4)
     kernel = _array(kernel, "kernel", 4)
     n, h, w, c = x.shape
@@ -194,6 +204,8 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
         raise ValueError(f"winograd_weights must be 'file', 'runtime_float16' or 'runtime_float32', "
                          f"got {winograd_weights!r}")
     attrs["winograd_weights"] = winograd_weights
+    if input_range is not None:
+        attrs["input_range"] = [float(input_range[0]), float(input_range[1])]
     if algorithm != "direct":
         m = int(algorithm[-1])
         if (kh, kw, sh, sw, dh, dw, groups) != (3, 3, 1, 1, 1, 1, 1):
@@ -203,7 +215,8 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
     elif packed is None:
         packed = packing.pack_conv2d(kernel, groups)
     return _run("conv2d", attrs, [x], y, weights={"kernel": packed, "bias": _bias(bias, cout)},
-                activation=activation, num_threads=num_threads, isa=isa, weights_dtype=weights_dtype)
+                activation=activation, num_threads=num_threads, isa=isa, weights_dtype=weights_dtype,
+                int8_compute=int8_compute)
 
 
 def conv2d_transpose(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *, strides=1,

@@ -53,6 +53,7 @@ class _Prepared:
     arena_bytes: int
     scratch: np.ndarray        # per-thread scratch of the steps that need it (kept alive with the plan)
     step_nodes: list[int]      # plan step -> index of its node in graph.nodes
+    views: dict[str, np.ndarray]  # every arena tensor's view (live only between its producer and last reader)
 
 
 class _Slot:
@@ -143,10 +144,16 @@ class Model:
     """A loaded model. Use pyconvinfer.load(path) to get one."""
 
     def __init__(self, path: str | os.PathLike, num_threads: int | None = None, verify: bool = True,
-                 isa: str | None = None):
+                 isa: str | None = None, int8_compute: bool | None = None):
         self.num_threads = resolve_threads(num_threads)
         self.isa = resolve_isa(isa)
-        self._options = {"num_threads": num_threads, "isa": isa}  # as given: a worker resolves its own default
+        if int8_compute not in (None, True, False):
+            raise ValueError(f"int8_compute must be None (where the CPU has int8 dot products), True or False; "
+                             f"got {int8_compute!r}")
+        # int8 kernels compute in int8 where the path has int8 dot products (docs/PRECISION.md)
+        self.int8_compute = _kernels.int8_dot_available(self.isa) if int8_compute is None else int8_compute
+        # as given: a worker resolves its own defaults
+        self._options = {"num_threads": num_threads, "isa": isa, "int8_compute": int8_compute}
         self.file = read_model(path, verify=verify, num_threads=self.num_threads)
         self._path = os.path.abspath(self.file.path)
         self._identity = (self.file.file_size, bytes(self.file.mapping[56:64]))  # the fixed header's checksum
@@ -326,6 +333,8 @@ class Model:
                 st = opdef.step(node.attrs, [shapes[t] if t in shapes else ConstShape(self.file.tensors[t].shape)
                                              for t in node.inputs], shapes[node.output], batch)
                 _check_stored_kernel(opdef, node, self.file)
+                if self.int8_compute and opdef.int8_step and self._weights_dtype(node) == "int8":
+                    st = opdef.int8_step(node.attrs, st) or st
             except (ValueError, KeyError, TypeError, ZeroDivisionError) as e:
                 raise ModelFileError(f"{self.file.path}: node {node.name!r} ({node.op}): {e}") from None
             steps.append((index, opdef, st))
@@ -347,12 +356,12 @@ class Model:
                          ints=list(st.ints),
                          in_flags=list(st.in_flags), rows=st.rows, count=st.count, algo=st.algo, act_kind=kind,
                          act_params=params, floats=list(st.floats),
-                         scratch=scratch if st.scratch_floats else None)
+                         scratch=scratch if st.scratch_floats or st.scratch_shared else None)
             except (ValueError, TypeError, OverflowError) as e:
                 raise ModelFileError(f"{self.file.path}: node {node.name!r} ({node.op}): {e}") from None
             step_nodes.append(index)
         return _Prepared(arena, plan, [view(n) for n in names], [view(o) for o in self.graph.outputs], total,
-                         scratch, step_nodes)
+                         scratch, step_nodes, {t: view(t) for t in offsets})
 
     def _coerce_inputs(self, x: Any) -> tuple[list[np.ndarray], bool]:
         names = self.input_names
@@ -450,6 +459,28 @@ class Model:
         slot = self._slot(key, key[1:], key[0])
         self._release(key, slot)
         return slot.prep
+
+    def input_ranges(self, x: Any, op: str = "conv2d", batch_size: int = 8) -> dict[str, tuple[float, float]]:
+        """The smallest and largest value of the first input of every `op` node over the
+        samples x, by node name: the calibrated ranges of `convert --calibrate` (the
+        model runs layer by layer, in float32, reading each input before it is reused)."""
+        self._check_open()
+        arrays, _ = self._coerce_inputs(x)
+        ranges: dict[str, tuple[float, float]] = {}
+        for b0 in range(0, arrays[0].shape[0], batch_size):
+            part = [a[b0:b0 + batch_size] for a in arrays]
+            prep = self.prepared(part if len(part) > 1 else part[0])
+            for dst, a in zip(prep.inputs, part):
+                dst[...] = a
+            for step, index in enumerate(prep.step_nodes):
+                node = self.graph.nodes[index]
+                if node.op == op and node.inputs[0] in prep.views:
+                    v = prep.views[node.inputs[0]]
+                    lo, hi = float(v.min()), float(v.max())
+                    old = ranges.get(node.name, (lo, hi))
+                    ranges[node.name] = (min(lo, old[0]), max(hi, old[1]))
+                prep.plan.run_one(step, self.num_threads, self.isa)
+        return ranges
 
     # ---- inference ----
     def predict(self, x: Any, batch_size: int | None = None,
@@ -622,9 +653,12 @@ def _forget_unpickled(model: Model) -> None:
 
 
 def load(path: str | os.PathLike, num_threads: int | None = None, *, verify: bool = True,
-         isa: str | None = None) -> Model:
+         isa: str | None = None, int8_compute: bool | None = None) -> Model:
     """Open a .pci model file. num_threads: cores to use (default: OMP_NUM_THREADS
     if set, else all this process may run on). verify: check the payload
-    checksum (fast, parallel). Use as `with pyconvinfer.load(path) as m:` to
-    release the mapping at the end of the block."""
-    return Model(path, num_threads=num_threads, verify=verify, isa=isa)
+    checksum (fast, parallel). int8_compute: convolutions with int8 kernels
+    compute in int8 on inputs quantized per tensor (None: where the CPU has int8
+    dot products; False: always float32, exactly q * scale; docs/PRECISION.md).
+    Use as `with pyconvinfer.load(path) as m:` to release the mapping at the end
+    of the block."""
+    return Model(path, num_threads=num_threads, verify=verify, isa=isa, int8_compute=int8_compute)

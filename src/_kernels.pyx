@@ -33,6 +33,7 @@ cdef extern from "pci_kernels.h":
     int pci_isa_available(int isa) nogil
     int pci_cpu_isa() nogil
     int pci_effective_isa(int wanted) nogil
+    int pci_int8_dot_available(int isa) nogil
     const char *pci_isa_name(int isa) nogil
     int pci_openmp_enabled() nogil
     int pci_default_threads() nogil
@@ -53,6 +54,10 @@ cdef extern from "pci_kernels.h":
                                   const pci_tconv_shape *s, pci_act act) nogil
     void pci_dense_ref(const float *x, const float *kernel, const float *bias, float *y,
                        int m, int k, int n, pci_act act) nogil
+
+cdef extern from "pci_internal.h":
+    int pci_conv2d_q8_supported(const pci_conv_shape *s) nogil
+    size_t pci_conv2d_q8_scratch_floats(const pci_conv_shape *s) nogil
 
 cdef extern from "pci_bench.h":
     double pci_fma_loop(int isa, long iters, int threads) nogil
@@ -277,6 +282,22 @@ def winograd_scratch_floats(ints, int m) -> int:
     for i in range(16):
         p[i] = ints[i]
     return pci_winograd_scratch_floats(<const pci_conv_shape *>p, m)
+
+
+def int8_dot_available(str isa) -> bool:
+    """Whether the `isa` path has the int8 dot products conv2d's int8 compute uses on this CPU."""
+    return bool(pci_int8_dot_available(ISA_NAMES.index(isa)))
+
+
+def conv2d_int8_scratch_floats(ints) -> int:
+    """Scratch floats (shared) of a conv2d computing in int8, or -1 when its shape has no int8 path."""
+    cdef int p[16]
+    for i in range(16):
+        p[i] = ints[i]
+    if not pci_conv2d_q8_supported(<const pci_conv_shape *>p):
+        return -1
+    n = pci_conv2d_q8_scratch_floats(<const pci_conv_shape *>p)
+    return -1 if n == <size_t>-1 else n
 
 
 def tconv_packed_size(int c, int oc, int kh, int kw, int sh, int sw) -> int:

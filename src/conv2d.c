@@ -7,6 +7,7 @@
  * sum_tap sum_cin a[tap][m][cin] * w[tap][cin][oc] on packed weights.
  * Every output element is computed by one thread in one fixed order, so
  * results do not depend on the thread count. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,6 +409,9 @@ static size_t conv_packed_floats(const pci_conv_shape *s, int algo) {
  * 1 (2) when it is the direct 3x3 one, transformed each run into scratch as
  * float16 (float32) U (winograd_weights.c). */
 #define CONV_RUNTIME_U 16
+/* Step parameter 17: 0 computes in float32; 1 in int8 with the input's range
+ * measured per run, 2 with the calibrated range [f[0], f[1]] (conv2d_q8.c). */
+#define CONV_INT8 17
 static int runtime_u_dtype(int flag) { return flag == 1 ? PCI_DTYPE_F16 : PCI_DTYPE_F32; }
 
 static size_t conv_scale_floats(const pci_conv_shape *s, int algo) {
@@ -437,6 +441,18 @@ int pci_validate_conv2d(const pci_step *st, pci_check *chk) {
             return pci_check_fail(chk, "Winograd scratch too small");
         PCI_TRY(pci_check_out(chk, st->scratch, st->scratch_floats, "Winograd scratch"));
     }
+    const int int8 = st->s.p[CONV_INT8];
+    if (int8 < 0 || int8 > 2) return pci_check_fail(chk, "int8 compute mode %d (0: float32, 1: measured range, 2: calibrated)", int8);
+    if (int8) {
+        if (st->algo || st->w_dtype[PCI_SLOT_KERNEL] != PCI_DTYPE_I8 || !pci_conv2d_q8_supported(s))
+            return pci_check_fail(chk, "int8 compute needs the direct algorithm, an int8 kernel, one group, input "
+                                       "channels a multiple of 4, at most %d taps and kh*kw*cin <= 65536", PCI_Q8_MAX_TAPS);
+        if (int8 == 2 && !(isfinite(st->f[0]) && isfinite(st->f[1]) && st->f[0] <= st->f[1]))
+            return pci_check_fail(chk, "calibrated input range [%g, %g] is not a finite interval", st->f[0], st->f[1]);
+        const size_t need = pci_conv2d_q8_scratch_floats(s);
+        if (need == SIZE_MAX || st->scratch_floats < need) return pci_check_fail(chk, "int8 scratch too small");
+        PCI_TRY(pci_check_out(chk, st->scratch, st->scratch_floats, "int8 scratch"));
+    }
     const int in_dims[4] = {s->n, s->h, s->w, s->c}, out_dims[4] = {s->n, s->oh, s->ow, s->oc};
     PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(4, in_dims), "input"));
     const int layout = runtime_u ? 0 : st->algo; /* run-time U: the file holds the direct 3x3 kernel */
@@ -458,7 +474,10 @@ void pci_run_conv2d(const pci_step *st, pci_ctx ctx) {
         const pci_weights uw = {st->scratch, u_dtype, NULL};
         pci_conv2d_winograd_w(st->in[0], &uw, st->w[1], st->out, s, st->algo, st->act, st->scratch + shared,
                               st->scratch_floats - shared, ctx);
-    } else if (st->algo)
+    } else if (st->s.p[CONV_INT8])
+        pci_conv2d_q8(st->in[0], &w, st->w[1], st->out, &st->s.conv, st->act, st->s.p[CONV_INT8] == 2 ? st->f : NULL,
+                      st->scratch, st->scratch_floats, ctx);
+    else if (st->algo)
         pci_conv2d_winograd_w(st->in[0], &w, st->w[1], st->out, &st->s.conv, st->algo, st->act, st->scratch,
                               st->scratch_floats, ctx);
     else
@@ -470,6 +489,8 @@ const char *pci_algorithm_conv2d(const pci_step *st, int isa) {
                                             "Winograd F(2x2,3x3), U at run time"},
                                            {"Winograd F(4x4,3x3)", "Winograd F(4x4,3x3), f16 U at run time",
                                             "Winograd F(4x4,3x3), U at run time"}};
+    if (st->s.p[CONV_INT8])
+        return pci_int8_dot_available(isa) ? "int8 indirect GEMM (AVX-512 VNNI)" : "int8 indirect GEMM (portable C)";
     const int flag = st->s.p[CONV_RUNTIME_U];
     if ((st->algo == 2 || st->algo == 4) && flag >= 0 && flag <= 2) return wino[st->algo == 4][flag];
     switch (choose_conv_path(&st->s.conv, isa)) {

@@ -47,6 +47,18 @@ int pci_effective_isa(int wanted) {
     return pci_isa_available(wanted) ? wanted : PCI_ISA_GENERIC;
 }
 
+int pci_int8_dot_available(int isa) {
+#ifdef PCI_X86
+    if (pci_effective_isa(isa) != PCI_ISA_AVX512) return 0;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+#else
+    (void)isa;
+    return 0;
+#endif
+}
+
 const char *pci_isa_name(int isa) { return isa >= 0 && isa < PCI_ISA_COUNT ? isa_names[isa] : NULL; }
 
 const pci_gemm_kernels *pci_gemm_kernels_for(int isa) {

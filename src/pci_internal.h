@@ -121,6 +121,37 @@ void pci_dw_tile_neon(int ntaps, const float *const *xt, const float *const *wt,
                       const float *bias, float *out, const float *clamp);
 #endif
 
+/* ---- conv2d computing in int8 (conv2d_q8.c) ---- */
+#ifndef PCI_Q8_MR_MAX
+#define PCI_Q8_MR_MAX 6    /* output pixels per micro-kernel call */
+#endif
+#ifndef PCI_Q8_PANELS
+#define PCI_Q8_PANELS 4    /* 16-channel panels per micro-kernel call, at most */
+#endif
+#define PCI_Q8_MAX_TAPS 64 /* kh * kw: the indirection buffer lives on the stack */
+/* c[m, 0:nc] = clamp(float(sum_t sum_k a[t * PCI_Q8_MR_MAX + m][k] * w[t*kc*16 + k*16 + panel * panel_stride]
+ * - comp) * cs + bias) for m < mr, nc <= 16 * panels (comp, bias, clamp: NULL for none). */
+typedef void (*pci_q8_ukernel_fn)(int ntaps, int kc, const uint8_t *const *a, const int8_t *w, size_t panel_stride,
+                                  float *c, size_t ldc, int mr, int nc, const float *cs, const float *bias,
+                                  const int32_t *comp, const float *clamp);
+typedef struct {
+    pci_q8_ukernel_fn ukernel[4]; /* [panels - 1], panels <= PCI_Q8_PANELS */
+    /* lo, hi over x[0..n) (NaN if any is NaN); q[i] = clamp(nearbyint(clamp(x[i] * inv, +-256)) + zp, 0, 255) */
+    void (*minmax)(const float *x, size_t n, float *lo, float *hi);
+    void (*quantize)(const float *x, size_t n, float inv, int zp, uint8_t *q);
+} pci_q8_kernels;
+#ifdef PCI_X86
+extern const pci_q8_kernels pci_q8_avx512vnni;
+#endif
+/* 1 when the int8 path's shape rules hold (one group, cin % 4 == 0, <= 64 taps, K <= 65536). */
+int pci_conv2d_q8_supported(const pci_conv_shape *s);
+/* Scratch the int8 path needs, in floats (SIZE_MAX on overflow). */
+size_t pci_conv2d_q8_scratch_floats(const pci_conv_shape *s);
+/* y = conv(x) with an int8 panel16 kernel w, the input quantized to uint8 over
+ * range[0..1] (NULL: its own min and max, measured per call). */
+void pci_conv2d_q8(const float *x, const pci_weights *w, const float *bias, float *y, const pci_conv_shape *s,
+                   pci_act act, const float *range, void *scratch, size_t scratch_floats, pci_ctx ctx);
+
 /* relu / relu6 / capped relu fuse into the GEMM store as a clamp; returns 1 and
  * fills clamp[2] when `act` is one of them (or linear with no clamp needed: 0). */
 static inline int pci_act_as_clamp(pci_act act, float clamp[2]) {

@@ -66,7 +66,9 @@ def _load_runtime(runtime: str, mod: dict[str, Any], files: dict[str, str], thre
     """Load the model; return make(batch) -> predict(x), the tightest user-style call for that batch size."""
     if runtime == "pyconvinfer":
         pci = mod["module"]
-        m = pci.load(files["pci"], num_threads=threads, isa=isa)  # a forced ISA the CPU lacks raises
+        int8_compute = {"auto": None, "on": True, "off": False}[files.get("int8_compute", "auto")]
+        # a forced ISA the CPU lacks raises
+        m = pci.load(files["pci"], num_threads=threads, isa=isa, int8_compute=int8_compute)
         ext = pci._kernels.__file__
         built = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.stat(ext).st_mtime))
         info.update(version=pci.__version__, file=pci.__file__, build_info=pci.build_info(), isa=m.isa,

@@ -38,7 +38,11 @@ TOOLS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TOOLS))
 
 PRECISIONS = ("float32", "float16", "bfloat16", "int8")
-VARIANTS = [f"pyconvinfer-{p}" for p in PRECISIONS] + ["onnxruntime-float32", "onnxruntime-int8"]
+# int8: computed in int8 where the CPU has int8 dot products (ranges measured per run);
+# int8+calibrated: ranges from `convert --calibrate` on the 8 inputs ONNX Runtime calibrates on;
+# int8+float: int8 weights, float32 compute (load(int8_compute=False))
+VARIANTS = ([f"pyconvinfer-{p}" for p in PRECISIONS] + ["pyconvinfer-int8+calibrated", "pyconvinfer-int8+float"]
+            + ["onnxruntime-float32", "onnxruntime-int8"])
 DEFAULT_WORKDIR = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "pyconvinfer-bench"
 
 
@@ -77,12 +81,13 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _convert(h5: Path, dst: Path, weights: str) -> None:
+def _convert(h5: Path, dst: Path, weights: str, calibrate: Path | None = None) -> None:
     """In a child process: the converter's peak memory must not be the measuring processes' baseline."""
     if dst.exists():
         dst.unlink()
-    code = "import sys, pyconvinfer; pyconvinfer.convert(sys.argv[1], sys.argv[2], weights=sys.argv[3])"
-    subprocess.run([sys.executable, "-c", code, str(h5), str(dst), weights], check=True)
+    code = ("import sys, pyconvinfer; pyconvinfer.convert(sys.argv[1], sys.argv[2], weights=sys.argv[3], "
+            "calibrate=sys.argv[4] or None)")
+    subprocess.run([sys.executable, "-c", code, str(h5), str(dst), weights, str(calibrate or "")], check=True)
 
 
 def _quantize_onnx(src: Path, dst: Path, x8: Path) -> None:
@@ -153,11 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     for v in variants:
         runtime, prec = v.split("-")
         if runtime == "pyconvinfer":
-            pci = d / f"vgg16-{prec}.pci"
-            t0 = time.perf_counter()
-            _convert(h5, pci, prec)
-            print(f"converted {pci.name} in {time.perf_counter() - t0:.1f} s", flush=True)
-            files[v], sizes[v] = {"pci": str(pci)}, pci.stat().st_size
+            weights, _, how = prec.partition("+")
+            calibrated = how == "calibrated"
+            pci = d / f"vgg16-{weights}{'-calibrated' if calibrated else ''}.pci"
+            if how != "float" or not pci.exists():
+                t0 = time.perf_counter()
+                _convert(h5, pci, weights, x8 if calibrated else None)
+                print(f"converted {pci.name} in {time.perf_counter() - t0:.1f} s", flush=True)
+            files[v] = {"pci": str(pci), "int8_compute": "off" if how == "float" else "auto"}
+            sizes[v] = pci.stat().st_size
         else:
             model = onnx if prec == "float32" else d / "vgg16-int8.onnx"
             if prec == "int8":

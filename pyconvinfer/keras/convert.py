@@ -7,6 +7,7 @@ activations) -> pack weights for the kernels -> write atomically."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -381,7 +382,8 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, con
             arch: str | None = None, input_shape: tuple | None = None, winograd: str = "auto",
             progress: Callable[[int, int], None] | None = None, verify: bool = True,
             verify_shape: tuple | None = None, reference: tuple | None = None,
-            report: Callable[[str], None] | None = None, weights: str = "float32") -> str:
+            report: Callable[[str], None] | None = None, weights: str = "float32",
+            calibrate: Any = None) -> str:
     """Convert a Keras file to a .pci model file; returns the output path.
 
     dst defaults to src with the .pci extension. Nothing is written unless the
@@ -401,10 +403,18 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, con
     dense kernels: "float32" (default, exact), "float16", "bfloat16", or "int8"
     (symmetric, per output channel; quantize.py). Biases and every other
     parameter stay float32. The test vectors hold the float32 model's outputs,
-    computed before the kernels are stored in reduced precision."""
+    computed before the kernels are stored in reduced precision.
+
+    calibrate (int8 only): sample inputs (an array, or a .npy path) the float32
+    model runs on; each convolution stores its input's range over them, which a
+    CPU computing in int8 then quantizes with instead of measuring it per run."""
     src = os.fspath(src)
     if weights not in quantize.WEIGHT_DTYPES:
         raise ConversionError(f"weights must be one of {', '.join(quantize.WEIGHT_DTYPES)}, got {weights!r}")
+    if calibrate is not None and weights != "int8":
+        raise ConversionError(f"--calibrate records the input ranges of int8 convolutions: it needs --weights int8, "
+                              f"not {weights}")
+    samples = _calibration_samples(calibrate) if calibrate is not None else None
     dst = os.fspath(dst) if dst is not None else str(Path(src).with_suffix(".pci"))
     if os.path.abspath(dst) == os.path.abspath(src):
         raise ConversionError(f"output {dst} would overwrite the input file")
@@ -414,25 +424,77 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, con
         raise
     except (KeyError, TypeError, IndexError, AttributeError, ValueError, OverflowError, ZeroDivisionError) as e:
         raise ConversionError(f"{src}: unexpected content in the Keras file ({type(e).__name__}: {e})") from None
+    if samples is not None:
+        _calibrate(dst, g, samples, report)
     if not verify:
         scales = quantize.quantize_weights(g.nodes, g.weights, weights)
         write_model(dst, g.to_header(), g.weights, progress=progress, scales=scales)
         return dst
-    _write_with_vectors(dst, g, progress, verify_shape, reference, report, weights)
+    # calibrated ranges suit inputs like the samples: the test vectors are two of them (random
+    # inputs beyond the ranges would measure clipping, not the model)
+    inputs = [samples[:2]] if samples is not None and len(g.inputs) == 1 else None
+    _write_with_vectors(dst, g, progress, verify_shape, reference, report, weights, inputs)
     return dst
+
+
+def _calibration_samples(calibrate: Any) -> np.ndarray:
+    if isinstance(calibrate, (str, os.PathLike)):
+        try:
+            calibrate = np.load(calibrate, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise ConversionError(f"--calibrate {os.fspath(calibrate)}: not a readable .npy array ({e})") from None
+    arr = np.asarray(calibrate)
+    if arr.dtype.kind not in "fiu" or arr.size == 0 or not np.isfinite(arr).all():
+        raise ConversionError(f"--calibrate samples must be a non-empty array of finite numbers (N, H, W, C); got "
+                              f"dtype {arr.dtype}, shape {arr.shape}")
+    return arr.astype(np.float32, copy=False)
+
+
+@contextlib.contextmanager
+def _float32_model(dst: str, g: Graph, progress=None):
+    """The graph written as a temporary float32 file beside dst, loaded (the
+    converter's own runs: test vectors, calibration); deleted afterwards."""
+    import tempfile
+
+    from ..runtime import load
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{Path(dst).name}.", suffix=".verify.pci", dir=Path(dst).parent or ".")
+    except OSError as e:  # name the user's path, not the hidden temporary one
+        raise OSError(e.errno, f"cannot write {dst}: {e.strerror}") from None
+    os.close(fd)
+    try:
+        write_model(tmp, g.to_header(), dict(g.weights), progress=progress)
+        with load(tmp, num_threads=None, verify=False) as model:
+            yield model
+    finally:
+        os.unlink(tmp)
+
+
+def _calibrate(dst: str, g: Graph, samples: np.ndarray, report) -> None:
+    """Store in each conv2d node the range of its input over the samples (attrs["input_range"])."""
+    with _float32_model(dst, g) as model:
+        try:
+            ranges = model.input_ranges(samples)
+        except ValueError as e:
+            raise ConversionError(f"--calibrate: {e}") from None
+    for node in g.nodes:
+        if node.name in ranges:
+            node.attrs["input_range"] = [float(v) for v in ranges[node.name]]
+    if report:
+        report(f"calibrated the input ranges of {len(ranges)} convolution(s) on {samples.shape[0]} sample(s)")
 
 
 def _as_list(v: Any) -> list[np.ndarray]:
     return [np.asarray(a, dtype=np.float32) for a in (v if isinstance(v, (list, tuple)) else [v])]
 
 
-def _write_with_vectors(dst: str, g: Graph, progress, verify_shape, reference, report, weights: str) -> None:
+def _write_with_vectors(dst: str, g: Graph, progress, verify_shape, reference, report, weights: str,
+                        inputs: list[np.ndarray] | None = None) -> None:
     """Write the float32 model, run it on the vectors, store the kernels in
     `weights` precision and write it again with the vectors (the first file is
     a temporary one beside dst: the outputs need the converted model). For a
     reduced precision, report the stored model's error against the vectors."""
-    import tempfile
-
     from .. import verify as vf
     from ..runtime import load
 
@@ -441,29 +503,22 @@ def _write_with_vectors(dst: str, g: Graph, progress, verify_shape, reference, r
         if len(xs) != len(g.inputs) or len(ys) != len(g.outputs):
             raise ConversionError(f"--reference: the model has {len(g.inputs)} input(s) and {len(g.outputs)} "
                                   f"output(s); got {len(xs)} and {len(ys)} arrays")
+    elif inputs is not None:
+        xs = inputs
     else:
         try:
             xs = vf.sample_inputs(g.inputs, verify_shape)
         except ValueError as e:
             raise ConversionError(str(e)) from None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{Path(dst).name}.", suffix=".verify.pci", dir=Path(dst).parent or ".")
-    except OSError as e:  # name the user's path, not the hidden temporary one
-        raise OSError(e.errno, f"cannot write {dst}: {e.strerror}") from None
-    os.close(fd)
-    try:
-        write_model(tmp, g.to_header(), dict(g.weights), progress=None if weights != "float32" else progress)
-        with load(tmp, num_threads=None, verify=False) as model:
-            try:
-                got = model.predict(xs if len(xs) > 1 else xs[0])
-            except ValueError as e:
-                raise ConversionError(f"test vectors: {e}") from None
-            except MemoryError:  # a forged config can claim activations no machine holds
-                raise ConversionError("test vectors: running the model on one sample needs more memory than "
-                                      "this machine can allocate") from None
-        got = got if isinstance(got, list) else [got]
-    finally:
-        os.unlink(tmp)
+    with _float32_model(dst, g, progress=None if weights != "float32" else progress) as model:
+        try:
+            got = model.predict(xs if len(xs) > 1 else xs[0])
+        except ValueError as e:
+            raise ConversionError(f"test vectors: {e}") from None
+        except MemoryError:  # a forged config can claim activations no machine holds
+            raise ConversionError("test vectors: running the model on one sample needs more memory than "
+                                  "this machine can allocate") from None
+    got = got if isinstance(got, list) else [got]
     if reference is not None:
         for name, y, want in zip(g.outputs, got, ys):
             if y.shape != want.shape:

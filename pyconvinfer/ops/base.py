@@ -82,6 +82,9 @@ class OpDef:
     # the packed "kernel"'s output-channel layout for int8 scales (quantize.py segments):
     # (attrs, packed size) -> [(first element, P, R, L)]; None: the op has no quantizable kernel
     channels: Callable[[dict, int], list[tuple[int, int, int, int]]] | None = None
+    # the step computing in int8 on an int8 kernel (a CPU with int8 dot products): (attrs, the
+    # float32 step) -> that step, or None where its shape has no int8 path
+    int8_step: Callable[[dict, Step], Step | None] | None = None
     extra: dict = field(default_factory=dict)
 
     @property

@@ -98,6 +98,28 @@ def _conv_step(a: dict, ins: list[Shape], out: Shape, batch: int) -> Step:
                 scratch_floats=_kernels.winograd_scratch_floats(ints, m), scratch_shared=shared)
 
 
+# Step parameter 17 (src/conv2d.c CONV_INT8): how the input is quantized when computing in int8
+INT8_RANGE = {"measured": 1, "calibrated": 2}
+
+
+def _conv_int8_step(a: dict, st: Step) -> Step | None:
+    """Direct int8 convolution (src/conv2d_q8.c): the input quantized to uint8 over its range,
+    measured each run or calibrated at conversion (attrs["input_range"], `convert --calibrate`).
+    An int8 file's Winograd layers keep the 3x3 kernel (run-time U), which this reads directly."""
+    ints = list(st.ints[:16])
+    need = _kernels.conv2d_int8_scratch_floats(ints)
+    if need < 0:
+        return None
+    rng = a.get("input_range")
+    if rng is not None and not (isinstance(rng, (list, tuple)) and len(rng) == 2
+                                and all(isinstance(v, (int, float)) for v in rng)):
+        raise ValueError(f"input_range must be [lo, hi] (two numbers), got {rng!r}")
+    if rng is None:
+        return Step(ints=ints + [0, INT8_RANGE["measured"]], scratch_shared=need)
+    return Step(ints=ints + [0, INT8_RANGE["calibrated"]], floats=[float(rng[0]), float(rng[1])],
+                scratch_shared=need)
+
+
 def _conv_pack(a: dict, role: str, arr):
     if role != "kernel":
         return packing.as_float32(arr)
@@ -186,7 +208,7 @@ register(OpDef("conv2d", _conv_infer, _conv_step, weights=("kernel", "bias", "ke
                pack_key=lambda a: (a.get("algorithm", "direct"), runtime_transform(a), a["groups"]),
                activation=True, row_activation=True,
                fold_scale=_conv_fold_scale, configure=_conv_configure, macs=_conv_macs, describe=_conv_describe,
-               channels=_conv_channels))
+               channels=_conv_channels, int8_step=_conv_int8_step))
 
 
 # ---- conv2d_transpose ----

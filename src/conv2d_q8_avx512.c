@@ -1,0 +1,117 @@
+/* AVX-512 VNNI micro-kernels of the int8 convolution (conv2d_q8.c): 12 output
+ * pixels x 16 or 32 channels, 24 int32 accumulators. Per 4 input channels: one
+ * 64-byte load of the stored panel16 block (4 rows of 16 channels), one vpermb
+ * interleaving it to the 16 x 4 order vpdpbusd sums, and per pixel one
+ * broadcast of its 4 uint8 inputs and one vpdpbusd (64 multiply-adds) per panel.
+ * Compiled for any x86-64 target; called only when the CPU has AVX-512 VNNI,
+ * VBMI, BW and VL (pci_int8_dot_available). */
+#include <math.h>
+#include <string.h>
+
+#include "pci_internal.h"
+
+#ifdef PCI_X86
+#include <immintrin.h>
+
+#define MR PCI_Q8_MR_MAX
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx2,fma")))
+
+TARGET static inline __attribute__((always_inline)) void q8_body(
+    const int P, int ntaps, int kc, const uint8_t *const *a, const int8_t *w, size_t panel_stride, float *c,
+    size_t ldc, int mr, int nc, const float *cs, const float *bias, const int32_t *comp, const float *clamp) {
+    /* byte 4 o + j of the result = byte 16 j + o of the stored block (channel o, input j) */
+    const __m512i interleave = _mm512_set_epi8(
+        63, 47, 31, 15, 62, 46, 30, 14, 61, 45, 29, 13, 60, 44, 28, 12, 59, 43, 27, 11, 58, 42, 26, 10, 57, 41, 25, 9,
+        56, 40, 24, 8, 55, 39, 23, 7, 54, 38, 22, 6, 53, 37, 21, 5, 52, 36, 20, 4, 51, 35, 19, 3, 50, 34, 18, 2, 49,
+        33, 17, 1, 48, 32, 16, 0);
+    __m512i acc[MR][4];
+    for (int m = 0; m < MR; m++)
+        for (int p = 0; p < P; p++) acc[m][p] = _mm512_setzero_si512();
+    for (int t = 0; t < ntaps; t++) {
+        const uint8_t *const *at = a + t * MR;
+        const int8_t *wt = w + (size_t)t * kc * PCI_NR;
+#pragma GCC unroll 2
+        for (int k = 0; k < kc; k += 4) {
+            __m512i wv[4];
+            for (int p = 0; p < P; p++)
+                wv[p] = _mm512_permutexvar_epi8(interleave, _mm512_loadu_si512(wt + p * panel_stride + (size_t)k * PCI_NR));
+            for (int m = 0; m < MR; m++) {
+                int32_t four;
+                memcpy(&four, at[m] + k, 4);
+                const __m512i xb = _mm512_set1_epi32(four);
+                for (int p = 0; p < P; p++) acc[m][p] = _mm512_dpbusd_epi32(acc[m][p], xb, wv[p]);
+            }
+        }
+    }
+    for (int p = 0; p < P; p++) {
+        const int lanes = PCI_MIN(PCI_NR, nc - p * PCI_NR);
+        if (lanes <= 0) break;
+        const __mmask16 mask = (__mmask16)((1u << lanes) - 1);
+        const __m512 s = _mm512_maskz_loadu_ps(mask, cs + p * PCI_NR);
+        const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + p * PCI_NR) : _mm512_setzero_ps();
+        const __m512i cm = comp ? _mm512_maskz_loadu_epi32(mask, comp + p * PCI_NR) : _mm512_setzero_si512();
+        const __m512 lo = _mm512_set1_ps(clamp ? clamp[0] : 0.0f), hi = _mm512_set1_ps(clamp ? clamp[1] : 0.0f);
+        for (int m = 0; m < mr; m++) {
+            __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[m][p], cm)), s, b);
+            if (clamp) v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+            _mm512_mask_storeu_ps(c + (size_t)m * ldc + p * PCI_NR, mask, v);
+        }
+    }
+}
+
+TARGET static void q8_vnni_1(int ntaps, int kc, const uint8_t *const *a, const int8_t *w, size_t panel_stride,
+                             float *c, size_t ldc, int mr, int nc, const float *cs, const float *bias,
+                             const int32_t *comp, const float *clamp) {
+    q8_body(1, ntaps, kc, a, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
+}
+
+TARGET static void q8_vnni_2(int ntaps, int kc, const uint8_t *const *a, const int8_t *w, size_t panel_stride,
+                             float *c, size_t ldc, int mr, int nc, const float *cs, const float *bias,
+                             const int32_t *comp, const float *clamp) {
+    q8_body(2, ntaps, kc, a, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
+}
+
+TARGET static void q8_vnni_3(int ntaps, int kc, const uint8_t *const *a, const int8_t *w, size_t panel_stride,
+                             float *c, size_t ldc, int mr, int nc, const float *cs, const float *bias,
+                             const int32_t *comp, const float *clamp) {
+    q8_body(3, ntaps, kc, a, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
+}
+
+TARGET static void q8_vnni_4(int ntaps, int kc, const uint8_t *const *a, const int8_t *w, size_t panel_stride,
+                             float *c, size_t ldc, int mr, int nc, const float *cs, const float *bias,
+                             const int32_t *comp, const float *clamp) {
+    q8_body(4, ntaps, kc, a, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
+}
+
+TARGET static void q8_minmax_avx512(const float *x, size_t n, float *lo, float *hi) {
+    __m512 a = _mm512_set1_ps(x[0]), b = a;
+    __mmask16 nan = 0; /* min/max_ps would drop a NaN (they return their second operand) */
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        a = _mm512_min_ps(a, v), b = _mm512_max_ps(b, v);
+    }
+    float l = _mm512_reduce_min_ps(a), h = _mm512_reduce_max_ps(b);
+    for (; i < n; i++) {
+        nan |= x[i] != x[i];
+        l = x[i] < l ? x[i] : l, h = x[i] > h ? x[i] : h;
+    }
+    *lo = nan ? NAN : l, *hi = nan ? NAN : h;
+}
+
+TARGET static void q8_quantize_avx512(const float *x, size_t n, float inv, int zp, uint8_t *q) {
+    const __m512 vinv = _mm512_set1_ps(inv), vlo = _mm512_set1_ps(-256.0f), vhi = _mm512_set1_ps(256.0f);
+    const __m512i vzp = _mm512_set1_epi32(zp), zero = _mm512_setzero_si512();
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 mask = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, x + i), vinv);
+        t = _mm512_min_ps(_mm512_max_ps(t, vlo), vhi); /* NaN -> -256, as the generic path */
+        const __m512i v = _mm512_max_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(t), vzp), zero);
+        _mm_mask_storeu_epi8(q + i, mask, _mm512_cvtusepi32_epi8(v)); /* saturates at 255 */
+    }
+}
+
+const pci_q8_kernels pci_q8_avx512vnni = {{q8_vnni_1, q8_vnni_2, q8_vnni_3, q8_vnni_4}, q8_minmax_avx512,
+                                           q8_quantize_avx512};
+#endif
