@@ -6,6 +6,7 @@
  * Compiled for any x86-64 target; called only when the CPU has AVX-512 VNNI,
  * VBMI, BW and VL (pci_int8_dot_available). */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "pci_internal.h"
@@ -17,8 +18,9 @@
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx2,fma")))
 
 TARGET static inline __attribute__((always_inline)) void q8_body(
-    const int P, int ntaps, int kc, const uint8_t *const *a, const int8_t *w, size_t panel_stride, float *c,
-    size_t ldc, int mr, int nc, const float *cs, const float *bias, const int32_t *comp, const float *clamp) {
+    const int NT, const int P, int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
+    size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *cs, const float *bias, const int32_t *comp,
+    const float *clamp) {
     /* byte 4 o + j of the result = byte 16 j + o of the stored block (channel o, input j) */
     const __m512i interleave = _mm512_set_epi8(
         63, 47, 31, 15, 62, 46, 30, 14, 61, 45, 29, 13, 60, 44, 28, 12, 59, 43, 27, 11, 58, 42, 26, 10, 57, 41, 25, 9,
@@ -28,7 +30,7 @@ TARGET static inline __attribute__((always_inline)) void q8_body(
     for (int m = 0; m < MR; m++)
         for (int p = 0; p < P; p++) acc[m][p] = _mm512_setzero_si512();
     for (int t = 0; t < ntaps; t++) {
-        const uint8_t *const *at = a + t * MR;
+        const uint8_t *const *at = a + t * astride;
         const int8_t *wt = w + (size_t)t * kc * PCI_NR;
 #pragma GCC unroll 2
         for (int k = 0; k < kc; k += 4) {
@@ -54,33 +56,59 @@ TARGET static inline __attribute__((always_inline)) void q8_body(
         for (int m = 0; m < mr; m++) {
             __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[m][p], cm)), s, b);
             if (clamp) v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
-            _mm512_mask_storeu_ps(c + (size_t)m * ldc + p * PCI_NR, mask, v);
+            float *dst = c + (size_t)m * ldc + p * PCI_NR;
+            if (NT && lanes == PCI_NR && !((uintptr_t)dst & 63)) _mm512_stream_ps(dst, v); /* the caller fences */
+            else _mm512_mask_storeu_ps(dst, mask, v);
         }
     }
 }
 
-TARGET static void q8_vnni_1(int ntaps, int kc, const uint8_t *const *a, const int8_t *w, size_t panel_stride,
-                             float *c, size_t ldc, int mr, int nc, const float *cs, const float *bias,
-                             const int32_t *comp, const float *clamp) {
-    q8_body(1, ntaps, kc, a, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
+TARGET static void q8_vnni_1(int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
+                             size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *cs,
+                             const float *bias, const int32_t *comp, const float *clamp) {
+    q8_body(0, 1, ntaps, kc, a, astride, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
 }
 
-TARGET static void q8_vnni_2(int ntaps, int kc, const uint8_t *const *a, const int8_t *w, size_t panel_stride,
-                             float *c, size_t ldc, int mr, int nc, const float *cs, const float *bias,
-                             const int32_t *comp, const float *clamp) {
-    q8_body(2, ntaps, kc, a, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
+TARGET static void q8_vnni_2(int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
+                             size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *cs,
+                             const float *bias, const int32_t *comp, const float *clamp) {
+    q8_body(0, 2, ntaps, kc, a, astride, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
 }
 
-TARGET static void q8_vnni_3(int ntaps, int kc, const uint8_t *const *a, const int8_t *w, size_t panel_stride,
-                             float *c, size_t ldc, int mr, int nc, const float *cs, const float *bias,
-                             const int32_t *comp, const float *clamp) {
-    q8_body(3, ntaps, kc, a, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
+TARGET static void q8_vnni_3(int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
+                             size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *cs,
+                             const float *bias, const int32_t *comp, const float *clamp) {
+    q8_body(0, 3, ntaps, kc, a, astride, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
 }
 
-TARGET static void q8_vnni_4(int ntaps, int kc, const uint8_t *const *a, const int8_t *w, size_t panel_stride,
-                             float *c, size_t ldc, int mr, int nc, const float *cs, const float *bias,
-                             const int32_t *comp, const float *clamp) {
-    q8_body(4, ntaps, kc, a, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
+TARGET static void q8_vnni_4(int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
+                             size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *cs,
+                             const float *bias, const int32_t *comp, const float *clamp) {
+    q8_body(0, 4, ntaps, kc, a, astride, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
+}
+
+TARGET static void q8_vnni_nt_1(int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
+                             size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *cs,
+                             const float *bias, const int32_t *comp, const float *clamp) {
+    q8_body(1, 1, ntaps, kc, a, astride, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
+}
+
+TARGET static void q8_vnni_nt_2(int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
+                             size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *cs,
+                             const float *bias, const int32_t *comp, const float *clamp) {
+    q8_body(1, 2, ntaps, kc, a, astride, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
+}
+
+TARGET static void q8_vnni_nt_3(int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
+                             size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *cs,
+                             const float *bias, const int32_t *comp, const float *clamp) {
+    q8_body(1, 3, ntaps, kc, a, astride, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
+}
+
+TARGET static void q8_vnni_nt_4(int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
+                             size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *cs,
+                             const float *bias, const int32_t *comp, const float *clamp) {
+    q8_body(1, 4, ntaps, kc, a, astride, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);
 }
 
 TARGET static void q8_minmax_avx512(const float *x, size_t n, float *lo, float *hi) {
@@ -112,6 +140,7 @@ TARGET static void q8_quantize_avx512(const float *x, size_t n, float inv, int z
     }
 }
 
-const pci_q8_kernels pci_q8_avx512vnni = {{q8_vnni_1, q8_vnni_2, q8_vnni_3, q8_vnni_4}, q8_minmax_avx512,
-                                           q8_quantize_avx512};
+const pci_q8_kernels pci_q8_avx512vnni = {{q8_vnni_1, q8_vnni_2, q8_vnni_3, q8_vnni_4},
+                                           {q8_vnni_nt_1, q8_vnni_nt_2, q8_vnni_nt_3, q8_vnni_nt_4},
+                                           q8_minmax_avx512, q8_quantize_avx512};
 #endif

@@ -129,13 +129,18 @@ void pci_dw_tile_neon(int ntaps, const float *const *xt, const float *const *wt,
 #define PCI_Q8_PANELS 4    /* 16-channel panels per micro-kernel call, at most */
 #endif
 #define PCI_Q8_MAX_TAPS 64 /* kh * kw: the indirection buffer lives on the stack */
-/* c[m, 0:nc] = clamp(float(sum_t sum_k a[t * PCI_Q8_MR_MAX + m][k] * w[t*kc*16 + k*16 + panel * panel_stride]
- * - comp) * cs + bias) for m < mr, nc <= 16 * panels (comp, bias, clamp: NULL for none). */
-typedef void (*pci_q8_ukernel_fn)(int ntaps, int kc, const uint8_t *const *a, const int8_t *w, size_t panel_stride,
-                                  float *c, size_t ldc, int mr, int nc, const float *cs, const float *bias,
-                                  const int32_t *comp, const float *clamp);
+/* Output pixels per work item (the driver's tile): PCI_Q8_MR_MAX-row micro-kernel calls in turn,
+ * so one indirection fill and one item's bookkeeping serve them all (small-K layers pay per item). */
+#define PCI_Q8_TILE (4 * PCI_Q8_MR_MAX)
+/* c[m, 0:nc] = clamp(float(sum_t sum_k a[t * astride + m][k] * w[t*kc*16 + k*16 + panel * panel_stride]
+ * - comp) * cs + bias) for m < mr <= PCI_Q8_MR_MAX, nc <= 16 * panels (comp, bias, clamp: NULL for none). */
+typedef void (*pci_q8_ukernel_fn)(int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
+                                  size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *cs,
+                                  const float *bias, const int32_t *comp, const float *clamp);
 typedef struct {
     pci_q8_ukernel_fn ukernel[4]; /* [panels - 1], panels <= PCI_Q8_PANELS */
+    /* the same storing with non-temporal stores where aligned (large outputs; the caller fences) */
+    pci_q8_ukernel_fn ukernel_stream[4];
     /* lo, hi over x[0..n) (NaN if any is NaN); q[i] = clamp(nearbyint(clamp(x[i] * inv, +-256)) + zp, 0, 255) */
     void (*minmax)(const float *x, size_t n, float *lo, float *hi);
     void (*quantize)(const float *x, size_t n, float inv, int zp, uint8_t *q);
