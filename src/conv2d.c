@@ -490,7 +490,9 @@ const char *pci_algorithm_conv2d(const pci_step *st, int isa) {
                                            {"Winograd F(4x4,3x3)", "Winograd F(4x4,3x3), f16 U at run time",
                                             "Winograd F(4x4,3x3), U at run time"}};
     if (st->s.p[CONV_INT8])
-        return pci_int8_dot_available(isa) ? "int8 indirect GEMM (AVX-512 VNNI)" : "int8 indirect GEMM (portable C)";
+        return !pci_int8_dot_available(isa)             ? "int8 indirect GEMM (portable C)"
+               : pci_effective_isa(isa) == PCI_ISA_NEON ? "int8 indirect GEMM (NEON sdot)"
+                                                          : "int8 indirect GEMM (AVX-512 VNNI)";
     const int flag = st->s.p[CONV_RUNTIME_U];
     if ((st->algo == 2 || st->algo == 4) && flag >= 0 && flag <= 2) return wino[st->algo == 4][flag];
     switch (choose_conv_path(&st->s.conv, isa)) {

@@ -87,15 +87,17 @@ static void q8_quantize_generic(const float *x, size_t n, float inv, int zp, uin
 }
 
 #define Q8_GENERIC4 {q8_ukernel_generic, q8_ukernel_generic, q8_ukernel_generic, q8_ukernel_generic}
-static const pci_q8_kernels q8_generic = {Q8_GENERIC4, Q8_GENERIC4, q8_minmax_generic, q8_quantize_generic};
+static const pci_q8_kernels q8_generic = {Q8_GENERIC4, Q8_GENERIC4, q8_minmax_generic, q8_quantize_generic, 0};
 
 static const pci_q8_kernels *q8_kernels_for(int isa) {
+    if (!pci_int8_dot_available(isa)) return &q8_generic;
 #ifdef PCI_X86
-    if (pci_int8_dot_available(isa)) return &pci_q8_avx512vnni;
+    return &pci_q8_avx512vnni;
+#elif defined(PCI_ARM64)
+    return &pci_q8_neon_dot;
 #else
-    (void)isa;
-#endif
     return &q8_generic;
+#endif
 }
 
 /* Outputs from this size on are written with non-temporal stores: they do not stay
@@ -241,12 +243,13 @@ void pci_conv2d_q8(const float *x, const pci_weights *w, const float *bias, floa
     const size_t panel_stride = (size_t)ks * s->c * PCI_NR;
     memset(zeros, zp, (size_t)s->kw * s->c); /* a row mode tap's worth */
     for (int o = 0; o < s->oc; o++) cs[o] = scale * w->scale[o];
-    if (zp) /* wsum per channel: only inputs with negative values need it (never after relu) */
+    const int shift = zp - uk->input_offset; /* VNNI: zp, 0 after relu; sdot: zp - 128 */
+    if (shift) /* sum(w) per channel, read once per run (a pass over the kernel) */
         for (int o = 0; o < s->oc; o++) {
             const int8_t *wp = wq + (size_t)(o / PCI_NR) * panel_stride + o % PCI_NR;
             int32_t sum = 0;
             for (size_t k = 0; k < (size_t)ks * s->c; k++) sum += wp[k * PCI_NR];
-            comp[o] = zp * sum;
+            comp[o] = shift * sum;
         }
     const size_t qchunk = 1 << 16;
     const long nchunks = (long)((nx + qchunk - 1) / qchunk);
@@ -263,7 +266,7 @@ void pci_conv2d_q8(const float *x, const pci_weights *w, const float *bias, floa
     /* Kernels beyond L2's share are walked block by block (each block's 32
      * channels stay cached while the pixel tiles stream past). */
     const int weights_outer = (double)ks * s->c * s->oc > 512.0 * 1024;
-    const q8_job job = {xq, zeros, wq, cs, bias, fused ? clamp : NULL, zp ? comp : NULL, y, s, uk, act,
+    const q8_job job = {xq, zeros, wq, cs, bias, fused ? clamp : NULL, shift ? comp : NULL, y, s, uk, act,
                         panel_stride, ntiles * nblocks, ntiles, tiles_per_image, pixels, nblocks, npanels,
                         weights_outer, ctx.isa, zp, s->dw == 1 && s->kw > 1,
                         ny * sizeof(float) >= Q8_STREAM_BYTES};

@@ -142,5 +142,5 @@ TARGET static void q8_quantize_avx512(const float *x, size_t n, float inv, int z
 
 const pci_q8_kernels pci_q8_avx512vnni = {{q8_vnni_1, q8_vnni_2, q8_vnni_3, q8_vnni_4},
                                            {q8_vnni_nt_1, q8_vnni_nt_2, q8_vnni_nt_3, q8_vnni_nt_4},
-                                           q8_minmax_avx512, q8_quantize_avx512};
+                                           q8_minmax_avx512, q8_quantize_avx512, 0};
 #endif

@@ -8,6 +8,10 @@
 #include <sched.h>
 #endif
 #include <unistd.h>
+#if defined(__aarch64__) && defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 static const char *const isa_names[PCI_ISA_COUNT] = {
     [PCI_ISA_GENERIC] = "generic", [PCI_ISA_AVX2] = "avx2", [PCI_ISA_AVX512] = "avx512", [PCI_ISA_NEON] = "neon"};
@@ -53,6 +57,9 @@ int pci_int8_dot_available(int isa) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+#elif defined(PCI_ARM64) && defined(__linux__)
+    /* ARMv8.2 dot product (FEAT_DotProd: Cortex-A55/A75 and later, Graviton 2+, Pi 5; not the Pi 4's A72) */
+    return pci_effective_isa(isa) == PCI_ISA_NEON && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
 #else
     (void)isa;
     return 0;

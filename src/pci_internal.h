@@ -123,7 +123,7 @@ void pci_dw_tile_neon(int ntaps, const float *const *xt, const float *const *wt,
 
 /* ---- conv2d computing in int8 (conv2d_q8.c) ---- */
 #ifndef PCI_Q8_MR_MAX
-#define PCI_Q8_MR_MAX 6    /* output pixels per micro-kernel call */
+#define PCI_Q8_MR_MAX 6    /* output pixels per micro-kernel call (the NEON kernel runs them 3 at a time) */
 #endif
 #ifndef PCI_Q8_PANELS
 #define PCI_Q8_PANELS 4    /* 16-channel panels per micro-kernel call, at most */
@@ -132,7 +132,7 @@ void pci_dw_tile_neon(int ntaps, const float *const *xt, const float *const *wt,
 /* Output pixels per work item (the driver's tile): PCI_Q8_MR_MAX-row micro-kernel calls in turn,
  * so one indirection fill and one item's bookkeeping serve them all (small-K layers pay per item). */
 #define PCI_Q8_TILE (4 * PCI_Q8_MR_MAX)
-/* c[m, 0:nc] = clamp(float(sum_t sum_k a[t * astride + m][k] * w[t*kc*16 + k*16 + panel * panel_stride]
+/* c[m, 0:nc] = clamp(float(sum_t sum_k (a[t * astride + m][k] - input_offset) * w[t*kc*16 + k*16 + panel * panel_stride]
  * - comp) * cs + bias) for m < mr <= PCI_Q8_MR_MAX, nc <= 16 * panels (comp, bias, clamp: NULL for none). */
 typedef void (*pci_q8_ukernel_fn)(int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
                                   size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *cs,
@@ -144,9 +144,15 @@ typedef struct {
     /* lo, hi over x[0..n) (NaN if any is NaN); q[i] = clamp(nearbyint(clamp(x[i] * inv, +-256)) + zp, 0, 255) */
     void (*minmax)(const float *x, size_t n, float *lo, float *hi);
     void (*quantize)(const float *x, size_t n, float inv, int zp, uint8_t *q);
+    /* the micro-kernels sum (q - input_offset) * w (signed dot products: 128); the caller's
+     * comp = (zp - input_offset) * sum(w) per channel (NULL when 0) makes it sum (q - zp) * w */
+    int input_offset;
 } pci_q8_kernels;
 #ifdef PCI_X86
 extern const pci_q8_kernels pci_q8_avx512vnni;
+#endif
+#ifdef PCI_ARM64
+extern const pci_q8_kernels pci_q8_neon_dot;
 #endif
 /* 1 when the int8 path's shape rules hold (one group, cin % 4 == 0, <= 64 taps, K <= 65536). */
 int pci_conv2d_q8_supported(const pci_conv_shape *s);

@@ -76,7 +76,7 @@ int pci_isa_available(int isa);     /* 1 if this CPU and build can run the path 
 int pci_cpu_isa(void);              /* the fastest available path: neon / avx512 / avx2 / generic */
 int pci_effective_isa(int wanted);  /* the path kernels take for `wanted`: itself if available, else generic */
 /* 1 when `isa` runs on this CPU with int8 dot products the int8 convolution uses
- * (AVX-512 VNNI + VBMI + BW + VL on the avx512 path); elsewhere int8 kernels compute in float32. */
+ * (AVX-512 VNNI + VBMI + BW + VL on the avx512 path; the ARMv8.2 dot product on the neon path); elsewhere int8 kernels compute in float32. */
 int pci_int8_dot_available(int isa);
 const char *pci_isa_name(int isa);  /* "generic", "avx2", "avx512", "neon"; NULL outside [0, PCI_ISA_COUNT) */
 int pci_openmp_enabled(void);

@@ -86,6 +86,17 @@ def assert_bitwise_equal(a: np.ndarray, b: np.ndarray, err_msg: str = "") -> Non
                              f"{a[first]!r} vs {b[first]!r}")
 
 
+def assert_within(got: np.ndarray, ref: np.ndarray, tol: np.ndarray, err_msg: str = "") -> None:
+    """|got - ref| <= tol element by element (tol an array: a bound per element)."""
+    err = np.abs(np.asarray(got, np.float64) - ref)
+    bad = ~(err <= tol)
+    if bad.any():
+        i = np.unravel_index(int(np.argmax(bad)), err.shape)
+        first = tuple(int(v) for v in i)
+        raise AssertionError(f"{err_msg}: {int(bad.sum())} of {err.size} outside the bound; first at {first}: "
+                             f"{got[i]!r} vs {ref[i]!r} (bound {tol[i]!r})")
+
+
 def assert_close_elementwise(got: np.ndarray, ref: np.ndarray, x: np.ndarray, err_msg: str = "") -> None:
     """Element-wise variant of the shared tolerance (reduction length 1): the absolute part
     scales with each element's own input, ATOL_FACTOR * max(1, |x|), so that large values

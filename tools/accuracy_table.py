@@ -4,7 +4,8 @@
     python tools/accuracy_table.py --vgg16 ~/.cache/pyconvinfer-bench/vgg16/vgg16.h5
     python tools/accuracy_table.py --layer-errors      # one 3x3 layer per algorithm and precision
 
-For each model and each `--weights` precision: convert, run the 450 held-out
+For each model and each `--weights` precision (int8 files computed in float32, in int8
+with ranges measured per run, and in int8 with `--calibrate`d ranges): convert, run the 450 held-out
 scikit-learn digits (pyconvinfer/data), and report the accuracy, the change against
 float32, the largest probability difference from the float32 model and how many
 argmaxes agree. --vgg16 adds VGG16 (seeded random weights, bench_peers.py's file) on 8
@@ -29,22 +30,30 @@ MODELS = {"LeNet-5 (bundled)": DATA / "lenet5_digits.h5",
           "digits CNN (BN, depthwise, Winograd 3x3)": ROOT / "tests" / "fixtures" / "precision" / "digits_cnn.keras"}
 
 
-def _rows(name: str, src: Path, x: np.ndarray, y: np.ndarray | None, tmp: Path) -> list[str]:
+# (row label, stored weights, int8 compute, calibrated): int8 files run both ways (docs/PRECISION.md);
+# int8 compute is forced on, so the rows are the same on every CPU (all paths agree bitwise)
+VARIANTS = [(d, d, False, False) for d in WEIGHT_DTYPES if d != "int8"] + [
+    ("int8, float32 compute", "int8", False, False), ("int8, int8 compute", "int8", True, False),
+    ("int8, int8 compute, calibrated", "int8", True, True)]
+
+
+def _rows(name: str, src: Path, x: np.ndarray, y: np.ndarray | None, tmp: Path, calibrate: np.ndarray) -> list[str]:
     probs, sizes = {}, {}
-    for d in WEIGHT_DTYPES:
-        out = tmp / f"{src.stem}-{d}.pci"
-        pyconvinfer.convert(src, out, weights=d)
-        with pyconvinfer.load(out) as m:
-            probs[d] = m.predict(x)
-        sizes[d] = out.stat().st_size
+    for label, d, int8_compute, calibrated in VARIANTS:
+        out = tmp / f"{src.stem}-{d}{'-cal' if calibrated else ''}.pci"
+        pyconvinfer.convert(src, out, weights=d, calibrate=calibrate if calibrated else None)
+        with pyconvinfer.load(out, int8_compute=int8_compute) as m:
+            probs[label] = m.predict(x)
+        sizes[label] = out.stat().st_size
     rows = []
     base = probs["float32"]
-    for d in WEIGHT_DTYPES:
-        agree = int((probs[d].argmax(1) == base.argmax(1)).sum())
-        acc = "-" if y is None else f"{100 * np.mean(probs[d].argmax(1) == y):.2f} %"
-        delta = "-" if y is None else f"{100 * (np.mean(probs[d].argmax(1) == y) - np.mean(base.argmax(1) == y)):+.2f}"
-        rows.append(f"| {name} | {d} | {sizes[d] / 1e6:.2f} | {acc} | {delta} | {np.abs(probs[d] - base).max():.1e} "
-                    f"| {agree}/{len(base)} |")
+    for label, *_ in VARIANTS:
+        agree = int((probs[label].argmax(1) == base.argmax(1)).sum())
+        acc = "-" if y is None else f"{100 * np.mean(probs[label].argmax(1) == y):.2f} %"
+        delta = "-" if y is None else \
+            f"{100 * (np.mean(probs[label].argmax(1) == y) - np.mean(base.argmax(1) == y)):+.2f}"
+        rows.append(f"| {name} | {label} | {sizes[label] / 1e6:.2f} | {acc} | {delta} | "
+                    f"{np.abs(probs[label] - base).max():.1e} | {agree}/{len(base)} |")
     return rows
 
 
@@ -94,11 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["| model | weights | file MB | held-out accuracy | vs float32 (points) | max abs prob diff vs float32 "
              "| argmax agree |", "|---|---|---:|---:|---:|---:|---:|"]
     with tempfile.TemporaryDirectory() as tmp:
-        for name, src in MODELS.items():
-            lines += _rows(name, src, x, y, Path(tmp))
-        if args.vgg16:
+        for name, src in MODELS.items():  # calibrated on the first 64 held-out digits (no training set ships)
+            lines += _rows(name, src, x, y, Path(tmp), x[:64])
+        if args.vgg16:  # calibrated on the 8 inputs themselves, as bench_precision.py's ONNX Runtime int8 model
             xv = np.random.default_rng(8).standard_normal((8, 224, 224, 3)).astype(np.float32)
-            lines += _rows("VGG16 (random weights, 8 inputs)", args.vgg16, xv, None, Path(tmp))
+            lines += _rows("VGG16 (random weights, 8 inputs)", args.vgg16, xv, None, Path(tmp), xv)
     print("\n".join(lines))
     return 0
 

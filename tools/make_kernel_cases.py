@@ -59,7 +59,8 @@ HARNESS_OPS = {"conv2d", "conv2d_transpose", "pool2d", "global_pool", "dense", "
                "resize2d", "binary", "concat", "glu", "layer_norm", "transpose", "slice"}
 # Kernel test modules replayed whole (every parametrization of every test but the full
 # grids), when present; test_kernels.py always, test_winograd.py by winograd_cases().
-WHOLE_MODULES = ("test_elementwise_ops", "test_layout_ops", "test_activations", "test_depthwise", "test_isa_paths")
+WHOLE_MODULES = ("test_elementwise_ops", "test_layout_ops", "test_activations", "test_depthwise", "test_isa_paths",
+                 "test_int8_compute")
 # Cases above this many multiply-adds per run are left out of the quick set.
 QUICK_MAX_WORK = 5e6
 
@@ -79,9 +80,11 @@ class Recorder:
             weight_dtypes=None) -> None:
         """A copy of one step, as Plan.add receives it; `out` is the result array the
         tests' assertions see (a view of it: the base array is what they compare).
-        The harness reads float32 weights only: reduced-precision steps are no case, nor
-        Winograd steps that compute U at run time (conv2d's 17th int)."""
-        if any(weight_dtypes or ()) or (OP_NAMES[op] == "conv2d" and len(ints) > 16 and ints[16]):
+        The harness reads float32 weights, and the int8 kernel of a conv2d computing in int8
+        (conv2d's 18th int; its values are exact as floats): other reduced-precision steps are
+        no case, nor Winograd steps that compute U at run time (conv2d's 17th int)."""
+        int8 = OP_NAMES[op] == "conv2d" and len(ints) > 17 and ints[17]  # int8 compute: the kernel as exact floats
+        if (any(weight_dtypes or ()) and not int8) or (OP_NAMES[op] == "conv2d" and len(ints) > 16 and ints[16]):
             return
         if OP_NAMES[op] not in HARNESS_OPS:
             self.other_ops[OP_NAMES[op]] = self.other_ops.get(OP_NAMES[op], 0) + 1
@@ -151,7 +154,7 @@ def recording_kernels(rec: Recorder) -> types.ModuleType:
 # Modules whose numpy assert_allclose / assert_array_equal calls compare a result with an
 # independent (float64 or exact) reference; elsewhere (test_activations.py compares fused
 # with unfused results of the host's own path) those calls give no bounds.
-REFERENCE_MODULES = {"test_kernels", "test_layout_ops", "test_elementwise_ops", "test_isa_paths"}
+REFERENCE_MODULES = {"test_kernels", "test_layout_ops", "test_elementwise_ops", "test_isa_paths", "test_int8_compute"}
 WHOLE = [importlib.import_module(m) for m in WHOLE_MODULES if (ROOT / "tests" / f"{m}.py").exists()]
 # Test modules whose assertions are hooked (each imported the helpers by name).
 HOOKED = (tk, *WHOLE)
@@ -198,7 +201,11 @@ def install(rec: Recorder) -> None:
         finite = np.isfinite(ref)
         rec.bound(actual, np.where(finite, ref - tol, ref), np.where(finite, ref + tol, ref))
 
-    hooks = dict(assert_close=assert_close, assert_close_activated=assert_close_activated,
+    def assert_within(got, ref, tol, err_msg=""):
+        helpers.assert_within(got, ref, tol, err_msg=err_msg)
+        rec.bound(got, np.asarray(ref, np.float64) - tol, np.asarray(ref, np.float64) + tol)
+
+    hooks = dict(assert_close=assert_close, assert_close_activated=assert_close_activated, assert_within=assert_within,
                  assert_close_elementwise=assert_close_elementwise,
                  assert_bitwise_equal=exact(helpers.assert_bitwise_equal, False))
     for mod in HOOKED:

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pci_kernels.h"
+#include "pci_internal.h" /* the int8 convolution (pci_conv2d_q8) */
 
 #define MAX_INTS 40 /* PCI_MAX_PARAMS */
 #define MAX_INPUTS 32
@@ -51,6 +51,7 @@ typedef struct {
     int64_t nout;
     int bounded;
     double *lo, *hi;
+    int8_t *q; /* conv2d computing in int8 (ints[17] != 0): the int8 kernel, read from w[0]'s exact values */
 } kcase;
 
 static FILE *fp;
@@ -93,7 +94,7 @@ static int rd_arr(farr *a, const char *what) {
 static void free_case(kcase *c) {
     for (int i = 0; i < c->nin; i++) free(c->in[i].v);
     for (int i = 0; i < c->nw; i++) free(c->w[i].v);
-    free(c->lo), free(c->hi);
+    free(c->lo), free(c->hi), free(c->q);
 }
 
 static int read_case(kcase *c) {
@@ -166,9 +167,11 @@ static int check_case(const kcase *c) {
     const char *op = c->op;
     if (c->act.kind < 0 || c->act.kind >= PCI_ACT_COUNT) BAD("unknown activation %d", c->act.kind);
     if (!strcmp(op, "conv2d")) {
-        /* 16 shape ints; Winograd steps add where U comes from (0: the weights are U, the only kind replayed) */
-        if ((c->nints != 16 && !(c->nints == 17 && c->algo && p[16] == 0)) || c->nin != 1 || !positive(p, 13) ||
-            p[13] < 0 || p[14] < 0 || p[15] <= 0)
+        /* 16 shape ints; Winograd steps add where U comes from (0: the weights are U, the only kind replayed);
+         * int8 compute adds 0 and its mode (1: measured range, 2: calibrated, floats[0..1]) */
+        const int int8 = c->nints == 18 && p[16] == 0 && (p[17] == 1 || p[17] == 2) && !c->algo;
+        if ((c->nints != 16 && !(c->nints == 17 && c->algo && p[16] == 0) && !int8) || c->nin != 1 ||
+            !positive(p, 13) || p[13] < 0 || p[14] < 0 || p[15] <= 0)
             BAD("conv2d: bad shape");
         const pci_conv_shape *s = (const pci_conv_shape *)p;
         if (s->c % s->groups || s->oc % s->groups) BAD("conv2d: groups do not divide the channels");
@@ -187,6 +190,18 @@ static int check_case(const kcase *c) {
             optional(c, 1, s->oc, "bias"))
             return -1;
         if (c->nout != (int64_t)s->n * s->oh * s->ow * s->oc) BAD("conv2d: output size");
+        if (int8) {
+            if (!pci_conv2d_q8_supported(s)) BAD("conv2d int8: a shape without the int8 path");
+            if (p[17] == 2 && (c->nfloats < 2 || !(c->floats[0] <= c->floats[1]))) BAD("conv2d int8: bad range");
+            if (need(&c->w[2], div_up(s->oc, PCI_NR) * PCI_NR, 0, "int8 scales")) return -1;
+            kcase *m = (kcase *)c; /* the int8 kernel, converted once */
+            if (!(m->q = malloc((size_t)wsize))) BAD("out of memory");
+            for (int64_t i = 0; i < wsize; i++) {
+                const float v = c->w[0].v[i];
+                if (!(v >= -127.0f && v <= 127.0f) || v != (float)(int)v) BAD("conv2d int8: weight %lld is %g", (long long)i, v);
+                m->q[i] = (int8_t)v;
+            }
+        }
         return 0;
     }
     if (!strcmp(op, "conv2d_transpose")) {
@@ -331,7 +346,11 @@ static void run_case(const kcase *c, float *y, pci_ctx ctx, float *scratch, size
     const float *w0 = c->w[0].n >= 0 ? c->w[0].v : NULL, *w1 = c->w[1].n >= 0 ? c->w[1].v : NULL;
     const float *xs[MAX_INPUTS];
     for (int i = 0; i < c->nin; i++) xs[i] = c->in[i].v;
-    if (!strcmp(op, "conv2d")) {
+    if (!strcmp(op, "conv2d") && c->q) {
+        const pci_weights wq = {c->q, PCI_DTYPE_I8, c->w[2].v};
+        pci_conv2d_q8(x, &wq, w1, y, (const pci_conv_shape *)p, c->act, p[17] == 2 ? c->floats : NULL, scratch,
+                      scratch_floats, ctx);
+    } else if (!strcmp(op, "conv2d")) {
         if (c->algo)
             pci_conv2d_winograd(x, w0, w1, y, (const pci_conv_shape *)p, c->algo, c->act, scratch, scratch_floats, ctx);
         else
@@ -456,6 +475,7 @@ int main(int argc, char **argv) {
         size_t scratch_floats = 0;
         if (!strcmp(c.op, "conv2d") && c.algo)
             scratch_floats = 3 * pci_winograd_scratch_floats((const pci_conv_shape *)c.ints, c.algo);
+        if (c.q) scratch_floats = pci_conv2d_q8_scratch_floats((const pci_conv_shape *)c.ints);
         float *scratch = scratch_floats ? malloc(scratch_floats * sizeof(float)) : NULL;
         float *y1 = malloc((size_t)c.nout * sizeof(float)), *yt = malloc((size_t)c.nout * sizeof(float));
         if (!y1 || !yt || (scratch_floats && !scratch)) {
