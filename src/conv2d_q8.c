@@ -11,6 +11,7 @@
  * needs no second copy of its weights. Integer sums are exact and every output
  * takes the same float steps, so results do not depend on the thread count or
  * on the micro-kernel (generic and VNNI agree bitwise). */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -226,13 +227,16 @@ void pci_conv2d_q8(const float *x, const pci_weights *w, const float *bias, floa
     float lo, hi;
     if (range) lo = range[0], hi = range[1];
     else q8_range(uk, x, nx, nt, &lo, &hi);
-    if (!isfinite(lo) || !isfinite(hi) || !(lo <= hi)) { /* inf / NaN inputs: the float32 path propagates them */
-        pci_conv2d_w(x, w, bias, y, s, act, ctx);
-        return;
-    }
+    const int nan = isnan(lo) || isnan(hi); /* fminf / fmaxf below would drop it */
     /* The range always holds 0 (padding and relu zeros are exact); 255 steps. */
     lo = fminf(lo, 0.0f), hi = fmaxf(hi, 0.0f);
     const float scale = hi > lo ? (hi - lo) / 255.0f : 1.0f, inv = 1.0f / scale;
+    /* inf / NaN inputs (the float32 path propagates them), and ranges whose step overflows
+     * (wider than float32: |x| near 1.7e38) or underflows (below 255 x FLT_MIN): float32 */
+    if (nan || !(scale >= FLT_MIN && scale <= FLT_MAX)) {
+        pci_conv2d_w(x, w, bias, y, s, act, ctx);
+        return;
+    }
     const int zp = (int)PCI_MIN(255.0f, PCI_MAX(0.0f, nearbyintf(-lo * inv)));
 
     uint8_t *xq = scratch, *zeros = xq + round_up(nx);

@@ -159,6 +159,20 @@ def test_non_finite_inputs_take_the_float32_path(bad) -> None:
     assert not np.isfinite(y).all()
 
 
+@pytest.mark.parametrize("values", [(-3e38, 3e38), (0.0, 1e-42), (-1e-40, 0.0)])
+def test_ranges_whose_step_overflows_or_underflows_take_the_float32_path(values) -> None:
+    """(hi - lo) / 255 must be a normal float32: otherwise the layer computes in float32."""
+    case = CASES[0]
+    x = np.zeros(case[1], dtype=np.float32)
+    x[0, 1, 2, :2] = values
+    _, k, b, y = _run(case, ISAS[-1], 2, x=x)
+    want = kernels.conv2d(x, k, b, weights_dtype="int8", padding="same", isa=ISAS[-1], num_threads=2)
+    assert np.array_equal(y, want, equal_nan=True)
+    for rng in ((-3e38, 3e38), (0.0, 1e-42)):  # calibrated ranges too
+        y = _run(case, ISAS[-1], 2, x=x, input_range=rng)[3]
+        assert np.array_equal(y, want, equal_nan=True)
+
+
 def _plan_add(ints, *, kdtype="int8", algo=0, floats=(), scratch_floats=None, c=8, oc=16, k=(3, 3)):
     n, h, w = ints[:3]
     x = np.zeros(n * h * w * c, np.float32)
