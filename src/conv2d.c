@@ -446,7 +446,8 @@ int pci_validate_conv2d(const pci_step *st, pci_check *chk) {
     if (int8) {
         if (st->algo || st->w_dtype[PCI_SLOT_KERNEL] != PCI_DTYPE_I8 || !pci_conv2d_q8_supported(s))
             return pci_check_fail(chk, "int8 compute needs the direct algorithm, an int8 kernel, one group, input "
-                                       "channels a multiple of 4, at most %d taps and kh*kw*cin <= 65536", PCI_Q8_MAX_TAPS);
+                                       "channels a multiple of 4, at most %d taps and kh*kw*cin <= %d", PCI_Q8_MAX_TAPS,
+                                  PCI_Q8_MAX_K);
         if (int8 == 2 && !(isfinite(st->f[0]) && isfinite(st->f[1]) && st->f[0] <= st->f[1]))
             return pci_check_fail(chk, "calibrated input range [%g, %g] is not a finite interval", st->f[0], st->f[1]);
         const size_t need = pci_conv2d_q8_scratch_floats(s);

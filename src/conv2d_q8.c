@@ -3,14 +3,14 @@
  * The input is quantized per tensor to uint8, x ~ scale * (q - zp), with
  * [lo, hi] its range (measured each run, or calibrated at conversion); the
  * int8 kernel's products are summed exactly in int32; each output is
- *   y = float(acc - zp * wsum[oc]) * (scale * kscale[oc]) + bias[oc]
+ *   y = float(sum (q - zp) w) * (scale * kscale[oc]) + bias[oc]
  * (one fma), then clamped or activated like the float32 path. Indirect GEMM as
  * in conv2d.c; the micro-kernels (generic here, AVX-512 VNNI in
- * conv2d_q8_avx512.c) read the stored panel16 kernel ([tap][cin][16] per panel)
- * as it is: VNNI interleaves each 4 x 16 block in registers, so an int8 file
- * needs no second copy of its weights. Integer sums are exact and every output
- * takes the same float steps, so results do not depend on the thread count or
- * on the micro-kernel (generic and VNNI agree bitwise). */
+ * conv2d_q8_avx512.c, ARM sdot in conv2d_q8_neon.c) read the stored panel16
+ * kernel ([tap][cin][16] per panel) as it is, interleaving each 4 x 16 block in
+ * registers, so an int8 file needs no second copy of its weights. Integer sums
+ * are exact and every output takes the same float steps, so results do not
+ * depend on the thread count or on the micro-kernel (all agree bitwise). */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -26,9 +26,10 @@ static size_t round_up(size_t v) { return (v + Q8_ALIGN - 1) / Q8_ALIGN * Q8_ALI
 int pci_conv2d_q8_supported(const pci_conv_shape *s) {
     /* One group; whole 4-channel groups per tap (a dot product of 4 never spans
      * two taps); all taps in one call (the indirection buffer is on the stack);
-     * int32 sums that cannot overflow: |acc| <= 255 * 127 * K < 2^31. */
+     * int32 sums that cannot overflow: the sum and the compensation each stay
+     * within 255 * 127 * K <= 2^30, so their difference within 2^31. */
     const long k = (long)s->kh * s->kw * s->c;
-    return s->groups == 1 && s->c % 4 == 0 && (long)s->kh * s->kw <= PCI_Q8_MAX_TAPS && k <= 65536;
+    return s->groups == 1 && s->c % 4 == 0 && (long)s->kh * s->kw <= PCI_Q8_MAX_TAPS && k <= PCI_Q8_MAX_K;
 }
 
 /* Scratch bytes: the quantized input, a block of zero points the padding taps
@@ -267,7 +268,7 @@ void pci_conv2d_q8(const float *x, const pci_weights *w, const float *bias, floa
     const long pixels = (long)s->oh * s->ow, tiles_per_image = (pixels + PCI_Q8_TILE - 1) / PCI_Q8_TILE;
     const long ntiles = tiles_per_image * s->n;
     const int nblocks = (npanels + PCI_Q8_PANELS - 1) / PCI_Q8_PANELS;
-    /* Kernels beyond L2's share are walked block by block (each block's 32
+    /* Kernels beyond L2's share are walked block by block (each block's 64
      * channels stay cached while the pixel tiles stream past). */
     const int weights_outer = (double)ks * s->c * s->oc > 512.0 * 1024;
     const q8_job job = {xq, zeros, wq, cs, bias, fused ? clamp : NULL, shift ? comp : NULL, y, s, uk, act,

@@ -129,6 +129,7 @@ void pci_dw_tile_neon(int ntaps, const float *const *xt, const float *const *wt,
 #define PCI_Q8_PANELS 4    /* 16-channel panels per micro-kernel call, at most */
 #endif
 #define PCI_Q8_MAX_TAPS 64 /* kh * kw: the indirection buffer lives on the stack */
+#define PCI_Q8_MAX_K 32768 /* kh * kw * cin: int32 sums with room for the compensation */
 /* Output pixels per work item (the driver's tile): PCI_Q8_MR_MAX-row micro-kernel calls in turn,
  * so one indirection fill and one item's bookkeeping serve them all (small-K layers pay per item). */
 #define PCI_Q8_TILE (4 * PCI_Q8_MR_MAX)
@@ -154,7 +155,7 @@ extern const pci_q8_kernels pci_q8_avx512vnni;
 #ifdef PCI_ARM64
 extern const pci_q8_kernels pci_q8_neon_dot;
 #endif
-/* 1 when the int8 path's shape rules hold (one group, cin % 4 == 0, <= 64 taps, K <= 65536). */
+/* 1 when the int8 path's shape rules hold (one group, cin % 4 == 0, <= 64 taps, K <= 32768). */
 int pci_conv2d_q8_supported(const pci_conv_shape *s);
 /* Scratch the int8 path needs, in floats (SIZE_MAX on overflow). */
 size_t pci_conv2d_q8_scratch_floats(const pci_conv_shape *s);

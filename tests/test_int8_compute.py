@@ -213,6 +213,22 @@ def test_inconsistent_int8_steps_are_refused(kwargs, match) -> None:
         _plan_add(ints, **kwargs)
 
 
+def test_the_largest_reduction_stays_exact() -> None:
+    """kh*kw*cin = 32768, the limit: extreme inputs (q at 0 and 255, zero point mid-range) and
+    full-scale weights keep the int32 sums and their compensation exact."""
+    rng = np.random.default_rng(5)
+    c = 32768
+    x = _f32(np.where(rng.random((1, 1, 3, c)) < 0.5, -4.0, 4.0))
+    k = _f32(np.sign(rng.standard_normal((1, 1, c, 16))) + rng.standard_normal((1, 1, c, 16)) * 1e-3)
+    k[..., 0] = 1.0  # one channel of all-equal weights: its sum is 32768 * 127
+    b = _f32(rng.standard_normal(16))
+    for isa in ISAS:
+        y = kernels.conv2d(x, k, b, weights_dtype="int8", int8_compute=True, isa=isa, num_threads=2)
+        want, mag = reference(x, k, b, -4.0, 4.0)
+        assert_within(y, want, 1e-6 * mag, err_msg=isa)
+    assert _kernels.conv2d_int8_scratch_floats([1, 1, 3, c + 4, 1, 3, 16, 1, 1, 1, 1, 1, 1, 0, 0, 1]) == -1
+
+
 def test_shapes_without_an_int8_path_report_so() -> None:
     assert _kernels.conv2d_int8_scratch_floats(_ints(c=6)) == -1
     assert _kernels.conv2d_int8_scratch_floats(_ints(c=8, groups=2)) == -1
