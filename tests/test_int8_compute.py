@@ -312,13 +312,13 @@ def test_cli_calibrate_and_int8_compute_flags(tmp_path, digits_files) -> None:
     run = [sys.executable, "-m", "pyconvinfer.cli"]
     out = tmp_path / "m.pci"
     p = subprocess.run(run + ["convert", str(DIGITS_CNN), "-o", str(out), "--weights", "int8", "--calibrate",
-                              str(tmp_path / "s.npy")], capture_output=True, text=True, env=child_env())
+                              str(tmp_path / "s.npy")], capture_output=True, text=True, env=child_env(), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert "calibrated the input ranges of 6 convolution(s) on 16 sample(s)" in p.stdout
     for mode in ("on", "off", "auto"):
         p = subprocess.run(run + ["verify", str(out), "--int8-compute", mode], capture_output=True, text=True,
-                           env=child_env())
+                           env=child_env(), cwd=tmp_path)
         assert p.returncode == 0, p.stdout + p.stderr
     p = subprocess.run(run + ["bench", str(out), "--int8-compute", "on", "--per-layer", "--repeat", "2"],
-                       capture_output=True, text=True, env=child_env())
+                       capture_output=True, text=True, env=child_env(), cwd=tmp_path)
     assert p.returncode == 0 and "int8 indirect GEMM" in p.stdout, p.stdout + p.stderr
