@@ -463,7 +463,8 @@ class Model:
     def input_ranges(self, x: Any, op: str = "conv2d", batch_size: int = 8) -> dict[str, tuple[float, float]]:
         """The smallest and largest value of the first input of every `op` node over the
         samples x, by node name: the calibrated ranges of `convert --calibrate` (the
-        model runs layer by layer, in float32, reading each input before it is reused)."""
+        model runs layer by layer, in float32, reading each input before it is reused). It uses
+        the Model's plan for these shapes directly: not concurrently with predict on the same Model."""
         self._check_open()
         arrays, _ = self._coerce_inputs(x)
         ranges: dict[str, tuple[float, float]] = {}
