@@ -297,6 +297,16 @@ def test_calibrated_ranges_are_stored(digits_files) -> None:
     np.testing.assert_array_equal(m.file.tensors["__verify__/input/0"][:2], x[:2])
 
 
+def test_one_calibration_sample_is_a_batch_of_one(tmp_path) -> None:
+    x = np.load(DATA / "digits_test_x.npy")[0]  # (32, 32, 1)
+    lines: list[str] = []
+    path = pyconvinfer.convert(DIGITS_CNN, tmp_path / "one.pci", weights="int8", calibrate=x, report=lines.append)
+    assert "on 1 sample(s)" in " ".join(lines)
+    m = pyconvinfer.load(path)
+    np.testing.assert_array_equal(m.file.tensors["__verify__/input/0"], x[None])
+    assert m.verify(print_fn=None).passed
+
+
 def test_calibrate_is_refused_where_it_cannot_apply(tmp_path) -> None:
     x = np.load(DATA / "digits_test_x.npy")[:4]
     with pytest.raises(pyconvinfer.ConversionError, match="needs --weights int8"):

@@ -425,7 +425,7 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike | None = None, *, con
     except (KeyError, TypeError, IndexError, AttributeError, ValueError, OverflowError, ZeroDivisionError) as e:
         raise ConversionError(f"{src}: unexpected content in the Keras file ({type(e).__name__}: {e})") from None
     if samples is not None:
-        _calibrate(dst, g, samples, report)
+        samples = _calibrate(dst, g, samples, report)
     if not verify:
         scales = quantize.quantize_weights(g.nodes, g.weights, weights)
         write_model(dst, g.to_header(), g.weights, progress=progress, scales=scales)
@@ -471,18 +471,25 @@ def _float32_model(dst: str, g: Graph, progress=None):
         os.unlink(tmp)
 
 
-def _calibrate(dst: str, g: Graph, samples: np.ndarray, report) -> None:
-    """Store in each conv2d node the range of its input over the samples (attrs["input_range"])."""
+def _calibrate(dst: str, g: Graph, samples: np.ndarray, report) -> np.ndarray:
+    """Store in each conv2d node the range of its input over the samples (attrs["input_range"]);
+    returns the samples with a batch axis (one sample (H, W, C) is a batch of one)."""
     with _float32_model(dst, g) as model:
         try:
-            ranges = model.input_ranges(samples)
+            arrays, single = model._coerce_inputs(samples)
+            batch = arrays[0]
+            ranges = model.input_ranges(batch)
         except ValueError as e:
             raise ConversionError(f"--calibrate: {e}") from None
+        except MemoryError:
+            raise ConversionError("--calibrate: running the model on the samples needs more memory than this "
+                                  "machine can allocate") from None
     for node in g.nodes:
         if node.name in ranges:
             node.attrs["input_range"] = [float(v) for v in ranges[node.name]]
     if report:
-        report(f"calibrated the input ranges of {len(ranges)} convolution(s) on {samples.shape[0]} sample(s)")
+        report(f"calibrated the input ranges of {len(ranges)} convolution(s) on {batch.shape[0]} sample(s)")
+    return batch
 
 
 def _as_list(v: Any) -> list[np.ndarray]:
