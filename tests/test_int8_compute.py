@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 import zlib
 from pathlib import Path
 
@@ -305,6 +306,25 @@ def test_one_calibration_sample_is_a_batch_of_one(tmp_path) -> None:
     m = pyconvinfer.load(path)
     np.testing.assert_array_equal(m.file.tensors["__verify__/input/0"], x[None])
     assert m.verify(print_fn=None).passed
+
+
+def test_convert_warns_when_the_stored_file_would_fail_verify(tmp_path, monkeypatch) -> None:
+    """convert checks both ways an int8 file can compute and warns (with what to do) when
+    either misses the verify threshold; here the threshold is made tiny to provoke it."""
+    from pyconvinfer import verify as vf
+
+    lines: list[str] = []
+    with warnings.catch_warnings(record=True) as quiet:
+        warnings.simplefilter("always")
+        pyconvinfer.convert(DIGITS_CNN, tmp_path / "ok.pci", weights="int8", report=lines.append)
+    assert not [w for w in quiet if "verify threshold" in str(w.message)]
+    assert any("float32 compute" in ln for ln in lines) and any("int8 compute" in ln for ln in lines)
+    monkeypatch.setitem(vf.THRESHOLDS, "int8", 1e-9)
+    with pytest.warns(pyconvinfer.errors.ConversionWarning, match="more than the verify threshold 1e-09") as seen:
+        pyconvinfer.convert(DIGITS_CNN, tmp_path / "tight.pci", weights="int8")
+    assert {m for w in seen.list for m in ("float32 compute", "int8 compute") if m in str(w.message)} == {
+        "float32 compute", "int8 compute"}
+    assert not pyconvinfer.load(tmp_path / "tight.pci").verify(print_fn=None).passed
 
 
 def test_calibrate_is_refused_where_it_cannot_apply(tmp_path) -> None:
