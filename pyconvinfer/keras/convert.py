@@ -552,7 +552,9 @@ def _write_with_vectors(dst: str, g: Graph, progress, verify_shape, reference, r
                 report(f"max error of the {weights} weights against the float32 {against}{how}, output {name}: "
                        f"{err:.3g} (threshold {result.threshold:g})")
         if not result.passed:
+            remedy = ("calibrate its ranges on real inputs (--calibrate), run it with --int8-compute off, or store "
+                      "float16 weights" if int8_compute else
+                      "store it with more precise weights (--weights float16, or float32)")
             warnings.warn(f"the {weights} weights{how} miss the float32 {against} by {max(result.errors):.3g}, more "
                           f"than the verify threshold {result.threshold:g}: `pyconvinfer verify` will report FAIL for "
-                          f"this file (a model this sensitive needs float16 weights, or int8 with --calibrate on real "
-                          f"inputs)", ConversionWarning, stacklevel=2)
+                          f"this file; {remedy}", ConversionWarning, stacklevel=2)
