@@ -327,6 +327,29 @@ def test_convert_warns_when_the_stored_file_would_fail_verify(tmp_path, monkeypa
     assert not pyconvinfer.load(tmp_path / "tight.pci").verify(print_fn=None).passed
 
 
+@pytest.mark.parametrize("bad, match", [("abc", "input_range must be"), ([1.0], "input_range must be"),
+                                        ([0.0, "1"], "input_range must be"), ([2.0, 1.0], "not a finite interval"),
+                                        ([0.0, 1e39], "not a finite interval"), ([float("nan"), 1.0], "finite")])
+def test_a_file_with_a_bad_input_range_is_refused(digits_files, tmp_path, bad, match) -> None:
+    """A forged or damaged `input_range` never reaches the kernel: the plan refuses it and names the node."""
+    from pyconvinfer.format import read_model, write_model
+
+    mf = read_model(digits_files["calibrated"])
+    header = {k: v for k, v in mf.header.items() if k != "tensors"}
+    victim = next(n for n in header["nodes"] if "input_range" in n["attrs"] and n["attrs"]["in_channels"] % 4 == 0)
+    victim["attrs"]["input_range"] = bad
+    path = tmp_path / "bad.pci"
+    scales = {n["weights"]["kernel"]: n["weights"]["kernel_scale"] for n in header["nodes"]
+              if "kernel_scale" in n["weights"]}
+    write_model(path, header, {n: np.array(a) for n, a in mf.tensors.items()}, scales=scales)
+    x = np.load(DATA / "digits_test_x.npy")[:2]
+    with pytest.raises(pyconvinfer.ModelFileError, match=match) as e:
+        pyconvinfer.load(path, int8_compute=True).predict(x)
+    assert victim["name"] in str(e.value)
+    # computing in float32 never reads the range
+    assert pyconvinfer.load(path, int8_compute=False).predict(x).shape == (2, 10)
+
+
 def test_calibrate_is_refused_where_it_cannot_apply(tmp_path) -> None:
     x = np.load(DATA / "digits_test_x.npy")[:4]
     with pytest.raises(pyconvinfer.ConversionError, match="needs --weights int8"):
