@@ -38,7 +38,8 @@ TARGET static inline __attribute__((always_inline)) void q8_body(
         for (int k = 0; k < kc; k += 4) {
             __m512i wv[4];
             for (int p = 0; p < P; p++)
-                wv[p] = _mm512_permutexvar_epi8(interleave, _mm512_loadu_si512(wt + p * panel_stride + (size_t)k * PCI_NR));
+                wv[p] = _mm512_permutexvar_epi8(interleave,
+                                                _mm512_loadu_si512(wt + p * panel_stride + (size_t)k * PCI_NR));
             for (int m = 0; m < MR; m++) {
                 int32_t four;
                 memcpy(&four, at[m] + k, 4);
