@@ -36,6 +36,7 @@ from .format import ALIGN, read_model
 from .graph import Graph
 from .kernels import resolve_isa, resolve_threads
 from .ops import REGISTRY, ConstShape, infer_shapes
+from .quantized_tensors import uint8_tensors
 from .units import format_bytes
 
 ArrayLike = Union[np.ndarray, Sequence[Any]]
@@ -54,6 +55,7 @@ class _Prepared:
     scratch: np.ndarray        # per-thread scratch of the steps that need it (kept alive with the plan)
     step_nodes: list[int]      # plan step -> index of its node in graph.nodes
     views: dict[str, np.ndarray]  # every arena tensor's view (live only between its producer and last reader)
+    quantized: dict[str, tuple[float, float]]  # uint8 views: tensor -> (scale, zero point); x = scale * (q - zp)
 
 
 class _Slot:
@@ -97,14 +99,16 @@ def _check_stored_kernel(opdef: Any, node: Any, file: Any) -> None:
                          f"has {need} output channels (packed)")
 
 
-def _plan_arena(graph: Graph, shapes: dict, batch: int) -> tuple[dict[str, tuple[int, int]], int]:
+def _plan_arena(graph: Graph, shapes: dict, batch: int,
+                dtypes: dict[str, str] | None = None) -> tuple[dict[str, tuple[int, int]], int]:
     """Offsets of every tensor's buffer in one arena, reusing memory of dead
-    tensors (greedy first fit by lifetime). Alias ops share their input's buffer."""
+    tensors (greedy first fit by lifetime). Alias ops share their input's buffer.
+    dtypes: every tensor's (default: the graph's; a plan keeps some in uint8, so
+    without them the total is an upper bound)."""
     root = {i["name"]: i["name"] for i in graph.inputs}
-    itemsize = {i["name"]: np.dtype(i.get("dtype", "float32")).itemsize for i in graph.inputs}
+    itemsize = {t: np.dtype(d).itemsize for t, d in (dtypes or graph.dtypes()).items()}
     for node in graph.nodes:
         root[node.output] = root[node.inputs[0]] if REGISTRY[node.op].alias else node.output
-        itemsize[node.output] = np.dtype(node.dtype).itemsize
     last_use: dict[str, int] = {}
     end = len(graph.nodes)
     for idx, node in enumerate(graph.nodes):
@@ -152,6 +156,9 @@ class Model:
                              f"got {int8_compute!r}")
         # int8 kernels compute in int8 where the path has int8 dot products (docs/PRECISION.md)
         self.int8_compute = _kernels.int8_dot_available(self.isa) if int8_compute is None else int8_compute
+        # calibrated int8 files pass uint8 tensors between int8 layers (quantized_tensors.py); same
+        # results bitwise, so only tests and benchmarks turn it off (before the first predict)
+        self._uint8_tensors = True
         # as given: a worker resolves its own defaults
         self._options = {"num_threads": num_threads, "isa": isa, "int8_compute": int8_compute}
         self.file = read_model(path, verify=verify, num_threads=self.num_threads)
@@ -307,23 +314,6 @@ class Model:
     def _prepare(self, shapes_in: tuple[tuple[int, ...], ...], batch: int) -> _Prepared:
         names = self.input_names
         shapes = infer_shapes(self.graph, dict(zip(names, shapes_in)))
-        offsets, total = _plan_arena(self.graph, shapes, batch)
-        if total > (1 << 40):
-            gib = total >> 30  # an int: a forged shape's size can be too large for a float
-            need = f"{gib} GiB" if gib < 10**12 else "over 10^12 GiB"
-            raise ValueError(f"input shape {shapes_in} with batch {batch} needs {need} of activations")
-        raw = np.zeros(total + ALIGN, dtype=np.uint8)
-        shift = -raw.ctypes.data % ALIGN  # 64-byte aligned start
-        arena = raw[shift:shift + total]
-
-        dtypes = self.graph.dtypes()
-
-        def view(t: str) -> np.ndarray:
-            off, _ = offsets[t]
-            dtype = np.dtype(dtypes[t])
-            n = batch * int(np.prod(shapes[t], dtype=np.int64))
-            return arena[off: off + n * dtype.itemsize].view(dtype).reshape((batch,) + tuple(shapes[t]))
-
         steps = []  # (node index, its OpDef, its Step)
         for index, node in enumerate(self.graph.nodes):
             opdef = REGISTRY[node.op]
@@ -338,6 +328,25 @@ class Model:
             except (ValueError, KeyError, TypeError, ZeroDivisionError) as e:
                 raise ModelFileError(f"{self.file.path}: node {node.name!r} ({node.op}): {e}") from None
             steps.append((index, opdef, st))
+        # tensors kept in uint8 between int8 convolutions (calibrated files): their range
+        links = uint8_tensors(self.graph, {i: st for i, _, st in steps}) if self._uint8_tensors else {}
+        dtypes = self.graph.dtypes()
+        dtypes.update((t, "uint8") for t in links)
+        offsets, total = _plan_arena(self.graph, shapes, batch, dtypes)
+        if total > (1 << 40):
+            gib = total >> 30  # an int: a forged shape's size can be too large for a float
+            need = f"{gib} GiB" if gib < 10**12 else "over 10^12 GiB"
+            raise ValueError(f"input shape {shapes_in} with batch {batch} needs {need} of activations")
+        raw = np.zeros(total + ALIGN, dtype=np.uint8)
+        shift = -raw.ctypes.data % ALIGN  # 64-byte aligned start
+        arena = raw[shift:shift + total]
+
+        def view(t: str) -> np.ndarray:
+            off, _ = offsets[t]
+            dtype = np.dtype(dtypes[t])
+            n = batch * int(np.prod(shapes[t], dtype=np.int64))
+            return arena[off: off + n * dtype.itemsize].view(dtype).reshape((batch,) + tuple(shapes[t]))
+
         # Steps that need scratch (Winograd) share one block: the largest need (shared part + per thread).
         need = max([st.scratch_shared + st.scratch_floats * self.num_threads for _, _, st in steps] or [0])
         scratch = np.empty(max(need, 16), dtype=np.float32)
@@ -351,17 +360,21 @@ class Model:
             wdtypes = [_kernels.DTYPE_IDS[self.file.dtypes.get(node.weights[r], "float32")] if r in node.weights
                        else 0 for r in opdef.weights]
             kind, params = acts.encode(node.attrs.get("activation")) if opdef.activation else (0, (0.0, 0.0, 0.0))
+            floats = list(st.floats)
+            if node.op == "conv2d" and node.output in links:  # it quantizes its output for the next layer
+                floats = (floats + [0.0, 0.0])[:2] + list(links[node.output])  # floats 2, 3
             try:
                 plan.add(opdef.c_id, ins, view(node.output).reshape(-1), weights=weights, weight_dtypes=wdtypes,
                          ints=list(st.ints),
                          in_flags=list(st.in_flags), rows=st.rows, count=st.count, algo=st.algo, act_kind=kind,
-                         act_params=params, floats=list(st.floats),
+                         act_params=params, floats=floats,
                          scratch=scratch if st.scratch_floats or st.scratch_shared else None)
             except (ValueError, TypeError, OverflowError) as e:
                 raise ModelFileError(f"{self.file.path}: node {node.name!r} ({node.op}): {e}") from None
             step_nodes.append(index)
+        quantized = {t: _kernels.int8_quantization(*r)[::2] for t, r in links.items()}
         return _Prepared(arena, plan, [view(n) for n in names], [view(o) for o in self.graph.outputs], total,
-                         scratch, step_nodes, {t: view(t) for t in offsets})
+                         scratch, step_nodes, {t: view(t) for t in offsets}, quantized)
 
     def _coerce_inputs(self, x: Any) -> tuple[list[np.ndarray], bool]:
         names = self.input_names
@@ -476,8 +489,12 @@ class Model:
             for step, index in enumerate(prep.step_nodes):
                 node = self.graph.nodes[index]
                 if node.op == op and node.inputs[0] in prep.views:
-                    v = prep.views[node.inputs[0]]
+                    t = node.inputs[0]
+                    v = prep.views[t]
                     lo, hi = float(v.min()), float(v.max())
+                    if t in prep.quantized:  # kept in uint8: the values it stands for
+                        scale, zp = prep.quantized[t]
+                        lo, hi = float(scale * (lo - zp)), float(scale * (hi - zp))
                     old = ranges.get(node.name, (lo, hi))
                     ranges[node.name] = (min(lo, old[0]), max(hi, old[1]))
                 prep.plan.run_one(step, self.num_threads, self.isa)

@@ -57,6 +57,7 @@ cdef extern from "pci_kernels.h":
 
 cdef extern from "pci_internal.h":
     int pci_conv2d_q8_supported(const pci_conv_shape *s) nogil
+    int pci_q8_params(const float *range, float *scale, float *inv, int *zp) nogil
     size_t pci_conv2d_q8_scratch_floats(const pci_conv_shape *s) nogil
 
 cdef extern from "pci_bench.h":
@@ -77,6 +78,7 @@ cdef extern from "executor.h":
         const float *in_ "in"[32]
         int in_flags[32]
         float *out
+        int in_dtype
         int out_dtype
         const void *w[4]
         int w_dtype[4]
@@ -130,6 +132,9 @@ MAX_PARAMS = PCI_MAX_PARAMS
 # numpy storage each is read from (bfloat16 has no numpy type: its bits, as uint16).
 DTYPE_IDS = {"float32": 0, "float16": 1, "bfloat16": 2, "int8": 3}
 _DTYPE_STORAGE = {0: np.dtype("float32"), 1: np.dtype("float16"), 2: np.dtype("uint16"), 3: np.dtype("int8")}
+# Activation tensor dtypes of a step's first input and output (enum pci_tensor_dtype in src/executor.h):
+# uint8 holds a tensor quantized between int8 convolutions.
+TENSOR_DTYPE_IDS = {np.dtype("float32"): 0, np.dtype("uint8"): 1}
 
 
 # Instruction-set paths by their C number (the table in dispatch.c).
@@ -289,6 +294,18 @@ def int8_dot_available(str isa) -> bool:
     return bool(pci_int8_dot_available(ISA_NAMES.index(isa)))
 
 
+def int8_quantization(float lo, float hi):
+    """(scale, 1 / scale, zero point) of the uint8 quantization over [lo, hi] (widened to hold 0),
+    or None where the int8 path would compute in float32 instead (NaN, a step that is not a normal float)."""
+    cdef float r[2]
+    cdef float scale, inv
+    cdef int zp
+    r[0], r[1] = lo, hi
+    if pci_q8_params(r, &scale, &inv, &zp) != 0:
+        return None
+    return scale, inv, zp
+
+
 def conv2d_int8_scratch_floats(ints) -> int:
     """Scratch floats (shared) of a conv2d computing in int8, or -1 when its shape has no int8 path."""
     cdef int p[16]
@@ -312,6 +329,16 @@ cdef uintptr_t _address(cnp.ndarray a) except 0:
         raise TypeError(f"expected a float32 array, got {a.dtype}")
     if not a.flags.c_contiguous:
         raise ValueError("expected a C-contiguous array")
+    return <uintptr_t>cnp.PyArray_DATA(a) if a.size else 1
+
+
+cdef uintptr_t _tensor_address(cnp.ndarray a, int *dtype) except 0:
+    """Address of a step's first input or output, float32 or uint8 (quantized); its dtype id into *dtype."""
+    if a.dtype not in TENSOR_DTYPE_IDS:
+        raise TypeError(f"expected a float32 or uint8 array, got {a.dtype}")
+    if not a.flags.c_contiguous:
+        raise ValueError("expected a C-contiguous array")
+    dtype[0] = TENSOR_DTYPE_IDS[a.dtype]
     return <uintptr_t>cnp.PyArray_DATA(a) if a.size else 1
 
 
@@ -384,11 +411,11 @@ cdef class Plan:
         st.act.kind = act_kind
         st.act.p0, st.act.p1, st.act.p2 = act_params
         st.n_in = len(inputs)
-        for i in range(st.n_in):
-            st.in_[i] = <const float *>_address(inputs[i])
+        for i in range(st.n_in):  # the first input and the output may be uint8 (C checks which ops allow it)
+            st.in_[i] = <const float *>(_tensor_address(inputs[i], &st.in_dtype) if i == 0 else _address(inputs[i]))
         for i in range(len(in_flags)):
             st.in_flags[i] = in_flags[i]
-        st.out = <float *>_address(out)
+        st.out = <float *>_tensor_address(out, &st.out_dtype)
         if weight_dtypes is not None and len(weight_dtypes) != len(weights):
             raise ValueError(f"weight_dtypes has {len(weight_dtypes)} entries for {len(weights)} weights")
         for i in range(len(weights)):

@@ -159,6 +159,8 @@ typedef struct {
     int nblocks, weights_outer, narrow, mr, cin_g, fused;
     int isa; /* activation path */
     int inreg; /* wq widened in registers by the ISA's fn_w micro-kernels (no buffer) */
+    const pci_q8_out *yq; /* uint8 output (y NULL): each item's floats in a tile, quantized from there */
+    pci_q8_quantize_fn quantize;
 } conv_job;
 
 /* Called inside a parallel region (the orphaned `omp for` splits the items) or
@@ -190,6 +192,12 @@ static void conv_worker(const conv_job *J) {
         if (scratch != stack_scratch) free(scratch);
         scratch = NULL; /* no working memory: the items below write NaN */
     }
+    const size_t ldc = J->yq ? (size_t)uk->max_panels * PCI_NR : (size_t)s->oc;
+    float *ftile = J->yq ? malloc((size_t)mr * ldc * sizeof(float)) : NULL;
+    if (J->yq && !ftile) {
+        if (scratch != stack_scratch) free(scratch);
+        scratch = NULL; /* no working memory: the items below write zeros */
+    }
     const int single_chunk = tl.ntaps <= PCI_TAP_CHUNK;
     long filled_tile = -1;
     int filled_g = -1, ih0[16], iw0[16];
@@ -200,9 +208,13 @@ static void conv_worker(const conv_job *J) {
         const int n = (int)(tile / tiles_per_image);
         const long p0 = (tile % tiles_per_image) * mr;
         const int rows = (int)PCI_MIN((long)mr, pixels - p0);
-        float *c = y + ((size_t)n * pixels + p0) * s->oc + b->oc0;
+        const size_t first_out = ((size_t)n * pixels + p0) * s->oc + b->oc0;
+        float *c = J->yq ? ftile : y + first_out;
         if (!scratch) {
-            for (int m = 0; m < rows; m++) pci_fill_nan(c + (size_t)m * s->oc, (size_t)b->nc);
+            for (int m = 0; m < rows; m++) {
+                if (J->yq) memset(J->yq->y + first_out + (size_t)m * s->oc, 0, (size_t)b->nc);
+                else pci_fill_nan(c + (size_t)m * s->oc, (size_t)b->nc);
+            }
             continue;
         }
         const float *xg = x + (size_t)n * s->h * s->w * s->c + (size_t)b->g * cin_g;
@@ -244,24 +256,31 @@ static void conv_worker(const conv_job *J) {
                 const size_t e = first * panel_stride + (size_t)t0 * tl.kc * PCI_NR;
                 uk->fn_w[dt][b->panels](tn, tl.kc, a, (const char *)J->wq->data + e * pci_dtype_size(dt),
                                         J->wq->scale ? J->wq->scale + first * PCI_NR : NULL, panel_stride, c,
-                                        (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
+                                        ldc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
                                         fused && last ? clamp : NULL);
             } else {
                 (narrow ? uk->narrow : uk->fn[b->panels])(tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride,
-                                                          c, (size_t)s->oc, rows, b->nc, bias ? bias + b->oc0 : NULL,
+                                                          c, ldc, rows, b->nc, bias ? bias + b->oc0 : NULL,
                                                           t0 > 0, fused && last ? clamp : NULL);
             }
         }
         filled_tile = tile, filled_g = b->g;
         if (!fused && act.kind != PCI_ACT_LINEAR && !pci_act_is_row(act)) {
-            if (b->nc == s->oc) /* the block spans every channel: its rows are contiguous */
-                pci_act_inplace(c, (size_t)rows * s->oc, act, J->isa);
+            if (b->nc == (int)ldc) /* the block spans the row: its rows are contiguous */
+                pci_act_inplace(c, (size_t)rows * ldc, act, J->isa);
             else
-                for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * s->oc, b->nc, act, J->isa);
+                for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * ldc, b->nc, act, J->isa);
         }
+        if (J->yq && b->nc == s->oc && b->nc == (int)ldc) /* tile and output rows both contiguous: one call */
+            J->quantize(c, (size_t)rows * ldc, J->yq->inv, J->yq->zp, J->yq->y + first_out);
+        else if (J->yq) /* the next layer's quantizer, on the same floats it would read */
+            for (int m = 0; m < rows; m++)
+                J->quantize(c + (size_t)m * ldc, (size_t)b->nc, J->yq->inv, J->yq->zp,
+                            J->yq->y + first_out + (size_t)m * s->oc);
     }
     if (scratch != stack_scratch) free(scratch);
     free(wbuf);
+    free(ftile);
 }
 
 /* Which direct kernel runs a shape on an ISA: the one decision that both the
@@ -290,12 +309,16 @@ static size_t conv_packed_floats(const pci_conv_shape *s, int algo);
  * first layer took 4x longer on AVX2 in the block-outer order a per-block
  * buffer needs, refilling the indirection buffer per block). */
 #define SMALL_KERNEL 262144 /* floats: a 1 MiB transient copy at most */
+static void conv2d_run(const float *x, const float *wpacked, const pci_weights *wq, const float *bias, float *y,
+                       const pci_q8_out *yq, const pci_conv_shape *s, pci_act act, pci_ctx ctx);
+
 static void conv2d_small_widened(const float *x, const pci_weights *w, const float *bias, float *y,
-                                 const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
+                                 const pci_q8_out *yq, const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
     const size_t count = conv_packed_floats(s, 0);
     float *wf = malloc(count * sizeof(float));
     if (!wf) {
-        pci_fill_nan(y, (size_t)s->n * s->oh * s->ow * s->oc);
+        if (yq) memset(yq->y, 0, (size_t)s->n * s->oh * s->ow * s->oc);
+        else pci_fill_nan(y, (size_t)s->n * s->oh * s->ow * s->oc);
         return;
     }
     if (s->groups > 1 && s->c / s->groups == 1) /* dwise [kh][kw][oc]: channel = element % oc */
@@ -304,31 +327,42 @@ static void conv2d_small_widened(const float *x, const pci_weights *w, const flo
         const size_t panel = (size_t)s->kh * s->kw * (s->c / s->groups) * PCI_NR;
         pci_widen_panels(w, 0, count / panel, panel, 0, wf, ctx.isa);
     }
-    pci_conv2d(x, wf, bias, y, s, act, ctx);
+    conv2d_run(x, wf, NULL, bias, y, yq, s, act, ctx);
     free(wf);
 }
 
-static void conv2d_run(const float *x, const float *wpacked, const pci_weights *wq, const float *bias, float *y,
-                       const pci_conv_shape *s, pci_act act, pci_ctx ctx);
-
 void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *y,
                 const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
-    conv2d_run(x, wpacked, NULL, bias, y, s, act, ctx);
+    conv2d_run(x, wpacked, NULL, bias, y, NULL, s, act, ctx);
+}
+
+/* y (float32), or yq (uint8: y NULL) */
+static void conv2d_w_run(const float *x, const pci_weights *w, const float *bias, float *y, const pci_q8_out *yq,
+                         const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
+    /* a uint8 output takes the GEMM path (its tile epilogue quantizes) */
+    const conv_path path = yq ? CONV_GEMM : choose_conv_path(s, ctx.isa);
+    if (w->dtype == PCI_DTYPE_F32) conv2d_run(x, (const float *)w->data, NULL, bias, y, yq, s, act, ctx);
+    else if (path != CONV_GEMM || conv_packed_floats(s, 0) <= SMALL_KERNEL)
+        conv2d_small_widened(x, w, bias, y, yq, s, act, ctx);
+    else conv2d_run(x, NULL, w, bias, y, yq, s, act, ctx);
 }
 
 void pci_conv2d_w(const float *x, const pci_weights *w, const float *bias, float *y,
                   const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
-    if (w->dtype == PCI_DTYPE_F32) conv2d_run(x, (const float *)w->data, NULL, bias, y, s, act, ctx);
-    else if (choose_conv_path(s, ctx.isa) != CONV_GEMM || conv_packed_floats(s, 0) <= SMALL_KERNEL)
-        conv2d_small_widened(x, w, bias, y, s, act, ctx);
-    else conv2d_run(x, NULL, w, bias, y, s, act, ctx);
+    conv2d_w_run(x, w, bias, y, NULL, s, act, ctx);
 }
 
-/* wpacked: a float32 kernel; or NULL and wq a reduced-precision one (GEMM path only). */
+void pci_conv2d_w_u8out(const float *x, const pci_weights *w, const float *bias, const pci_q8_out *yq,
+                        const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
+    conv2d_w_run(x, w, bias, NULL, yq, s, act, ctx);
+}
+
+/* wpacked: a float32 kernel; or NULL and wq a reduced-precision one (GEMM path only).
+ * yq: a uint8 output instead of y (GEMM path; one group; no row activation). */
 static void conv2d_run(const float *x, const float *wpacked, const pci_weights *wq, const float *bias, float *y,
-                       const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
+                       const pci_q8_out *yq, const pci_conv_shape *s, pci_act act, pci_ctx ctx) {
     const int cin_g = s->c / s->groups, cout_g = s->oc / s->groups;
-    switch (choose_conv_path(s, ctx.isa)) {
+    switch (yq ? CONV_GEMM : choose_conv_path(s, ctx.isa)) {
     case CONV_DEPTHWISE: pci_conv2d_depthwise(x, wpacked, bias, y, s, act, ctx); return;
 #ifdef PCI_X86
     case CONV_THIN: pci_conv2d_thin_avx512(x, wpacked, bias, y, s, act, ctx); return;
@@ -377,14 +411,14 @@ static void conv2d_run(const float *x, const float *wpacked, const pci_weights *
 
     const conv_job job = {x, wpacked, bias, zeros, wq, y, s, uk, blocks, tl, act, clamp, panel_stride, group_stride,
                           scratch_floats, items, ntiles, tiles_per_image, pixels, nblocks, weights_outer, narrow, mr,
-                          cin_g, fused, ctx.isa, inreg};
+                          cin_g, fused, ctx.isa, inreg, yq, yq ? pci_q8_quantizer(ctx.isa) : NULL};
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
         conv_worker(&job);
     } else {
         conv_worker(&job);
     }
-    if (pci_act_is_row(act)) pci_activation(y, (size_t)s->n * pixels, s->oc, act, ctx);
+    if (pci_act_is_row(act) && !yq) pci_activation(y, (size_t)s->n * pixels, s->oc, act, ctx);
     if (blocks != stack_blocks) free(blocks);
     free(zeros_heap);
 }
@@ -454,12 +488,32 @@ int pci_validate_conv2d(const pci_step *st, pci_check *chk) {
         if (need == SIZE_MAX || st->scratch_floats < need) return pci_check_fail(chk, "int8 scratch too small");
         PCI_TRY(pci_check_out(chk, st->scratch, st->scratch_floats, "int8 scratch"));
     }
+    const int in_u8 = st->in_dtype == PCI_TENSOR_U8;
+    if (in_u8 || st->out_dtype == PCI_TENSOR_U8) {
+        float scale, inv;
+        int zp;
+        /* int8 compute over a calibrated range that quantizes: never falls back to float32 at run time */
+        const int fixed_int8 = int8 == 2 && pci_q8_params(st->f, &scale, &inv, &zp) == 0;
+        /* float32 compute on the direct GEMM path, one group: its tile epilogue quantizes */
+        const int float_gemm = int8 == 0 && !st->algo && s->groups == 1;
+        if (in_u8 && !fixed_int8)
+            return pci_check_fail(chk, "a uint8 input needs int8 compute with a calibrated input range that "
+                                       "quantizes (mode 2)");
+        if (!fixed_int8 && !float_gemm)
+            return pci_check_fail(chk, "a uint8 output needs int8 compute with a calibrated input range that "
+                                       "quantizes (mode 2), or float32 compute, direct, one group");
+        if (st->out_dtype == PCI_TENSOR_U8 && (!(isfinite(st->f[2]) && isfinite(st->f[3]) && st->f[2] <= st->f[3]) ||
+                                               pci_q8_params(st->f + 2, &scale, &inv, &zp) != 0))
+            return pci_check_fail(chk, "uint8 output range [%g, %g] does not quantize", st->f[2], st->f[3]);
+        if (st->out_dtype == PCI_TENSOR_U8 && pci_act_is_row(st->act))
+            return pci_check_fail(chk, "a uint8 output cannot follow a row activation (softmax...)");
+    }
     const int in_dims[4] = {s->n, s->h, s->w, s->c}, out_dims[4] = {s->n, s->oh, s->ow, s->oc};
-    PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(4, in_dims), "input"));
+    PCI_TRY(pci_check_tensor(chk, st->in[0], pci_size_mul(4, in_dims), st->in_dtype, 0, "input"));
     const int layout = runtime_u ? 0 : st->algo; /* run-time U: the file holds the direct 3x3 kernel */
     PCI_TRY(pci_check_kernel(chk, st, conv_packed_floats(s, layout), conv_scale_floats(s, layout)));
     if (st->w[1]) PCI_TRY(pci_check_in(chk, st->w[1], (size_t)s->oc, "bias"));
-    return pci_check_out(chk, st->out, pci_size_mul(4, out_dims), "output");
+    return pci_check_tensor(chk, st->out, pci_size_mul(4, out_dims), st->out_dtype, 1, "output");
 }
 
 void pci_run_conv2d(const pci_step *st, pci_ctx ctx) {
@@ -475,13 +529,20 @@ void pci_run_conv2d(const pci_step *st, pci_ctx ctx) {
         const pci_weights uw = {st->scratch, u_dtype, NULL};
         pci_conv2d_winograd_w(st->in[0], &uw, st->w[1], st->out, s, st->algo, st->act, st->scratch + shared,
                               st->scratch_floats - shared, ctx);
-    } else if (st->s.p[CONV_INT8])
-        pci_conv2d_q8(st->in[0], &w, st->w[1], st->out, &st->s.conv, st->act, st->s.p[CONV_INT8] == 2 ? st->f : NULL,
-                      st->scratch, st->scratch_floats, ctx);
-    else if (st->algo)
+    } else if (st->s.p[CONV_INT8]) {
+        const pci_q8_io io = {st->in[0], st->s.p[CONV_INT8] == 2 ? st->f : NULL, st->in_dtype == PCI_TENSOR_U8, st->out,
+                              st->out_dtype == PCI_TENSOR_U8 ? st->f + 2 : NULL};
+        pci_conv2d_q8_io(&io, &w, st->w[1], &st->s.conv, st->act, st->scratch, st->scratch_floats, ctx);
+    } else if (st->algo)
         pci_conv2d_winograd_w(st->in[0], &w, st->w[1], st->out, &st->s.conv, st->algo, st->act, st->scratch,
                               st->scratch_floats, ctx);
-    else
+    else if (st->out_dtype == PCI_TENSOR_U8) { /* float32 compute quantizing for the int8 layer after */
+        float scale, inv;
+        int zp;
+        if (pci_q8_params(st->f + 2, &scale, &inv, &zp) != 0) return; /* validated */
+        const pci_q8_out yq = {(uint8_t *)st->out, inv, zp};
+        pci_conv2d_w_u8out(st->in[0], &w, st->w[1], &yq, &st->s.conv, st->act, ctx);
+    } else
         pci_conv2d_w(st->in[0], &w, st->w[1], st->out, &st->s.conv, st->act, ctx);
 }
 
@@ -490,12 +551,20 @@ const char *pci_algorithm_conv2d(const pci_step *st, int isa) {
                                             "Winograd F(2x2,3x3), U at run time"},
                                            {"Winograd F(4x4,3x3)", "Winograd F(4x4,3x3), f16 U at run time",
                                             "Winograd F(4x4,3x3), U at run time"}};
-    if (st->s.p[CONV_INT8])
-        return !pci_int8_dot_available(isa)             ? "int8 indirect GEMM (portable C)"
-               : pci_effective_isa(isa) == PCI_ISA_NEON ? "int8 indirect GEMM (NEON sdot)"
-                                                          : "int8 indirect GEMM (AVX-512 VNNI)";
+    static const char *const q8[3][4] = {
+        {"int8 indirect GEMM (portable C)", "int8 indirect GEMM (portable C), uint8 in",
+         "int8 indirect GEMM (portable C), uint8 out", "int8 indirect GEMM (portable C), uint8 in and out"},
+        {"int8 indirect GEMM (NEON sdot)", "int8 indirect GEMM (NEON sdot), uint8 in",
+         "int8 indirect GEMM (NEON sdot), uint8 out", "int8 indirect GEMM (NEON sdot), uint8 in and out"},
+        {"int8 indirect GEMM (AVX-512 VNNI)", "int8 indirect GEMM (AVX-512 VNNI), uint8 in",
+         "int8 indirect GEMM (AVX-512 VNNI), uint8 out", "int8 indirect GEMM (AVX-512 VNNI), uint8 in and out"}};
+    if (st->s.p[CONV_INT8]) {
+        const int impl = !pci_int8_dot_available(isa) ? 0 : pci_effective_isa(isa) == PCI_ISA_NEON ? 1 : 2;
+        return q8[impl][(st->in_dtype == PCI_TENSOR_U8) + 2 * (st->out_dtype == PCI_TENSOR_U8)];
+    }
     const int flag = st->s.p[CONV_RUNTIME_U];
     if ((st->algo == 2 || st->algo == 4) && flag >= 0 && flag <= 2) return wino[st->algo == 4][flag];
+    if (st->out_dtype == PCI_TENSOR_U8) return "indirect GEMM, uint8 out";
     switch (choose_conv_path(&st->s.conv, isa)) {
     case CONV_DEPTHWISE: return "depthwise direct";
     case CONV_THIN:

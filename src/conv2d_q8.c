@@ -102,6 +102,8 @@ static const pci_q8_kernels *q8_kernels_for(int isa) {
 #endif
 }
 
+pci_q8_quantize_fn pci_q8_quantizer(int isa) { return q8_kernels_for(isa)->quantize; }
+
 /* Outputs from this size on are written with non-temporal stores: they do not stay
  * in a core's L2 for the next layer anyway, and streaming them past the caches keeps
  * the quantized input and the weights there and skips the read-for-ownership
@@ -116,6 +118,9 @@ typedef struct {
     const float *cs, *bias, *clamp;
     const int32_t *comp;
     float *y;
+    uint8_t *yq; /* uint8 output (y NULL): quantized with y_inv, y_zp */
+    float y_inv;
+    int y_zp;
     const pci_conv_shape *s;
     const pci_q8_kernels *uk;
     pci_act act;
@@ -175,6 +180,9 @@ static void q8_worker(const q8_job *J) {
     const int row_mode = edge != NULL, ntaps = row_mode ? s->kh : s->kh * s->kw;
     const int kc = row_mode ? s->kw * s->c : s->c;
     long filled = -1;
+    /* uint8 output: each call's floats land in this L1 tile, quantized from there */
+    float ftile[PCI_Q8_TILE * PCI_Q8_PANELS * PCI_NR];
+    const size_t ldc = J->yq ? PCI_Q8_PANELS * PCI_NR : (size_t)s->oc;
 #pragma omp for schedule(static) nowait
     for (long it = 0; it < J->items; it++) {
         const long tile = J->weights_outer ? it % J->ntiles : it / J->nblocks;
@@ -187,14 +195,18 @@ static void q8_worker(const q8_job *J) {
         if (tile != filled) /* pixel-major order: the tile's blocks in turn share its taps */
             q8_fill(J, row_mode, J->xq + (size_t)n * s->h * s->w * s->c, p0, rows, tap_dy, tap_dx, a, edge);
         filled = tile;
-        float *c = J->y + ((size_t)n * J->pixels + p0) * s->oc + oc0;
+        const size_t first = ((size_t)n * J->pixels + p0) * s->oc + oc0; /* the tile's first output */
+        float *c = J->yq ? ftile : J->y + first;
         const pci_q8_ukernel_fn fn = (J->stream ? J->uk->ukernel_stream : J->uk->ukernel)[panels - 1];
         for (int m0 = 0; m0 < rows; m0 += PCI_Q8_MR_MAX)
-            fn(ntaps, kc, a + m0, mr, J->w + (size_t)panel * J->panel_stride, J->panel_stride, c + (size_t)m0 * s->oc,
-               (size_t)s->oc, PCI_MIN(PCI_Q8_MR_MAX, rows - m0), nc, J->cs + oc0, J->bias ? J->bias + oc0 : NULL,
+            fn(ntaps, kc, a + m0, mr, J->w + (size_t)panel * J->panel_stride, J->panel_stride, c + (size_t)m0 * ldc,
+               ldc, PCI_MIN(PCI_Q8_MR_MAX, rows - m0), nc, J->cs + oc0, J->bias ? J->bias + oc0 : NULL,
                J->comp ? J->comp + oc0 : NULL, J->clamp);
         if (!J->clamp && J->act.kind != PCI_ACT_LINEAR && !pci_act_is_row(J->act))
-            for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * s->oc, (size_t)nc, J->act, J->isa);
+            for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * ldc, (size_t)nc, J->act, J->isa);
+        if (J->yq) /* the next layer's quantizer, on the same floats it would read */
+            for (int m = 0; m < rows; m++) J->uk->quantize(c + (size_t)m * ldc, (size_t)nc, J->y_inv, J->y_zp,
+                                                         J->yq + first + (size_t)m * s->oc);
     }
     free(edge);
 #ifdef PCI_X86
@@ -216,32 +228,56 @@ static void q8_range(const pci_q8_kernels *uk, const float *x, size_t n, int nt,
     for (int t = 1; t < nt; t++) *lo = fminf(*lo, los[t]), *hi = fmaxf(*hi, his[t]);
 }
 
+int pci_q8_params(const float range[2], float *scale, float *inv, int *zp) {
+    float lo = range[0], hi = range[1];
+    if (isnan(lo) || isnan(hi)) return -1; /* fminf / fmaxf below would drop it */
+    /* The range always holds 0 (padding and relu zeros are exact); 255 steps. */
+    lo = fminf(lo, 0.0f), hi = fmaxf(hi, 0.0f);
+    const float sc = hi > lo ? (hi - lo) / 255.0f : 1.0f;
+    /* steps that overflow (wider than float32: |x| near 1.7e38) or underflow (below 255 x FLT_MIN) */
+    if (!(sc >= FLT_MIN && sc <= FLT_MAX)) return -1;
+    *scale = sc, *inv = 1.0f / sc;
+    *zp = (int)PCI_MIN(255.0f, PCI_MAX(0.0f, nearbyintf(-lo * *inv)));
+    return 0;
+}
+
 void pci_conv2d_q8(const float *x, const pci_weights *w, const float *bias, float *y, const pci_conv_shape *s,
                    pci_act act, const float *range, void *scratch, size_t scratch_floats, pci_ctx ctx) {
+    const pci_q8_io io = {x, range, 0, y, NULL};
+    pci_conv2d_q8_io(&io, w, bias, s, act, scratch, scratch_floats, ctx);
+}
+
+void pci_conv2d_q8_io(const pci_q8_io *io, const pci_weights *w, const float *bias, const pci_conv_shape *s,
+                      pci_act act, void *scratch, size_t scratch_floats, pci_ctx ctx) {
     const size_t nx = (size_t)s->n * s->h * s->w * s->c, ny = (size_t)s->n * s->oh * s->ow * s->oc;
     const size_t need = pci_conv2d_q8_scratch_floats(s);
-    if (!pci_conv2d_q8_supported(s) || w->dtype != PCI_DTYPE_I8 || need == SIZE_MAX || scratch_floats < need) {
-        pci_fill_nan(y, ny); /* validation refuses these: never reached from a plan */
+    float scale = 1.0f, inv = 1.0f, y_scale = 1.0f, y_inv = 1.0f;
+    int zp = 0, y_zp = 0;
+    const int bad_x = io->x_u8 && (!io->x_range || pci_q8_params(io->x_range, &scale, &inv, &zp) != 0);
+    const int bad_y = io->y_range && (pci_q8_params(io->y_range, &y_scale, &y_inv, &y_zp) != 0 || pci_act_is_row(act));
+    if (!pci_conv2d_q8_supported(s) || w->dtype != PCI_DTYPE_I8 || need == SIZE_MAX || scratch_floats < need || bad_x ||
+        bad_y) { /* validation refuses these: never reached from a plan */
+        if (io->y_range) memset(io->y, 0, ny);
+        else pci_fill_nan(io->y, ny);
         return;
     }
     const pci_q8_kernels *uk = q8_kernels_for(ctx.isa);
     const int nt = pci_threads_for(ctx, (double)nx * 8); /* the range and quantize passes */
-    float lo, hi;
-    if (range) lo = range[0], hi = range[1];
-    else q8_range(uk, x, nx, nt, &lo, &hi);
-    const int nan = isnan(lo) || isnan(hi); /* fminf / fmaxf below would drop it */
-    /* The range always holds 0 (padding and relu zeros are exact); 255 steps. */
-    lo = fminf(lo, 0.0f), hi = fmaxf(hi, 0.0f);
-    const float scale = hi > lo ? (hi - lo) / 255.0f : 1.0f, inv = 1.0f / scale;
-    /* inf / NaN inputs (the float32 path propagates them), and ranges whose step overflows
-     * (wider than float32: |x| near 1.7e38) or underflows (below 255 x FLT_MIN): float32 */
-    if (nan || !(scale >= FLT_MIN && scale <= FLT_MAX)) {
-        pci_conv2d_w(x, w, bias, y, s, act, ctx);
-        return;
+    const float *x = io->x;
+    if (!io->x_u8) {
+        float range[2];
+        if (io->x_range) range[0] = io->x_range[0], range[1] = io->x_range[1];
+        else q8_range(uk, x, nx, nt, &range[0], &range[1]);
+        /* inf / NaN inputs (the float32 path propagates them) and ranges without a
+         * quantization: float32 (a uint8 output always has a calibrated, valid input range) */
+        if (pci_q8_params(range, &scale, &inv, &zp) != 0) {
+            if (io->y_range) memset(io->y, 0, ny); /* validation refuses a uint8 y without a calibrated x range */
+            else pci_conv2d_w(x, w, bias, io->y, s, act, ctx);
+            return;
+        }
     }
-    const int zp = (int)PCI_MIN(255.0f, PCI_MAX(0.0f, nearbyintf(-lo * inv)));
 
-    uint8_t *xq = scratch, *zeros = xq + round_up(nx);
+    uint8_t *xq = scratch, *zeros = xq + round_up(nx); /* xq unused for a uint8 x */
     int32_t *comp = (int32_t *)(void *)(zeros + round_up((size_t)s->kw * s->c));
     float *cs = (float *)(void *)(comp + s->oc);
     const int8_t *wq = w->data;
@@ -258,12 +294,14 @@ void pci_conv2d_q8(const float *x, const pci_weights *w, const float *bias, floa
                 for (int j = 0; j < PCI_NR; j++) sum[j] += wp[k * PCI_NR + j];
             for (int j = 0; j < PCI_NR && p * PCI_NR + j < s->oc; j++) comp[p * PCI_NR + j] = shift * sum[j];
         }
-    const size_t qchunk = 1 << 16;
-    const long nchunks = (long)((nx + qchunk - 1) / qchunk);
-    PCI_FOR(nt, long i = 0, i < nchunks, i++, {
-        const size_t b = (size_t)i * qchunk;
-        uk->quantize(x + b, PCI_MIN(qchunk, nx - b), inv, zp, xq + b);
-    });
+    if (!io->x_u8) {
+        const size_t qchunk = 1 << 16;
+        const long nchunks = (long)((nx + qchunk - 1) / qchunk);
+        PCI_FOR(nt, long i = 0, i < nchunks, i++, {
+            const size_t b = (size_t)i * qchunk;
+            uk->quantize(x + b, PCI_MIN(qchunk, nx - b), inv, zp, xq + b);
+        });
+    }
 
     float clamp[2];
     const int fused = pci_act_as_clamp(act, clamp);
@@ -273,15 +311,16 @@ void pci_conv2d_q8(const float *x, const pci_weights *w, const float *bias, floa
     /* Kernels beyond L2's share are walked block by block (each block's 64
      * channels stay cached while the pixel tiles stream past). */
     const int weights_outer = (double)ks * s->c * s->oc > 512.0 * 1024;
-    const q8_job job = {xq, zeros, wq, cs, bias, fused ? clamp : NULL, shift ? comp : NULL, y, s, uk, act,
-                        panel_stride, ntiles * nblocks, ntiles, tiles_per_image, pixels, nblocks, npanels,
+    const q8_job job = {io->x_u8 ? (const uint8_t *)io->x : xq, zeros, wq, cs, bias, fused ? clamp : NULL,
+                        shift ? comp : NULL, io->y_range ? NULL : io->y, io->y_range ? io->y : NULL, y_inv, y_zp, s,
+                        uk, act, panel_stride, ntiles * nblocks, ntiles, tiles_per_image, pixels, nblocks, npanels,
                         weights_outer, ctx.isa, zp, s->dw == 1 && s->kw > 1,
-                        ny * sizeof(float) >= Q8_STREAM_BYTES};
+                        !io->y_range && ny * sizeof(float) >= Q8_STREAM_BYTES};
     if (pci_threads_for(ctx, (double)ntiles * PCI_Q8_TILE * s->oc * ks * s->c) > 1) {
 #pragma omp parallel num_threads(ctx.num_threads)
         q8_worker(&job);
     } else {
         q8_worker(&job);
     }
-    if (pci_act_is_row(act)) pci_activation(y, (size_t)s->n * pixels, s->oc, act, ctx);
+    if (pci_act_is_row(act)) pci_activation(io->y, (size_t)s->n * pixels, s->oc, act, ctx); /* float32 y only */
 }

@@ -69,6 +69,19 @@ int pci_check_out(pci_check *chk, const void *p, size_t nfloats, const char *wha
     return pci_check_fail(chk, "%s of %zu floats lies outside the arena", what, nfloats);
 }
 
+int pci_check_tensor(pci_check *chk, const void *p, size_t count, int dtype, int writable, const char *what) {
+    if (dtype == PCI_TENSOR_F32) return writable ? pci_check_out(chk, p, count, what) : pci_check_in(chk, p, count, what);
+    if (dtype != PCI_TENSOR_U8) return pci_check_fail(chk, "%s has unknown tensor dtype %d", what, dtype);
+    const char *c = p;
+    for (int i = 0; p && count != SIZE_MAX && i < chk->nregions; i++) {
+        const pci_region *r = &chk->regions[i];
+        if (writable && !r->writable) continue;
+        if (c >= r->base && count <= r->size && (size_t)(c - r->base) <= r->size - count) return 0;
+    }
+    return pci_check_fail(chk, "uint8 %s of %zu bytes lies outside the %s", what, count,
+                          writable ? "arena" : "model file and the arena");
+}
+
 /* Ops whose kernel (slot 0) may be stored in reduced precision. */
 static int low_precision_kernel(int op) {
     return op == PCI_OP_conv2d || op == PCI_OP_conv2d_transpose || op == PCI_OP_dense;
@@ -131,7 +144,13 @@ int pci_step_validate(const pci_step *st, const pci_region *regions, int nregion
     if (pci_act_shape(st->act.kind) == PCI_ACT_HALVES) /* changes the shape: the glu op, never fused */
         return pci_check_fail(&chk, "%s: activation %d halves the last axis and cannot be fused", e->name, st->act.kind);
     if (st->n_in < 0 || st->n_in > PCI_MAX_INPUTS) return pci_check_fail(&chk, "%s: bad input count %d", e->name, st->n_in);
-    if (st->out_dtype != PCI_DTYPE_F32) return pci_check_fail(&chk, "%s: output dtype %d is not float32", e->name, st->out_dtype);
+    /* uint8 tensors: only between int8 convolutions and max pooling (each checks its own) */
+    const int quantized_io = st->op == PCI_OP_conv2d || st->op == PCI_OP_pool2d;
+    if ((st->in_dtype != PCI_TENSOR_F32 && !(quantized_io && st->in_dtype == PCI_TENSOR_U8)) ||
+        (st->out_dtype != PCI_TENSOR_F32 && !(quantized_io && st->out_dtype == PCI_TENSOR_U8)))
+        return pci_check_fail(&chk, "%s: tensor dtypes %d -> %d; this op reads and writes float32 (0)%s", e->name,
+                              st->in_dtype, st->out_dtype,
+                              quantized_io ? " or uint8 (1)" : "");
     for (int i = 0; i < PCI_MAX_WEIGHTS; i++) {
         if (!st->w[i] || st->w_dtype[i] == PCI_DTYPE_F32) continue;
         const char *dn = pci_dtype_name(st->w_dtype[i]);

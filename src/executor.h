@@ -25,6 +25,12 @@ enum pci_op {
  * PCI_DTYPE_I8 = 3 } lives in pci_kernels.h (the kernels take it too). Only
  * slot 0 ("kernel") of conv2d, conv2d_transpose and dense may be other than
  * float32; an int8 kernel's per-channel scales are slot 2 ("kernel_scale"). */
+/* Element types of a step's activation tensors (in[0] and out): float32, or
+ * uint8 holding a tensor quantized per tensor between int8 convolutions
+ * (conv2d_q8.c: x ~ scale * (q - zp) over the consumer's calibrated range).
+ * Only conv2d computing in int8 and max pooling read or write uint8. */
+enum pci_tensor_dtype { PCI_TENSOR_F32 = 0, PCI_TENSOR_U8 = 1 };
+
 #define PCI_SLOT_KERNEL 0
 #define PCI_SLOT_KERNEL_SCALE 2
 
@@ -36,7 +42,8 @@ typedef struct pci_step {
     const float *in[PCI_MAX_INPUTS];
     int in_flags[PCI_MAX_INPUTS];        /* per input, op-defined: concat widths, broadcast masks */
     float *out;
-    int out_dtype;
+    int in_dtype;                        /* enum pci_tensor_dtype of in[0] */
+    int out_dtype;                       /* enum pci_tensor_dtype of out */
     const void *w[PCI_MAX_WEIGHTS];      /* weight slots in the op's role order (NULL: absent) */
     int w_dtype[PCI_MAX_WEIGHTS];        /* enum pci_dtype of each slot */
     union {
@@ -70,6 +77,8 @@ typedef struct {
 int pci_check_in(pci_check *chk, const void *p, size_t nfloats, const char *what);
 int pci_check_out(pci_check *chk, const void *p, size_t nfloats, const char *what);
 int pci_check_fail(pci_check *chk, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* pci_check_in (writable 0) or pci_check_out (1) for count elements of a tensor dtype. */
+int pci_check_tensor(pci_check *chk, const void *p, size_t count, int dtype, int writable, const char *what);
 /* The kernel slot of a step that may hold a reduced-precision kernel: count
  * elements of its dtype inside a region (aligned to the element size), and for
  * int8 a float32 scale array of nscale floats in slot 2 (and no such slot

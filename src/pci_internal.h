@@ -159,10 +159,46 @@ extern const pci_q8_kernels pci_q8_neon_dot;
 int pci_conv2d_q8_supported(const pci_conv_shape *s);
 /* Scratch the int8 path needs, in floats (SIZE_MAX on overflow). */
 size_t pci_conv2d_q8_scratch_floats(const pci_conv_shape *s);
-/* y = conv(x) with an int8 panel16 kernel w, the input quantized to uint8 over
- * range[0..1] (NULL: its own min and max, measured per call). */
+/* The per-tensor quantization of a range [lo, hi] (widened to hold 0; 255 steps):
+ * x ~ scale * (q - zp). 0, or -1 when it has none (NaN, or a step that is not a
+ * normal float32): the caller then computes in float32. */
+int pci_q8_params(const float range[2], float *scale, float *inv, int *zp);
+/* The quantizer the int8 convolution uses on `isa` (all of them agree bitwise):
+ * q[i] = the uint8 quantization of x[i], inv = 1 / scale and zp from pci_q8_params. */
+typedef void (*pci_q8_quantize_fn)(const float *x, size_t n, float inv, int zp, uint8_t *q);
+pci_q8_quantize_fn pci_q8_quantizer(int isa);
+/* A uint8 output: the tensor the next (int8) layer reads, quantized as it would itself. */
+typedef struct {
+    uint8_t *y;
+    float inv;
+    int zp;
+} pci_q8_out;
+/* pci_conv2d_w (float32 compute) writing a uint8 output: the GEMM path, whose
+ * micro-kernels store each item in a small float tile that is then quantized
+ * (one group; no row activation: the validator checks). */
+void pci_conv2d_w_u8out(const float *x, const pci_weights *w, const float *bias, const pci_q8_out *yq,
+                        const pci_conv_shape *s, pci_act act, pci_ctx ctx);
+/* Where the int8 convolution reads and writes. x: float32, or (x_u8) uint8 already
+ * quantized over x_range by the layer before; x_range NULL: x's own min and max,
+ * measured per call (float32 x only). y: float32, or uint8 quantized over y_range
+ * when that is given (the next layer's calibrated range: the quantization it would
+ * apply itself, so results are bitwise the same as through a float32 tensor).
+ * uint8 ends need ranges with pci_q8_params. */
+typedef struct {
+    const void *x;
+    const float *x_range;
+    int x_u8;
+    void *y;
+    const float *y_range;
+} pci_q8_io;
+void pci_conv2d_q8_io(const pci_q8_io *io, const pci_weights *w, const float *bias, const pci_conv_shape *s,
+                      pci_act act, void *scratch, size_t scratch_floats, pci_ctx ctx);
+/* y = conv(x) with an int8 panel16 kernel w, float32 in and out, the input quantized
+ * to uint8 over range[0..1] (NULL: its own min and max, measured per call). */
 void pci_conv2d_q8(const float *x, const pci_weights *w, const float *bias, float *y, const pci_conv_shape *s,
                    pci_act act, const float *range, void *scratch, size_t scratch_floats, pci_ctx ctx);
+/* Max pooling of a uint8 tensor (quantized: the max commutes with the monotonic quantization). */
+void pci_max_pool2d_u8(const uint8_t *x, uint8_t *y, const pci_pool_shape *s, pci_ctx ctx);
 
 /* relu / relu6 / capped relu fuse into the GEMM store as a clamp; returns 1 and
  * fills clamp[2] when `act` is one of them (or linear with no clamp needed: 0). */

@@ -2,6 +2,7 @@
  * Keras 'same' semantics: padded cells never win a max, and an average divides
  * by the number of real cells under the window. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "pci_internal.h"
@@ -235,6 +236,32 @@ void pci_avg_pool2d(const float *x, float *y, const pci_pool_shape *s, pci_ctx c
     pool2d(x, y, s, 0, ctx);
 }
 
+/* Max pooling of uint8 (quantized) tensors: the max of the quantized cells is the
+ * quantized max, since quantization is monotonic. Memory-bound, so one portable
+ * loop (pmaxub / umax on every target). 0, the smallest uint8, starts each window:
+ * it never wins over a real cell, and a window with none (a forged shape's) stays 0. */
+static void max_pool_row_u8(const uint8_t *x, uint8_t *y, const pci_pool_shape *s, long r) {
+    const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
+    const int h0 = PCI_MAX(oh * s->sh - s->pad_t, 0), h1 = PCI_MIN(oh * s->sh - s->pad_t + s->kh, s->h);
+    for (int ow = 0; ow < s->ow; ow++) {
+        const int w0 = PCI_MAX(ow * s->sw - s->pad_l, 0), w1 = PCI_MIN(ow * s->sw - s->pad_l + s->kw, s->w);
+        uint8_t *out = y + ((size_t)r * s->ow + ow) * s->c;
+        memset(out, 0, (size_t)s->c);
+        for (int ih = h0; ih < h1; ih++)
+            for (int iw = w0; iw < w1; iw++) {
+                const uint8_t *in = x + (((size_t)n * s->h + ih) * s->w + iw) * s->c;
+#pragma omp simd
+                for (int k = 0; k < s->c; k++) out[k] = in[k] > out[k] ? in[k] : out[k];
+            }
+    }
+}
+
+void pci_max_pool2d_u8(const uint8_t *x, uint8_t *y, const pci_pool_shape *s, pci_ctx ctx) {
+    const long rows = (long)s->n * s->oh;
+    const int nt = pci_threads_for(ctx, PCI_POOL_COST / 4 * rows * s->ow * s->c * s->kh * s->kw);
+    PCI_FOR(nt, long r = 0, r < rows, r++, { max_pool_row_u8(x, y, s, r); });
+}
+
 void pci_global_pool(const float *x, float *y, int n, int hw, int c, int is_max, pci_ctx ctx) {
     const pool_kernels *pk = pool_kernels_for(ctx.isa);
     const int nt = pci_threads_for(ctx, PCI_POOL_COST * n * hw * c);
@@ -251,17 +278,22 @@ int pci_validate_pool2d(const pci_step *st, pci_check *chk) {
     if (s->pad_t < 0 || s->pad_l < 0) return pci_check_fail(chk, "negative padding");
     if (s->pad_t >= s->kh || s->pad_l >= s->kw) return pci_check_fail(chk, "padding as large as the window");
     if (st->s.p[12] != 0 && st->s.p[12] != 1) return pci_check_fail(chk, "mode %d is not max (1) or average (0)", st->s.p[12]);
+    if (st->in_dtype != st->out_dtype) return pci_check_fail(chk, "input and output dtypes differ");
+    if (st->in_dtype == PCI_TENSOR_U8 && st->s.p[12] != 1)
+        return pci_check_fail(chk, "uint8 (quantized) tensors pool by max only");
     const int in_dims[4] = {s->n, s->h, s->w, s->c}, out_dims[4] = {s->n, s->oh, s->ow, s->c};
-    PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(4, in_dims), "input"));
-    return pci_check_out(chk, st->out, pci_size_mul(4, out_dims), "output");
+    PCI_TRY(pci_check_tensor(chk, st->in[0], pci_size_mul(4, in_dims), st->in_dtype, 0, "input"));
+    return pci_check_tensor(chk, st->out, pci_size_mul(4, out_dims), st->out_dtype, 1, "output");
 }
 
 void pci_run_pool2d(const pci_step *st, pci_ctx ctx) {
-    pool2d(st->in[0], st->out, &st->s.pool, st->s.p[12], ctx);
+    if (st->in_dtype == PCI_TENSOR_U8) pci_max_pool2d_u8((const uint8_t *)st->in[0], (uint8_t *)st->out, &st->s.pool, ctx);
+    else pool2d(st->in[0], st->out, &st->s.pool, st->s.p[12], ctx);
 }
 
 const char *pci_algorithm_pool2d(const pci_step *st, int isa) {
     (void)isa; /* every ISA runs the same reduction order, in its own vectors */
+    if (st->in_dtype == PCI_TENSOR_U8) return "window reduction (uint8)";
     return pool_rows_first(&st->s.pool) ? "rows-first reduction" : "window reduction";
 }
 

@@ -21,7 +21,7 @@ PY=${PYTHON:-python}
 TESTS=("$@")
 if [ ${#TESTS[@]} -eq 0 ]; then
   TESTS=(tests/test_kernels.py tests/test_winograd.py tests/test_elementwise_ops.py tests/test_layout_ops.py
-         tests/test_conformance.py tests/test_runtime.py tests/test_int8_compute.py)
+         tests/test_conformance.py tests/test_runtime.py tests/test_int8_compute.py tests/test_uint8_tensors.py)
 fi
 
 CC=${CC:-gcc}

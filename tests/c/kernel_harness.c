@@ -413,6 +413,60 @@ static int check_bounds(const kcase *c, const float *y, int isa) {
     return bad != 0;
 }
 
+/* ---- uint8 tensors between int8 layers (conv2d_q8.c, conv2d.c) ----
+ * A convolution that writes its output quantized must produce exactly the quantizer's
+ * bytes of its float32 output (y, from the run checked above), and an int8 one that reads
+ * its input already quantized exactly its float32 output: checked on every path, 2 threads. */
+static long uint8_checks; /* runs of check_uint8_ends */
+
+static void check_uint8_ends(const kcase *c, const float *y, int isa, float *scratch, size_t scratch_floats) {
+    const pci_conv_shape *s = (const pci_conv_shape *)c->ints;
+    const int q8 = c->q && c->ints[17] == 2, float_gemm = !c->q && !c->algo && s->groups == 1;
+    if (strcmp(c->op, "conv2d") || !(q8 || float_gemm) || pci_act_is_row(c->act)) return;
+    if (q8 && pci_conv2d_q8_supported(s) == 0) return;
+    float range[2] = {INFINITY, -INFINITY}, scale, inv, xinv, xscale;
+    int zp, xzp;
+    for (int64_t j = 0; j < c->nout; j++) {
+        if (!isfinite(y[j])) return; /* NaN / inf outputs: no range */
+        range[0] = fminf(range[0], y[j]), range[1] = fmaxf(range[1], y[j]);
+    }
+    if (pci_q8_params(range, &scale, &inv, &zp)) return;
+    if (q8 && pci_q8_params(c->floats, &xscale, &xinv, &xzp)) return;
+    const pci_q8_quantize_fn quantize = pci_q8_quantizer(isa);
+    uint8_t *want = malloc((size_t)c->nout), *got = malloc((size_t)c->nout), *xq = NULL;
+    if (q8) xq = malloc((size_t)c->in[0].n);
+    if (!want || !got || (q8 && !xq)) {
+        report(c, isa, 2, "uint8 ends: out of memory");
+        free(want), free(got), free(xq);
+        return;
+    }
+    quantize(y, (size_t)c->nout, inv, zp, want);
+    pci_ctx ctx = {2, isa};
+    for (int v = 0; v < (q8 ? 2 : 1); v++) { /* q8: float32 in, then uint8 in */
+        memset(got, 0xA5, (size_t)c->nout);
+        if (q8) {
+            const pci_weights wq = {c->q, PCI_DTYPE_I8, c->w[2].v};
+            if (v) quantize(c->in[0].v, (size_t)c->in[0].n, xinv, xzp, xq);
+            const pci_q8_io io = {v ? (const void *)xq : (const void *)c->in[0].v, c->floats, v, got, range};
+            pci_conv2d_q8_io(&io, &wq, c->w[1].n >= 0 ? c->w[1].v : NULL, s, c->act, scratch, scratch_floats, ctx);
+        } else {
+            const pci_weights w = {c->w[0].v, PCI_DTYPE_F32, NULL};
+            const pci_q8_out out = {got, inv, zp};
+            pci_conv2d_w_u8out(c->in[0].v, &w, c->w[1].n >= 0 ? c->w[1].v : NULL, &out, s, c->act, ctx);
+        }
+        uint8_checks++;
+        if (memcmp(got, want, (size_t)c->nout)) {
+            int64_t j = 0;
+            while (got[j] == want[j]) j++;
+            char msg[160];
+            snprintf(msg, sizeof msg, "uint8 output (%s input) differs from the quantized float32 one; first [%lld]: %d vs %d",
+                     v ? "uint8" : "float32", (long long)j, got[j], want[j]);
+            report(c, isa, 2, msg);
+        }
+    }
+    free(want), free(got), free(xq);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s CASES.bin [--require ISA]...\n", argv[0]);
@@ -491,6 +545,7 @@ int main(int argc, char **argv) {
                 runs++;
                 if (t == 1) {
                     if (check_bounds(&c, y, isas[i])) break;
+                    check_uint8_ends(&c, y, isas[i], scratch, scratch_floats);
                 } else if (memcmp(y, y1, (size_t)c.nout * sizeof(float))) {
                     int64_t j = 0;
                     while (!memcmp(y + j, y1 + j, sizeof(float))) j++;
@@ -510,7 +565,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("kernel_harness: %u cases (%ld against the tests' float64 bounds, all also at 1/2/3 threads bitwise) x "
-           "paths {%s} (default %s): %ld runs, %d failed\n",
-           ncases, bounded, names, pci_isa_name(pci_cpu_isa()), runs, failures);
+           "paths {%s} (default %s): %ld runs (%ld more with uint8 ends), %d failed\n",
+           ncases, bounded, names, pci_isa_name(pci_cpu_isa()), runs, uint8_checks, failures);
     return failures ? 1 : 0;
 }
