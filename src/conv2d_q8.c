@@ -89,7 +89,7 @@ static void q8_quantize_generic(const float *x, size_t n, float inv, int zp, uin
 }
 
 #define Q8_GENERIC4 {q8_ukernel_generic, q8_ukernel_generic, q8_ukernel_generic, q8_ukernel_generic}
-static const pci_q8_kernels q8_generic = {Q8_GENERIC4, Q8_GENERIC4, q8_minmax_generic, q8_quantize_generic, 0};
+static const pci_q8_kernels q8_generic = {Q8_GENERIC4, Q8_GENERIC4, {NULL}, q8_minmax_generic, q8_quantize_generic, 0};
 
 static const pci_q8_kernels *q8_kernels_for(int isa) {
     if (!pci_int8_dot_available(isa)) return &q8_generic;
@@ -121,6 +121,7 @@ typedef struct {
     uint8_t *yq; /* uint8 output (y NULL): quantized with y_inv, y_zp */
     float y_inv;
     int y_zp;
+    int fused_u8; /* yq written by the ISA's uint8 micro-kernels (clamp or linear activation) */
     const pci_conv_shape *s;
     const pci_q8_kernels *uk;
     pci_act act;
@@ -196,6 +197,15 @@ static void q8_worker(const q8_job *J) {
             q8_fill(J, row_mode, J->xq + (size_t)n * s->h * s->w * s->c, p0, rows, tap_dy, tap_dx, a, edge);
         filled = tile;
         const size_t first = ((size_t)n * J->pixels + p0) * s->oc + oc0; /* the tile's first output */
+        if (J->yq && J->fused_u8) { /* the micro-kernel quantizes in registers */
+            const pci_q8_ukernel_u8_fn fu = J->uk->ukernel_u8[panels - 1];
+            for (int m0 = 0; m0 < rows; m0 += PCI_Q8_MR_MAX)
+                fu(ntaps, kc, a + m0, mr, J->w + (size_t)panel * J->panel_stride, J->panel_stride,
+                   J->yq + first + (size_t)m0 * s->oc, (size_t)s->oc, PCI_MIN(PCI_Q8_MR_MAX, rows - m0), nc,
+                   J->cs + oc0, J->bias ? J->bias + oc0 : NULL, J->comp ? J->comp + oc0 : NULL, J->clamp, J->y_inv,
+                   J->y_zp);
+            continue;
+        }
         float *c = J->yq ? ftile : J->y + first;
         const pci_q8_ukernel_fn fn = (J->stream ? J->uk->ukernel_stream : J->uk->ukernel)[panels - 1];
         for (int m0 = 0; m0 < rows; m0 += PCI_Q8_MR_MAX)
@@ -312,7 +322,8 @@ void pci_conv2d_q8_io(const pci_q8_io *io, const pci_weights *w, const float *bi
      * channels stay cached while the pixel tiles stream past). */
     const int weights_outer = (double)ks * s->c * s->oc > 512.0 * 1024;
     const q8_job job = {io->x_u8 ? (const uint8_t *)io->x : xq, zeros, wq, cs, bias, fused ? clamp : NULL,
-                        shift ? comp : NULL, io->y_range ? NULL : io->y, io->y_range ? io->y : NULL, y_inv, y_zp, s,
+                        shift ? comp : NULL, io->y_range ? NULL : io->y, io->y_range ? io->y : NULL, y_inv, y_zp,
+                        uk->ukernel_u8[0] && (fused || act.kind == PCI_ACT_LINEAR), s,
                         uk, act, panel_stride, ntiles * nblocks, ntiles, tiles_per_image, pixels, nblocks, npanels,
                         weights_outer, ctx.isa, zp, s->dw == 1 && s->kw > 1,
                         !io->y_range && ny * sizeof(float) >= Q8_STREAM_BYTES};

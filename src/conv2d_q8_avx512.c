@@ -24,10 +24,14 @@
 #define Q8_PREFETCH 32
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx2,fma")))
 
+/* How q8_body stores: float32 (plainly or streamed), or uint8 quantized with inv and zp
+ * by exactly the steps of q8_quantize_avx512 below (the next layer's quantizer). */
+enum { STORE_F32, STORE_F32_STREAM, STORE_U8 };
+
 TARGET static inline __attribute__((always_inline)) void q8_body(
-    const int NT, const int P, int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
-    size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *cs, const float *bias, const int32_t *comp,
-    const float *clamp) {
+    const int STORE, const int P, int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
+    size_t panel_stride, float *c, uint8_t *q, size_t ldc, int mr, int nc, const float *cs, const float *bias,
+    const int32_t *comp, const float *clamp, float inv, int zp) {
     /* byte 4 o + j of the result = byte 16 j + o of the stored block (channel o, input j) */
     const __m512i interleave = _mm512_set_epi8(
         63, 47, 31, 15, 62, 46, 30, 14, 61, 45, 29, 13, 60, 44, 28, 12, 59, 43, 27, 11, 58, 42, 26, 10, 57, 41, 25, 9,
@@ -66,28 +70,49 @@ TARGET static inline __attribute__((always_inline)) void q8_body(
         for (int m = 0; m < mr; m++) {
             __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[m][p], cm)), s, b);
             if (clamp) v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+            if (STORE == STORE_U8) {
+                __m512 t = _mm512_mul_ps(v, _mm512_set1_ps(inv));
+                t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-256.0f)), _mm512_set1_ps(256.0f));
+                const __m512i qi = _mm512_max_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(t), _mm512_set1_epi32(zp)),
+                                                    _mm512_setzero_si512());
+                _mm_mask_storeu_epi8(q + (size_t)m * ldc + p * PCI_NR, mask, _mm512_cvtusepi32_epi8(qi));
+                continue;
+            }
             float *dst = c + (size_t)m * ldc + p * PCI_NR;
-            if (NT && lanes == PCI_NR && !((uintptr_t)dst & 63)) _mm512_stream_ps(dst, v); /* the caller fences */
+            if (STORE == STORE_F32_STREAM && lanes == PCI_NR && !((uintptr_t)dst & 63))
+                _mm512_stream_ps(dst, v); /* the caller fences */
             else _mm512_mask_storeu_ps(dst, mask, v);
         }
     }
 }
 
-/* The entry for P panels, stored plainly (NT 0) or streamed (NT 1). */
-#define Q8_VNNI(NAME, NT, P)                                                                                     \
+/* The entries for P panels: float32 stored plainly or streamed, and uint8. */
+#define Q8_VNNI(NAME, STORE, P)                                                                                  \
     TARGET static void NAME(int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,            \
                             size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *cs,          \
                             const float *bias, const int32_t *comp, const float *clamp) {                        \
-        q8_body(NT, P, ntaps, kc, a, astride, w, panel_stride, c, ldc, mr, nc, cs, bias, comp, clamp);           \
+        q8_body(STORE, P, ntaps, kc, a, astride, w, panel_stride, c, NULL, ldc, mr, nc, cs, bias, comp, clamp,   \
+                1.0f, 0);                                                                                        \
     }
-Q8_VNNI(q8_vnni_1, 0, 1)
-Q8_VNNI(q8_vnni_2, 0, 2)
-Q8_VNNI(q8_vnni_3, 0, 3)
-Q8_VNNI(q8_vnni_4, 0, 4)
-Q8_VNNI(q8_vnni_nt_1, 1, 1)
-Q8_VNNI(q8_vnni_nt_2, 1, 2)
-Q8_VNNI(q8_vnni_nt_3, 1, 3)
-Q8_VNNI(q8_vnni_nt_4, 1, 4)
+#define Q8_VNNI_U8(NAME, P)                                                                                      \
+    TARGET static void NAME(int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,            \
+                            size_t panel_stride, uint8_t *q, size_t ldq, int mr, int nc, const float *cs,        \
+                            const float *bias, const int32_t *comp, const float *clamp, float inv, int zp) {     \
+        q8_body(STORE_U8, P, ntaps, kc, a, astride, w, panel_stride, NULL, q, ldq, mr, nc, cs, bias, comp,       \
+                clamp, inv, zp);                                                                                 \
+    }
+Q8_VNNI(q8_vnni_1, STORE_F32, 1)
+Q8_VNNI(q8_vnni_2, STORE_F32, 2)
+Q8_VNNI(q8_vnni_3, STORE_F32, 3)
+Q8_VNNI(q8_vnni_4, STORE_F32, 4)
+Q8_VNNI(q8_vnni_nt_1, STORE_F32_STREAM, 1)
+Q8_VNNI(q8_vnni_nt_2, STORE_F32_STREAM, 2)
+Q8_VNNI(q8_vnni_nt_3, STORE_F32_STREAM, 3)
+Q8_VNNI(q8_vnni_nt_4, STORE_F32_STREAM, 4)
+Q8_VNNI_U8(q8_vnni_u8_1, 1)
+Q8_VNNI_U8(q8_vnni_u8_2, 2)
+Q8_VNNI_U8(q8_vnni_u8_3, 3)
+Q8_VNNI_U8(q8_vnni_u8_4, 4)
 
 TARGET static void q8_minmax_avx512(const float *x, size_t n, float *lo, float *hi) {
     __m512 a = _mm512_set1_ps(x[0]), b = a;
@@ -120,5 +145,6 @@ TARGET static void q8_quantize_avx512(const float *x, size_t n, float inv, int z
 
 const pci_q8_kernels pci_q8_avx512vnni = {{q8_vnni_1, q8_vnni_2, q8_vnni_3, q8_vnni_4},
                                            {q8_vnni_nt_1, q8_vnni_nt_2, q8_vnni_nt_3, q8_vnni_nt_4},
+                                           {q8_vnni_u8_1, q8_vnni_u8_2, q8_vnni_u8_3, q8_vnni_u8_4},
                                            q8_minmax_avx512, q8_quantize_avx512, 0};
 #endif

@@ -138,10 +138,17 @@ void pci_dw_tile_neon(int ntaps, const float *const *xt, const float *const *wt,
 typedef void (*pci_q8_ukernel_fn)(int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
                                   size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *cs,
                                   const float *bias, const int32_t *comp, const float *clamp);
+/* The same, storing q[m * ldq + o] = the uint8 quantization of that value with inv and zp
+ * (bitwise the kernels' own quantize); clamp or linear only (no other activation). */
+typedef void (*pci_q8_ukernel_u8_fn)(int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
+                                     size_t panel_stride, uint8_t *q, size_t ldq, int mr, int nc, const float *cs,
+                                     const float *bias, const int32_t *comp, const float *clamp, float inv, int zp);
 typedef struct {
     pci_q8_ukernel_fn ukernel[4]; /* [panels - 1], panels <= PCI_Q8_PANELS */
     /* the same storing with non-temporal stores where aligned (large outputs; the caller fences) */
     pci_q8_ukernel_fn ukernel_stream[4];
+    /* uint8 outputs (NULL: the driver stores floats in a tile and quantizes them) */
+    pci_q8_ukernel_u8_fn ukernel_u8[4];
     /* lo, hi over x[0..n) (NaN if any is NaN); q[i] = clamp(nearbyint(clamp(x[i] * inv, +-256)) + zp, 0, 255) */
     void (*minmax)(const float *x, size_t n, float *lo, float *hi);
     void (*quantize)(const float *x, size_t n, float inv, int zp, uint8_t *q);
