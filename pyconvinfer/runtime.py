@@ -584,7 +584,8 @@ class Model:
         return max(1, int(SLICE_MACS // macs)) if macs else 1 << 30
 
     def arena_bytes_for(self, sample_shapes: tuple, batch: int) -> int:
-        """Activation memory of one plan for these per-sample input shapes and batch."""
+        """Activation memory of one plan for these per-sample input shapes and batch (float32
+        tensors: an upper bound where plans keep some in uint8)."""
         shapes = infer_shapes(self.graph, dict(zip(self.input_names, sample_shapes)))
         return _plan_arena(self.graph, shapes, batch)[1]
 
@@ -628,7 +629,8 @@ class Model:
         return self.predict(x)
 
     def arena_bytes(self, batch: int = 1) -> int | None:
-        """Activation memory for a batch (None while height/width are unknown)."""
+        """Activation memory for a batch (None while height/width are unknown); for a
+        calibrated int8 file computing in int8 an upper bound (its plans keep some tensors in uint8)."""
         shapes = [self._input_shape_or_none(i) for i in self.graph.inputs]
         if any(d is None for s in shapes for d in s):
             return None
