@@ -311,9 +311,17 @@ class Model:
         return _unpickle, (self._path, self._options, self._identity)
 
     # ---- planning (one plan per input shape) ----
+    @staticmethod
+    def _check_arena_size(total: int, shapes_in: tuple, batch: int) -> None:
+        if total > (1 << 40):
+            gib = total >> 30  # an int: a forged shape's size can be too large for a float
+            need = f"{gib} GiB" if gib < 10**12 else "over 10^12 GiB"
+            raise ValueError(f"input shape {shapes_in} with batch {batch} needs {need} of activations")
+
     def _prepare(self, shapes_in: tuple[tuple[int, ...], ...], batch: int) -> _Prepared:
         names = self.input_names
         shapes = infer_shapes(self.graph, dict(zip(names, shapes_in)))
+        self._check_arena_size(_plan_arena(self.graph, shapes, batch)[1], shapes_in, batch)  # before any step
         steps = []  # (node index, its OpDef, its Step)
         for index, node in enumerate(self.graph.nodes):
             opdef = REGISTRY[node.op]
@@ -333,10 +341,6 @@ class Model:
         dtypes = self.graph.dtypes()
         dtypes.update((t, "uint8") for t in links)
         offsets, total = _plan_arena(self.graph, shapes, batch, dtypes)
-        if total > (1 << 40):
-            gib = total >> 30  # an int: a forged shape's size can be too large for a float
-            need = f"{gib} GiB" if gib < 10**12 else "over 10^12 GiB"
-            raise ValueError(f"input shape {shapes_in} with batch {batch} needs {need} of activations")
         raw = np.zeros(total + ALIGN, dtype=np.uint8)
         shift = -raw.ctypes.data % ALIGN  # 64-byte aligned start
         arena = raw[shift:shift + total]
