@@ -80,6 +80,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         print(f"pyconvinfer convert: warning: {w.message}", file=sys.stderr)
     size = os.path.getsize(out)
     print(f"wrote {out} ({format_bytes(size)}) in {format_time(time.perf_counter() - t0)}")
+    if args.weights == "int8" and not args.calibrate:
+        print("note: int8 layers measure their input's range on every run; --calibrate SAMPLES.npy (a few typical "
+              "inputs) stores the ranges instead, which is faster (docs/PRECISION.md)")
     return 0
 
 
@@ -185,10 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="3x3 stride-1 convolutions: Winograd where it pays (auto, default) or never (off)")
     c.add_argument("--weights", choices=["float32", "float16", "bfloat16", "int8"], default="float32",
                    help="stored precision of convolution and dense kernels (default float32: exact; float16 and "
-                        "bfloat16 halve the file, int8 (per-channel) quarters it; computed in float32)")
+                        "bfloat16 halve the file, int8 (per-channel) quarters it; computed in float32, and int8 "
+                        "convolutions in int8 where the CPU has int8 dot products)")
     c.add_argument("--calibrate", metavar="SAMPLES.npy",
                    help="with --weights int8: typical inputs (N, H, W, C); each convolution stores its input's range "
-                        "over them, so CPUs that compute in int8 quantize with it instead of measuring every run")
+                        "over them, so CPUs that compute in int8 quantize with it instead of measuring every run, and "
+                        "pass uint8 tensors between int8 layers (faster)")
     c.add_argument("--verify-shape", type=_shape, metavar="H,W,C",
                    help="input size of the stored test vectors when the model's height/width are open (default 64x64)")
     c.add_argument("--reference", nargs=2, metavar=("X.npy", "Y.npy"),
