@@ -271,12 +271,9 @@ static void conv_worker(const conv_job *J) {
             else
                 for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * ldc, b->nc, act, J->isa);
         }
-        if (J->yq && b->nc == s->oc && b->nc == (int)ldc) /* tile and output rows both contiguous: one call */
-            J->quantize(c, (size_t)rows * ldc, J->yq->inv, J->yq->zp, J->yq->y + first_out);
-        else if (J->yq) /* the next layer's quantizer, on the same floats it would read */
-            for (int m = 0; m < rows; m++)
-                J->quantize(c + (size_t)m * ldc, (size_t)b->nc, J->yq->inv, J->yq->zp,
-                            J->yq->y + first_out + (size_t)m * s->oc);
+        if (J->yq) /* the next layer's quantizer, on the same floats it would read */
+            pci_q8_quantize_tile(J->quantize, c, ldc, rows, b->nc, J->yq->inv, J->yq->zp, J->yq->y + first_out,
+                                 (size_t)s->oc);
     }
     if (scratch != stack_scratch) free(scratch);
     free(wbuf);
@@ -455,6 +452,8 @@ static size_t conv_scale_floats(const pci_conv_shape *s, int algo) {
     return (size_t)s->groups * div_up(cout_g, PCI_NR) * PCI_NR;
 }
 
+static int finite_interval(const float r[2]) { return isfinite(r[0]) && isfinite(r[1]) && r[0] <= r[1]; }
+
 int pci_validate_conv2d(const pci_step *st, pci_check *chk) {
     const pci_conv_shape *s = &st->s.conv;
     if (!pci_all_positive(&s->n, 13) || s->groups <= 0) return pci_check_fail(chk, "non-positive size, stride or dilation");
@@ -482,7 +481,7 @@ int pci_validate_conv2d(const pci_step *st, pci_check *chk) {
             return pci_check_fail(chk, "int8 compute needs the direct algorithm, an int8 kernel, one group, input "
                                        "channels a multiple of 4, at most %d taps and kh*kw*cin <= %d", PCI_Q8_MAX_TAPS,
                                   PCI_Q8_MAX_K);
-        if (int8 == 2 && !(isfinite(st->f[0]) && isfinite(st->f[1]) && st->f[0] <= st->f[1]))
+        if (int8 == 2 && !finite_interval(st->f))
             return pci_check_fail(chk, "calibrated input range [%g, %g] is not a finite interval", st->f[0], st->f[1]);
         const size_t need = pci_conv2d_q8_scratch_floats(s);
         if (need == SIZE_MAX || st->scratch_floats < need) return pci_check_fail(chk, "int8 scratch too small");
@@ -502,7 +501,7 @@ int pci_validate_conv2d(const pci_step *st, pci_check *chk) {
         if (!fixed_int8 && !float_gemm)
             return pci_check_fail(chk, "a uint8 output needs int8 compute with a calibrated input range that "
                                        "quantizes (mode 2), or float32 compute, direct, one group");
-        if (st->out_dtype == PCI_TENSOR_U8 && (!(isfinite(st->f[2]) && isfinite(st->f[3]) && st->f[2] <= st->f[3]) ||
+        if (st->out_dtype == PCI_TENSOR_U8 && (!finite_interval(st->f + 2) ||
                                                pci_q8_params(st->f + 2, &scale, &inv, &zp) != 0))
             return pci_check_fail(chk, "uint8 output range [%g, %g] does not quantize", st->f[2], st->f[3]);
         if (st->out_dtype == PCI_TENSOR_U8 && pci_act_is_row(st->act))

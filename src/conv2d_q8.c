@@ -215,8 +215,7 @@ static void q8_worker(const q8_job *J) {
         if (!J->clamp && J->act.kind != PCI_ACT_LINEAR && !pci_act_is_row(J->act))
             for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * ldc, (size_t)nc, J->act, J->isa);
         if (J->yq) /* the next layer's quantizer, on the same floats it would read */
-            for (int m = 0; m < rows; m++) J->uk->quantize(c + (size_t)m * ldc, (size_t)nc, J->y_inv, J->y_zp,
-                                                         J->yq + first + (size_t)m * s->oc);
+            pci_q8_quantize_tile(J->uk->quantize, c, ldc, rows, nc, J->y_inv, J->y_zp, J->yq + first, (size_t)s->oc);
     }
     free(edge);
 #ifdef PCI_X86

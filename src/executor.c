@@ -37,10 +37,10 @@ int pci_check_fail(pci_check *chk, const char *fmt, ...) {
     return -1;
 }
 
-static int inside(pci_check *chk, const void *p, size_t nfloats, int need_write) {
+/* 1 when [p, p + bytes) lies inside a region (a writable one if need_write). */
+static int inside_bytes(pci_check *chk, const void *p, size_t bytes, int need_write) {
     const char *c = p;
-    if (!p || nfloats > SIZE_MAX / sizeof(float)) return 0;
-    const size_t bytes = nfloats * sizeof(float);
+    if (!p || bytes == SIZE_MAX) return 0;
     for (int i = 0; i < chk->nregions; i++) {
         const pci_region *r = &chk->regions[i];
         if (need_write && !r->writable) continue;
@@ -49,14 +49,8 @@ static int inside(pci_check *chk, const void *p, size_t nfloats, int need_write)
     return 0;
 }
 
-static int inside_bytes(pci_check *chk, const void *p, size_t bytes) {
-    const char *c = p;
-    if (!p) return 0;
-    for (int i = 0; i < chk->nregions; i++) {
-        const pci_region *r = &chk->regions[i];
-        if (c >= r->base && bytes <= r->size && (size_t)(c - r->base) <= r->size - bytes) return 1;
-    }
-    return 0;
+static int inside(pci_check *chk, const void *p, size_t nfloats, int need_write) {
+    return nfloats <= SIZE_MAX / sizeof(float) && inside_bytes(chk, p, nfloats * sizeof(float), need_write);
 }
 
 int pci_check_in(pci_check *chk, const void *p, size_t nfloats, const char *what) {
@@ -72,12 +66,7 @@ int pci_check_out(pci_check *chk, const void *p, size_t nfloats, const char *wha
 int pci_check_tensor(pci_check *chk, const void *p, size_t count, int dtype, int writable, const char *what) {
     if (dtype == PCI_TENSOR_F32) return writable ? pci_check_out(chk, p, count, what) : pci_check_in(chk, p, count, what);
     if (dtype != PCI_TENSOR_U8) return pci_check_fail(chk, "%s has unknown tensor dtype %d", what, dtype);
-    const char *c = p;
-    for (int i = 0; p && count != SIZE_MAX && i < chk->nregions; i++) {
-        const pci_region *r = &chk->regions[i];
-        if (writable && !r->writable) continue;
-        if (c >= r->base && count <= r->size && (size_t)(c - r->base) <= r->size - count) return 0;
-    }
+    if (inside_bytes(chk, p, count, writable)) return 0;
     return pci_check_fail(chk, "uint8 %s of %zu bytes lies outside the %s", what, count,
                           writable ? "arena" : "model file and the arena");
 }
@@ -96,7 +85,7 @@ int pci_check_kernel(pci_check *chk, const pci_step *st, size_t count, size_t ns
     if (count == SIZE_MAX || count > SIZE_MAX / esize) return pci_check_fail(chk, "kernel size overflows");
     const size_t bytes = count * esize;
     if (dt == PCI_DTYPE_F32) PCI_TRY(pci_check_in(chk, w, count, "weights")); /* float32: the message as ever */
-    else if (!inside_bytes(chk, w, bytes))
+    else if (!inside_bytes(chk, w, bytes, 0))
         return pci_check_fail(chk, "%s kernel of %zu elements (%zu bytes) lies outside the model file and the arena",
                               pci_dtype_name(dt), count, bytes);
     if ((uintptr_t)w % esize)

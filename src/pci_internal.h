@@ -174,6 +174,16 @@ int pci_q8_params(const float range[2], float *scale, float *inv, int *zp);
  * q[i] = the uint8 quantization of x[i], inv = 1 / scale and zp from pci_q8_params. */
 typedef void (*pci_q8_quantize_fn)(const float *x, size_t n, float inv, int zp, uint8_t *q);
 pci_q8_quantize_fn pci_q8_quantizer(int isa);
+/* Quantizes rows x nc floats of a tile (row stride ldt) into y (row stride ldy): the
+ * uint8 epilogue of the drivers that store floats first; one call where both are contiguous. */
+static inline void pci_q8_quantize_tile(pci_q8_quantize_fn quantize, const float *tile, size_t ldt, int rows, int nc,
+                                        float inv, int zp, uint8_t *y, size_t ldy) {
+    if ((size_t)nc == ldt && (size_t)nc == ldy) {
+        quantize(tile, (size_t)rows * (size_t)nc, inv, zp, y);
+        return;
+    }
+    for (int m = 0; m < rows; m++) quantize(tile + (size_t)m * ldt, (size_t)nc, inv, zp, y + (size_t)m * ldy);
+}
 /* A uint8 output: the tensor the next (int8) layer reads, quantized as it would itself. */
 typedef struct {
     uint8_t *y;
