@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", choices=["float32", "float16", "bfloat16", "int8"], default="float32",
                    help="stored precision of convolution and dense kernels (default float32: exact; float16 and "
                         "bfloat16 halve the file, int8 (per-channel) quarters it; computed in float32, and int8 "
-                        "convolutions in int8 where the CPU has int8 dot products)")
+                        "convolutions and batch-1 dense layers in int8 where the CPU has int8 dot products)")
     c.add_argument("--calibrate", metavar="SAMPLES.npy",
                    help="with --weights int8: typical inputs (N, H, W, C); each convolution stores its input's range "
                         "over them, so CPUs that compute in int8 quantize with it instead of measuring every run, and "

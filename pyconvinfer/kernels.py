@@ -288,9 +288,11 @@ def global_pool(x: np.ndarray, kind: str = "avg", *, num_threads=None, isa=None)
 
 def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
           activation: acts.ActivationSpec = None, num_threads=None, isa=None,
-          packed: np.ndarray | None = None, weights_dtype: str = "float32") -> np.ndarray:
+          packed: np.ndarray | None = None, weights_dtype: str = "float32", int8_compute: bool = False) -> np.ndarray:
     """Keras Dense on the last axis: x (..., in), kernel (in, units).
-    weights_dtype: the stored precision of the packed kernel (see conv2d)."""
+    weights_dtype: the stored precision of the packed kernel (see conv2d). int8_compute
+    (int8 weights, one row): compute in int8 on the row quantized to uint8 over its
+    measured range (src/dense_q8.c)."""
     x = _array(x, "x", (1, 2, 3, 4, 5))
     kernel = _array(kernel, "kernel", 2)
     k, units = kernel.shape
@@ -301,7 +303,8 @@ def dense(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None, *,
     y = np.empty(x.shape[:-1] + (units,), dtype=np.float32)
     return _run("dense", {"in_features": k, "units": units}, [x], y,
                 weights={"kernel": packed, "bias": _bias(bias, units)}, activation=activation,
-                num_threads=num_threads, isa=isa, batched=x.ndim > 1, weights_dtype=weights_dtype)
+                num_threads=num_threads, isa=isa, batched=x.ndim > 1, weights_dtype=weights_dtype,
+                int8_compute=int8_compute)
 
 
 def activation(x: np.ndarray, spec: acts.ActivationSpec, *, num_threads=None, isa=None) -> np.ndarray:

@@ -680,8 +680,8 @@ def load(path: str | os.PathLike, num_threads: int | None = None, *, verify: boo
          isa: str | None = None, int8_compute: bool | None = None) -> Model:
     """Open a .pci model file. num_threads: cores to use (default: OMP_NUM_THREADS
     if set, else all this process may run on). verify: check the payload
-    checksum (fast, parallel). int8_compute: convolutions with int8 kernels
-    compute in int8 on inputs quantized per tensor (None: where the CPU has int8
+    checksum (fast, parallel). int8_compute: convolutions (and dense layers at
+    batch 1) with int8 kernels compute in int8 on inputs quantized per tensor (None: where the CPU has int8
     dot products; False: always float32, exactly q * scale; docs/PRECISION.md).
     Use as `with pyconvinfer.load(path) as m:` to release the mapping at the end
     of the block."""

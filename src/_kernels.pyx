@@ -59,6 +59,8 @@ cdef extern from "pci_internal.h":
     int pci_conv2d_q8_supported(const pci_conv_shape *s) nogil
     int pci_q8_params(const float *range, float *scale, float *inv, int *zp) nogil
     size_t pci_conv2d_q8_scratch_floats(const pci_conv_shape *s) nogil
+    int pci_dense_q8_supported(int m, int k) nogil
+    size_t pci_dense_q8_scratch_floats(int k) nogil
 
 cdef extern from "pci_bench.h":
     double pci_fma_loop(int isa, long iters, int threads) nogil
@@ -315,6 +317,14 @@ def conv2d_int8_scratch_floats(ints) -> int:
         return -1
     n = pci_conv2d_q8_scratch_floats(<const pci_conv_shape *>p)
     return -1 if n == <size_t>-1 else n
+
+
+def dense_int8_scratch_floats(int m, int k) -> int:
+    """Scratch floats (shared) of a dense layer computing in int8, or -1 when its shape has
+    no int8 path (batches, more than 32768 input features)."""
+    if not pci_dense_q8_supported(m, k):
+        return -1
+    return pci_dense_q8_scratch_floats(k)
 
 
 def tconv_packed_size(int c, int oc, int kh, int kw, int sh, int sw) -> int:

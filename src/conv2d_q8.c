@@ -88,10 +88,22 @@ static void q8_quantize_generic(const float *x, size_t n, float inv, int zp, uin
     }
 }
 
-#define Q8_GENERIC4 {q8_ukernel_generic, q8_ukernel_generic, q8_ukernel_generic, q8_ukernel_generic}
-static const pci_q8_kernels q8_generic = {Q8_GENERIC4, Q8_GENERIC4, {NULL}, q8_minmax_generic, q8_quantize_generic, 0};
+void pci_q8_gemv_generic(int k, const uint8_t *xq, const int8_t *w, int32_t *dot, int32_t *wsum) {
+    int32_t d[PCI_NR] = {0}, s[PCI_NR] = {0};
+    for (int i = 0; i < k; i++) /* 16 independent int32 lanes: the compiler vectorizes both sums */
+        for (int j = 0; j < PCI_NR; j++) {
+            d[j] += (int32_t)xq[i] * w[(size_t)i * PCI_NR + j];
+            s[j] += w[(size_t)i * PCI_NR + j];
+        }
+    memcpy(dot, d, sizeof(d));
+    if (wsum) memcpy(wsum, s, sizeof(s));
+}
 
-static const pci_q8_kernels *q8_kernels_for(int isa) {
+#define Q8_GENERIC4 {q8_ukernel_generic, q8_ukernel_generic, q8_ukernel_generic, q8_ukernel_generic}
+static const pci_q8_kernels q8_generic = {Q8_GENERIC4, Q8_GENERIC4, {NULL}, q8_minmax_generic, q8_quantize_generic, 0,
+                                          pci_q8_gemv_generic};
+
+const pci_q8_kernels *pci_q8_kernels_for(int isa) {
     if (!pci_int8_dot_available(isa)) return &q8_generic;
 #ifdef PCI_X86
     return &pci_q8_avx512vnni;
@@ -102,7 +114,7 @@ static const pci_q8_kernels *q8_kernels_for(int isa) {
 #endif
 }
 
-pci_q8_quantize_fn pci_q8_quantizer(int isa) { return q8_kernels_for(isa)->quantize; }
+pci_q8_quantize_fn pci_q8_quantizer(int isa) { return pci_q8_kernels_for(isa)->quantize; }
 
 /* Outputs from this size on are written with non-temporal stores: they do not stay
  * in a core's L2 for the next layer anyway, and streaming them past the caches keeps
@@ -270,7 +282,7 @@ void pci_conv2d_q8_io(const pci_q8_io *io, const pci_weights *w, const float *bi
         else pci_fill_nan(io->y, ny);
         return;
     }
-    const pci_q8_kernels *uk = q8_kernels_for(ctx.isa);
+    const pci_q8_kernels *uk = pci_q8_kernels_for(ctx.isa);
     const int nt = pci_threads_for(ctx, (double)nx * 8); /* the range and quantize passes */
     const float *x = io->x;
     if (!io->x_u8) {

@@ -137,5 +137,7 @@ TARGET static void q8_quantize_neon(const float *x, size_t n, float inv, int zp,
 }
 
 #define Q8_NEON4 {q8_neon, q8_neon, q8_neon, q8_neon}
-const pci_q8_kernels pci_q8_neon_dot = {Q8_NEON4, Q8_NEON4, {NULL}, q8_minmax_neon, q8_quantize_neon, 128};
+/* the batch-1 dense layer: the portable gemv, which GCC vectorizes (it streams weights) */
+const pci_q8_kernels pci_q8_neon_dot = {Q8_NEON4, Q8_NEON4, {NULL}, q8_minmax_neon, q8_quantize_neon, 128,
+                                        pci_q8_gemv_generic};
 #endif

@@ -64,9 +64,22 @@ void pci_dense_w(const float *x, const pci_weights *w, const float *bias, float 
 /* ---- the dense op (op_table.h): p = m, k, n ---- */
 #include "executor.h"
 
+/* Step parameter 3: 0 computes in float32; 1 in int8 on the input row quantized over
+ * its measured range (batch 1, an int8 kernel: dense_q8.c). */
+#define DENSE_INT8 3
+
 int pci_validate_dense(const pci_step *st, pci_check *chk) {
     const int *p = st->s.p;
     if (!pci_all_positive(p, 3)) return pci_check_fail(chk, "non-positive size");
+    const int int8 = p[DENSE_INT8];
+    if (int8 < 0 || int8 > 1) return pci_check_fail(chk, "int8 compute mode %d (0: float32, 1: measured range)", int8);
+    if (int8) {
+        if (st->w_dtype[PCI_SLOT_KERNEL] != PCI_DTYPE_I8 || !pci_dense_q8_supported(p[0], p[1]))
+            return pci_check_fail(chk, "int8 compute needs an int8 kernel, batch 1 and at most %d input features",
+                                  PCI_Q8_MAX_K);
+        if (st->scratch_floats < pci_dense_q8_scratch_floats(p[1])) return pci_check_fail(chk, "int8 scratch too small");
+        PCI_TRY(pci_check_out(chk, st->scratch, st->scratch_floats, "int8 scratch"));
+    }
     const int in_dims[2] = {p[0], p[1]}, out_dims[2] = {p[0], p[2]};
     const int w_dims[3] = {(p[2] + PCI_NR - 1) / PCI_NR, p[1], PCI_NR};
     PCI_TRY(pci_check_in(chk, st->in[0], pci_size_mul(2, in_dims), "input"));
@@ -77,10 +90,16 @@ int pci_validate_dense(const pci_step *st, pci_check *chk) {
 
 void pci_run_dense(const pci_step *st, pci_ctx ctx) {
     const pci_weights w = pci_step_kernel(st);
-    pci_dense_w(st->in[0], &w, st->w[1], st->out, st->s.p[0], st->s.p[1], st->s.p[2], st->act, ctx);
+    if (st->s.p[DENSE_INT8])
+        pci_dense_q8(st->in[0], &w, st->w[1], st->out, st->s.p[1], st->s.p[2], st->act, st->scratch,
+                     st->scratch_floats, ctx);
+    else
+        pci_dense_w(st->in[0], &w, st->w[1], st->out, st->s.p[0], st->s.p[1], st->s.p[2], st->act, ctx);
 }
 
 const char *pci_algorithm_dense(const pci_step *st, int isa) {
-    (void)isa;
+    if (st->s.p[DENSE_INT8])
+        return !pci_int8_dot_available(isa) || pci_effective_isa(isa) == PCI_ISA_NEON ? "int8 GEMV (portable C)"
+                                                                                      : "int8 GEMV (AVX-512 VNNI)";
     return st->s.p[0] == 1 ? "packed GEMV" : "packed GEMM (1x1 conv)";
 }

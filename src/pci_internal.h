@@ -155,7 +155,21 @@ typedef struct {
     /* the micro-kernels sum (q - input_offset) * w (signed dot products: 128); the caller's
      * comp = (zp - input_offset) * sum(w) per channel (NULL when 0) makes it sum (q - zp) * w */
     int input_offset;
+    /* The batch-1 dense layer (dense_q8.c), 16 channels of one panel16 panel ([k][16]):
+     * dot[j] = sum_k xq[k] * w[k][j] and, when wsum is not NULL, wsum[j] = sum_k w[k][j]
+     * (exact int32 sums: every implementation agrees bitwise). */
+    void (*gemv)(int k, const uint8_t *xq, const int8_t *w, int32_t *dot, int32_t *wsum);
 } pci_q8_kernels;
+/* The portable gemv above (the generic and NEON kernel sets). */
+void pci_q8_gemv_generic(int k, const uint8_t *xq, const int8_t *w, int32_t *dot, int32_t *wsum);
+/* The int8 kernel set of an ISA (the portable one where it has no int8 dot products). */
+const pci_q8_kernels *pci_q8_kernels_for(int isa);
+/* The batch-1 dense layer in int8 (dense_q8.c): shape rule (m == 1, k <= PCI_Q8_MAX_K),
+ * scratch (the quantized input row) and the layer; float32 where the input has inf / NaN. */
+int pci_dense_q8_supported(int m, int k);
+size_t pci_dense_q8_scratch_floats(int k);
+void pci_dense_q8(const float *x, const pci_weights *w, const float *bias, float *y, int k, int n, pci_act act,
+                  void *scratch, size_t scratch_floats, pci_ctx ctx);
 #ifdef PCI_X86
 extern const pci_q8_kernels pci_q8_avx512vnni;
 #endif

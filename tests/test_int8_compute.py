@@ -1,5 +1,6 @@
-"""conv2d computing in int8 (src/conv2d_q8.c): the input quantized per tensor to uint8,
-the int8 kernel's products summed exactly in int32, one fma to float per output.
+"""conv2d computing in int8 (src/conv2d_q8.c), and dense at batch 1 (src/dense_q8.c): the
+input quantized per tensor to uint8, the int8 kernel's products summed exactly in int32,
+one fma to float per output.
 
 The reference below is independent of the C code: float64 NumPy on the quantized input
 and the dequantized kernel, with the quantization rules of docs/PRECISION.md written out
@@ -243,6 +244,115 @@ def test_shapes_without_an_int8_path_report_so() -> None:
                        weights_dtype="int8", int8_compute=True)
 
 
+# ---- dense at batch 1 (src/dense_q8.c): the same quantization, one row ----
+# (name, k input features, n units, input offset): k not a multiple of 16 runs the kernels' row tails
+DENSE_CASES = [
+    ("relu-like row", 400, 120, 0.0),
+    ("negative inputs", 333, 37, -0.6),
+    ("four features", 4, 3, -0.1),
+    ("wide", 4099, 70, 0.2),
+]
+
+
+def _dense(case, isa, threads, *, activation=None, x=None):
+    _, k, n, offset = case
+    rng = np.random.default_rng(zlib.crc32(case[0].encode()))
+    drawn = _f32(np.maximum(rng.standard_normal((1, k)) + offset, offset * 3))
+    x = drawn if x is None else x
+    w = _f32(rng.standard_normal((k, n)) * 0.1)
+    b = _f32(rng.standard_normal(n))
+    y = kernels.dense(x, w, b, weights_dtype="int8", int8_compute=True, isa=isa, num_threads=threads,
+                      activation=activation)
+    return x, w, b, y
+
+
+@pytest.mark.parametrize("case", DENSE_CASES, ids=[c[0] for c in DENSE_CASES])
+def test_dense_matches_float64_on_the_quantized_operands(case) -> None:
+    x, w, b, y = _dense(case, ISAS[-1], 2)
+    xq, wq = quantize_input(x, float(x.min()), float(x.max())), int8_kernel(w)
+    want, mag = xq @ wq + b, np.abs(xq) @ np.abs(wq) + np.abs(b)
+    assert_within(y, want, 1e-6 * mag + 1e-30, err_msg=case[0])
+    assert not np.array_equal(y, (x.astype(np.float64) @ wq + b).astype(np.float32))  # the input was quantized
+
+
+@pytest.mark.parametrize("case", DENSE_CASES, ids=[c[0] for c in DENSE_CASES])
+def test_dense_paths_and_thread_counts_agree_bitwise(case) -> None:
+    first = _dense(case, ISAS[0], 1)[3]
+    for isa in ISAS:
+        for threads in (1, 2, 3):
+            np.testing.assert_array_equal(_dense(case, isa, threads)[3], first, err_msg=f"{case[0]} {isa} {threads}")
+
+
+@pytest.mark.parametrize("activation", ["relu", "relu6", "tanh", "softmax"])
+def test_dense_activations_apply_after_the_int8_sum(activation) -> None:
+    linear = _dense(DENSE_CASES[1], ISAS[-1], 2)[3]
+    y = _dense(DENSE_CASES[1], ISAS[-1], 2, activation=activation)[3]
+    want = {"relu": np.maximum(linear, 0), "relu6": np.clip(linear, 0, 6), "tanh": np.tanh(linear)}.get(activation)
+    if activation == "softmax":
+        e = np.exp(linear.astype(np.float64) - linear.max())
+        want = e / e.sum()
+    np.testing.assert_allclose(y, want, rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_dense_non_finite_inputs_take_the_float32_path(bad) -> None:
+    case = DENSE_CASES[0]
+    x = _f32(np.random.default_rng(4).standard_normal((1, case[1])))
+    x[0, 7] = bad
+    _, w, b, y = _dense(case, ISAS[-1], 2, x=x)
+    want = kernels.dense(x, w, b, weights_dtype="int8", isa=ISAS[-1], num_threads=2)
+    assert np.array_equal(y, want, equal_nan=True) and not np.isfinite(y).all()
+
+
+def test_dense_largest_reduction_stays_exact() -> None:
+    """k = 32768 with q at 0 and 255 (zero point mid-range) and full-scale weights: exact int32 sums."""
+    rng = np.random.default_rng(6)
+    k = 32768
+    x = _f32(np.where(rng.random((1, k)) < 0.5, -4.0, 4.0))
+    w = _f32(np.sign(rng.standard_normal((k, 16))) + rng.standard_normal((k, 16)) * 1e-3)
+    w[:, 0] = 1.0  # one channel of all-equal weights: its sum is 32768 * 127
+    b = _f32(rng.standard_normal(16))
+    xq, wq = quantize_input(x, -4.0, 4.0), int8_kernel(w)
+    for isa in ISAS:
+        y = kernels.dense(x, w, b, weights_dtype="int8", int8_compute=True, isa=isa, num_threads=2)
+        assert_within(y, xq @ wq + b, 1e-6 * (np.abs(xq) @ np.abs(wq) + np.abs(b)), err_msg=isa)
+    assert _kernels.dense_int8_scratch_floats(1, k + 1) == -1
+
+
+def test_dense_batches_keep_float32() -> None:
+    """Only a batch of one computes in int8: a batch's GEMM reuses each weight across rows."""
+    assert _kernels.dense_int8_scratch_floats(2, 16) == -1
+    rng = np.random.default_rng(7)
+    with pytest.raises(ValueError, match="no int8 compute path"):
+        kernels.dense(_f32(rng.standard_normal((2, 16))), _f32(rng.standard_normal((16, 4))), weights_dtype="int8",
+                      int8_compute=True)
+
+
+def _dense_plan_add(ints, *, kdtype="int8", scratch_floats=None):
+    m, k, n = ints[:3]
+    x, y = np.zeros(m * k, np.float32), np.zeros(m * n, np.float32)
+    kk = np.zeros(-(-n // 16) * 16 * k, np.int8 if kdtype == "int8" else np.float32)
+    sc = np.ones(-(-n // 16) * 16, np.float32)
+    scratch = np.zeros(max(16, (k + 63) // 64 * 16 if scratch_floats is None else scratch_floats), np.float32)
+    arrays = [x, y, kk, sc, scratch]
+    plan = _kernels.Plan(arrays, [a is y or a is scratch for a in arrays])
+    weights = [kk, None, sc] if kdtype == "int8" else [kk, None, None]
+    plan.add(_kernels.OP_IDS["dense"], [x], y, weights=weights, weight_dtypes=[3 if kdtype == "int8" else 0, 0, 0],
+             ints=ints, scratch=scratch)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"ints": [1, 300, 20, 2]}, "int8 compute mode 2"),
+    ({"ints": [1, 300, 20, 1], "kdtype": "float32"}, "int8 kernel"),
+    ({"ints": [2, 300, 20, 1]}, "batch 1"),
+    ({"ints": [1, 300, 20, 1], "scratch_floats": 16}, "int8 scratch too small"),
+])
+def test_inconsistent_dense_int8_steps_are_refused(kwargs, match) -> None:
+    _dense_plan_add([1, 300, 20, 1])  # the valid step
+    with pytest.raises(ValueError, match=match):
+        _dense_plan_add(**kwargs)
+
+
 # ---- models ----
 @pytest.fixture(scope="module")
 def digits_files(tmp_path_factory) -> dict[str, Path]:
@@ -262,6 +372,7 @@ def test_models_keep_their_accuracy_and_verify_in_int8(digits_files) -> None:
             prep = m.prepared(x[:1])
             algos = [prep.plan.algorithm(i, m.isa) for i in range(len(prep.plan))]
             assert sum(a.startswith("int8 indirect GEMM") for a in algos) >= 4, algos
+            assert sum(a.startswith("int8 GEMV") for a in algos) >= 1, algos  # batch 1: the dense layers too
             acc = float(np.mean(m.predict(x).argmax(1) == y))
             assert acc >= base - 0.005, (name, isa, acc, base)
             result = m.verify(print_fn=None)

@@ -4,6 +4,7 @@ serially. Target (issue 11): threaded time <= 0.8x serial on a 2-core machine.
 
     python tools/bench_threads.py                 # 3 runs, medians
     python tools/bench_threads.py --runs 5 --threads 4 --calls 100
+    python tools/bench_threads.py --pin            # callers pinned to cores, round robin
 
 Each run times the serial loop and the threaded loop back to back, --inner
 times (after a warm-up that fills the plan pool), and keeps the median of each;
@@ -11,11 +12,20 @@ the ratio is per run, then the median over runs. On a shared machine, read the
 ratio, not the absolute times, and check "cores used while threaded": the
 process's CPU time over the threaded loop's wall time. Well below the core
 count, other load kept this process off the cores and the ratio says little.
+
+"threads per core" tells where the kernel ran the threads (each thread's most
+frequent CPU, sampled every 25 calls): with 100 calls per thread a run is ~6 ms,
+shorter than the kernel's load balancing, so a 3:1 split (ratio >= 0.75) or all
+four on one core (>= 1.0) lasts the whole run (docs/THREADS.md). --pin pins
+thread k to the k-th usable core, as a caller can with os.sched_setaffinity in
+each of its threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import ctypes
 import os
 import statistics
 import tempfile
@@ -28,6 +38,19 @@ import numpy as np
 import pyconvinfer
 
 
+def _cpu_reader():
+    """sched_getcpu() where the C library has it (glibc, musl), else None."""
+    try:
+        fn = ctypes.CDLL(None).sched_getcpu
+    except (AttributeError, OSError):
+        return None
+    fn.restype = ctypes.c_int
+    return fn
+
+
+GETCPU = _cpu_reader()
+
+
 def _serial(model: pyconvinfer.Model, xs: list[np.ndarray], n: int) -> float:
     t0 = time.perf_counter()
     for i in range(n):
@@ -36,14 +59,23 @@ def _serial(model: pyconvinfer.Model, xs: list[np.ndarray], n: int) -> float:
 
 
 def _threaded(model: pyconvinfer.Model, xs: list[np.ndarray], threads: int, calls: int,
-              cpu: list[float] | None = None) -> float:
-    """Wall time of the threaded calls; appends the process's CPU time over them to cpu."""
+              cpu: list[float] | None = None, placement: list[str] | None = None, pin: bool = False) -> float:
+    """Wall time of the threaded calls; appends the process's CPU time over them to
+    cpu, and the threads' split over CPUs (e.g. "2:2") to placement. pin: thread k
+    runs on the k-th usable CPU only (round robin; Linux applies it per thread)."""
     start = threading.Barrier(threads + 1)
+    seen: list[list[int]] = [[] for _ in range(threads)]
+    getcpu = GETCPU if placement is not None else None
+    cpus = sorted(os.sched_getaffinity(0))
 
     def work(k: int) -> None:
+        if pin:
+            os.sched_setaffinity(0, {cpus[k % len(cpus)]})
         start.wait()
         for i in range(calls):
             model.predict(xs[(k * calls + i) % len(xs)])
+            if getcpu is not None and i % 25 == 24:
+                seen[k].append(getcpu())
 
     pool = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
     for t in pool:
@@ -55,6 +87,9 @@ def _threaded(model: pyconvinfer.Model, xs: list[np.ndarray], threads: int, call
     wall = time.perf_counter() - t0
     if cpu is not None:
         cpu.append(time.process_time() - c0)
+    if getcpu is not None and all(seen):
+        per_cpu = collections.Counter(collections.Counter(c).most_common(1)[0][0] for c in seen)
+        placement.append(":".join(str(n) for n in sorted(per_cpu.values(), reverse=True)))
     return wall
 
 
@@ -65,6 +100,7 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=100, help="calls per thread")
     p.add_argument("--inner", type=int, default=15, help="serial/threaded pairs per run (medians)")
     p.add_argument("--model", help="a .pci file (default: the bundled LeNet-5, converted here)")
+    p.add_argument("--pin", action="store_true", help="pin each calling thread to one core, round robin")
     a = p.parse_args()
     data = resources.files("pyconvinfer") / "data"
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,7 +120,9 @@ def main() -> None:
         ratios, serials, threadeds, bests, cores = [], [], [], [], []
         for run in range(a.runs):
             cpu: list[float] = []
-            pairs = [(_serial(model, xs, n), _threaded(model, xs, a.threads, a.calls, cpu)) for _ in range(a.inner)]
+            splits: list[str] = []
+            pairs = [(_serial(model, xs, n), _threaded(model, xs, a.threads, a.calls, cpu, splits, a.pin))
+                     for _ in range(a.inner)]
             # cores this process got while threaded: near 1 on a 2-core machine means other load took the other
             cores.append(statistics.median(c / p[1] for c, p in zip(cpu, pairs)))
             s = statistics.median(p[0] for p in pairs)
@@ -95,7 +133,8 @@ def main() -> None:
             ratios.append(t / s)
             print(f"run {run + 1}: serial {n} calls {s * 1e3:.1f} ms ({s / n * 1e6:.1f} us per call), {a.threads} "
                   f"threads x {a.calls} calls {t * 1e3:.1f} ms, ratio {t / s:.2f}, cores used while threaded "
-                  f"{cores[-1]:.2f}")
+                  f"{cores[-1]:.2f}" + (f", threads per core {dict(collections.Counter(splits).most_common())}"
+                                        if splits else ""))
         arenas = len(model._prepared[(1,) + (tuple(xs[0].shape),)])
         print(f"median: serial {statistics.median(serials) * 1e3:.1f} ms, threaded "
               f"{statistics.median(threadeds) * 1e3:.1f} ms, ratio {statistics.median(ratios):.2f} "

@@ -80,10 +80,12 @@ class Recorder:
             weight_dtypes=None) -> None:
         """A copy of one step, as Plan.add receives it; `out` is the result array the
         tests' assertions see (a view of it: the base array is what they compare).
-        The harness reads float32 weights, and the int8 kernel of a conv2d computing in int8
-        (conv2d's 18th int; its values are exact as floats): other reduced-precision steps are
-        no case, nor Winograd steps that compute U at run time (conv2d's 17th int)."""
-        int8 = OP_NAMES[op] == "conv2d" and len(ints) > 17 and ints[17]  # int8 compute: the kernel as exact floats
+        The harness reads float32 weights, and the int8 kernel of a conv2d or dense step computing
+        in int8 (conv2d's 18th int, dense's 4th; its values are exact as floats): other
+        reduced-precision steps are no case, nor Winograd steps that compute U at run time
+        (conv2d's 17th int)."""
+        int8 = ((OP_NAMES[op] == "conv2d" and len(ints) > 17 and ints[17])
+                or (OP_NAMES[op] == "dense" and len(ints) > 3 and ints[3]))  # int8 compute: the kernel as exact floats
         if (any(weight_dtypes or ()) and not int8) or (OP_NAMES[op] == "conv2d" and len(ints) > 16 and ints[16]):
             return
         if OP_NAMES[op] not in HARNESS_OPS:

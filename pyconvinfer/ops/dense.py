@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import packing
+from .. import _kernels, packing
 from .base import OpDef, Step, prod, register
 
 
@@ -20,6 +20,14 @@ def _dense_infer(a, ins):
 def _dense_step(a, ins, out, batch) -> Step:
     k = a["in_features"]
     return Step(ints=[batch * prod(ins[0]) // k, k, a["units"]])
+
+
+def _dense_int8_step(a: dict, st: Step) -> Step | None:
+    """Batch 1 computing in int8 (src/dense_q8.c): the input row quantized to uint8 over its
+    measured range; batches keep float32 (their GEMM reuses each weight across rows)."""
+    m, k, n = st.ints[:3]
+    need = _kernels.dense_int8_scratch_floats(m, k)
+    return None if need < 0 else Step(ints=[m, k, n, 1], scratch_shared=need)
 
 
 def _dense_pack(a: dict, role: str, arr):
@@ -40,4 +48,5 @@ register(OpDef("dense", _dense_infer, _dense_step, weights=("kernel", "bias", "k
                activation=True,
                row_activation=True,
                fold_scale=_dense_fold_scale, macs=lambda a, i, o: prod(i[0]) * a["units"],
-               describe=lambda a: f"{a['in_features']}->{a['units']}", channels=_dense_channels))
+               describe=lambda a: f"{a['in_features']}->{a['units']}", channels=_dense_channels,
+               int8_step=_dense_int8_step))

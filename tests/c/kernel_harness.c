@@ -51,7 +51,7 @@ typedef struct {
     int64_t nout;
     int bounded;
     double *lo, *hi;
-    int8_t *q; /* conv2d computing in int8 (ints[17] != 0): the int8 kernel, read from w[0]'s exact values */
+    int8_t *q; /* conv2d or dense computing in int8 (ints[17] / ints[3] != 0): the int8 kernel, from w[0]'s exact values */
 } kcase;
 
 static FILE *fp;
@@ -162,6 +162,17 @@ static int64_t prod(const int *v, int n) {
 
 #define MAX_RANK 8 /* binary, transpose and slice (PCI_*_MAX_RANK) */
 
+/* The int8 kernel of a step computing in int8, converted once from w[0]'s exact values. */
+static int int8_kernel(kcase *c, int64_t wsize) {
+    if (!(c->q = malloc((size_t)wsize))) BAD("out of memory");
+    for (int64_t i = 0; i < wsize; i++) {
+        const float v = c->w[0].v[i];
+        if (!(v >= -127.0f && v <= 127.0f) || v != (float)(int)v) BAD("int8: weight %lld is %g", (long long)i, v);
+        c->q[i] = (int8_t)v;
+    }
+    return 0;
+}
+
 static int check_case(const kcase *c) {
     const int *p = c->ints;
     const char *op = c->op;
@@ -194,13 +205,7 @@ static int check_case(const kcase *c) {
             if (!pci_conv2d_q8_supported(s)) BAD("conv2d int8: a shape without the int8 path");
             if (p[17] == 2 && (c->nfloats < 2 || !(c->floats[0] <= c->floats[1]))) BAD("conv2d int8: bad range");
             if (need(&c->w[2], div_up(s->oc, PCI_NR) * PCI_NR, 0, "int8 scales")) return -1;
-            kcase *m = (kcase *)c; /* the int8 kernel, converted once */
-            if (!(m->q = malloc((size_t)wsize))) BAD("out of memory");
-            for (int64_t i = 0; i < wsize; i++) {
-                const float v = c->w[0].v[i];
-                if (!(v >= -127.0f && v <= 127.0f) || v != (float)(int)v) BAD("conv2d int8: weight %lld is %g", (long long)i, v);
-                m->q[i] = (int8_t)v;
-            }
+            return int8_kernel((kcase *)c, wsize);
         }
         return 0;
     }
@@ -228,11 +233,19 @@ static int check_case(const kcase *c) {
         return 0;
     }
     if (!strcmp(op, "dense")) {
-        if (c->nints != 3 || c->nin != 1 || !positive(p, 3)) BAD("dense: bad shape");
-        if (need(&c->in[0], (int64_t)p[0] * p[1], 0, "input") ||
-            need(&c->w[0], div_up(p[2], PCI_NR) * p[1] * PCI_NR, 1, "weights") || optional(c, 1, p[2], "bias"))
+        /* m, k, n; int8 compute adds its mode (1: measured range; batch 1) */
+        const int int8 = c->nints == 4 && p[3] == 1;
+        if ((c->nints != 3 && !int8) || c->nin != 1 || !positive(p, 3)) BAD("dense: bad shape");
+        const int64_t wsize = div_up(p[2], PCI_NR) * p[1] * PCI_NR;
+        if (need(&c->in[0], (int64_t)p[0] * p[1], 0, "input") || need(&c->w[0], wsize, 1, "weights") ||
+            optional(c, 1, p[2], "bias"))
             return -1;
         if (c->nout != (int64_t)p[0] * p[2]) BAD("dense: output size");
+        if (int8) {
+            if (!pci_dense_q8_supported(p[0], p[1])) BAD("dense int8: a shape without the int8 path");
+            if (need(&c->w[2], div_up(p[2], PCI_NR) * PCI_NR, 0, "int8 scales")) return -1;
+            return int8_kernel((kcase *)c, wsize);
+        }
         return 0;
     }
     if (!strcmp(op, "activation")) {
@@ -361,6 +374,9 @@ static void run_case(const kcase *c, float *y, pci_ctx ctx, float *scratch, size
         (p[12] ? pci_max_pool2d : pci_avg_pool2d)(x, y, (const pci_pool_shape *)p, ctx);
     } else if (!strcmp(op, "global_pool")) {
         pci_global_pool(x, y, p[0], p[1], p[2], p[3], ctx);
+    } else if (!strcmp(op, "dense") && c->q) {
+        const pci_weights wq = {c->q, PCI_DTYPE_I8, c->w[2].v};
+        pci_dense_q8(x, &wq, w1, y, p[1], p[2], c->act, scratch, scratch_floats, ctx);
     } else if (!strcmp(op, "dense")) {
         pci_dense(x, w0, w1, y, p[0], p[1], p[2], c->act, ctx);
     } else if (!strcmp(op, "activation")) {
@@ -420,9 +436,10 @@ static int check_bounds(const kcase *c, const float *y, int isa) {
 static long uint8_checks; /* runs of check_uint8_ends */
 
 static void check_uint8_ends(const kcase *c, const float *y, int isa, float *scratch, size_t scratch_floats) {
+    if (strcmp(c->op, "conv2d")) return;
     const pci_conv_shape *s = (const pci_conv_shape *)c->ints;
     const int q8 = c->q && c->ints[17] == 2, float_gemm = !c->q && !c->algo && s->groups == 1;
-    if (strcmp(c->op, "conv2d") || !(q8 || float_gemm) || pci_act_is_row(c->act)) return;
+    if (!(q8 || float_gemm) || pci_act_is_row(c->act)) return;
     if (q8 && pci_conv2d_q8_supported(s) == 0) return;
     float range[2] = {INFINITY, -INFINITY}, scale, inv, xinv, xscale;
     int zp, xzp;
@@ -529,7 +546,8 @@ int main(int argc, char **argv) {
         size_t scratch_floats = 0;
         if (!strcmp(c.op, "conv2d") && c.algo)
             scratch_floats = 3 * pci_winograd_scratch_floats((const pci_conv_shape *)c.ints, c.algo);
-        if (c.q) scratch_floats = pci_conv2d_q8_scratch_floats((const pci_conv_shape *)c.ints);
+        if (c.q) scratch_floats = strcmp(c.op, "dense") ? pci_conv2d_q8_scratch_floats((const pci_conv_shape *)c.ints)
+                                                        : pci_dense_q8_scratch_floats(c.ints[1]);
         float *scratch = scratch_floats ? malloc(scratch_floats * sizeof(float)) : NULL;
         float *y1 = malloc((size_t)c.nout * sizeof(float)), *yt = malloc((size_t)c.nout * sizeof(float));
         if (!y1 || !yt || (scratch_floats && !scratch)) {
