@@ -24,6 +24,14 @@
 #define Q8_PREFETCH 32
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx2,fma")))
 
+/* The vpermb index that turns a stored panel16 block of 4 rows x 16 channels into
+ * vpdpbusd's order: byte 4 o + j of the result = byte 16 j + o (channel o, input j). */
+TARGET static inline __attribute__((always_inline)) __m512i q8_interleave(void) {
+    return _mm512_set_epi8(63, 47, 31, 15, 62, 46, 30, 14, 61, 45, 29, 13, 60, 44, 28, 12, 59, 43, 27, 11, 58, 42, 26,
+                           10, 57, 41, 25, 9, 56, 40, 24, 8, 55, 39, 23, 7, 54, 38, 22, 6, 53, 37, 21, 5, 52, 36, 20, 4,
+                           51, 35, 19, 3, 50, 34, 18, 2, 49, 33, 17, 1, 48, 32, 16, 0);
+}
+
 /* How q8_body stores: float32 (plainly or streamed), or uint8 quantized with inv and zp
  * by exactly the steps of q8_quantize_avx512 below (the next layer's quantizer). */
 enum { STORE_F32, STORE_F32_STREAM, STORE_U8 };
@@ -32,11 +40,7 @@ TARGET static inline __attribute__((always_inline)) void q8_body(
     const int STORE, const int P, int ntaps, int kc, const uint8_t *const *a, int astride, const int8_t *w,
     size_t panel_stride, float *c, uint8_t *q, size_t ldc, int mr, int nc, const float *cs, const float *bias,
     const int32_t *comp, const float *clamp, float inv, int zp) {
-    /* byte 4 o + j of the result = byte 16 j + o of the stored block (channel o, input j) */
-    const __m512i interleave = _mm512_set_epi8(
-        63, 47, 31, 15, 62, 46, 30, 14, 61, 45, 29, 13, 60, 44, 28, 12, 59, 43, 27, 11, 58, 42, 26, 10, 57, 41, 25, 9,
-        56, 40, 24, 8, 55, 39, 23, 7, 54, 38, 22, 6, 53, 37, 21, 5, 52, 36, 20, 4, 51, 35, 19, 3, 50, 34, 18, 2, 49,
-        33, 17, 1, 48, 32, 16, 0);
+    const __m512i interleave = q8_interleave();
     __m512i acc[MR][4];
     for (int m = 0; m < MR; m++)
         for (int p = 0; p < P; p++) acc[m][p] = _mm512_setzero_si512();
@@ -148,10 +152,7 @@ TARGET static void q8_quantize_avx512(const float *x, size_t n, float inv, int z
  * weight sums); four chains cover vpdpbusd's latency. It streams the int8 weights once:
  * memory-bound, where the float32 GEMV's widening (4 instructions per 16 weights) was not. */
 TARGET static void q8_gemv_avx512(int k, const uint8_t *xq, const int8_t *w, int32_t *dot, int32_t *wsum) {
-    const __m512i interleave = _mm512_set_epi8(
-        63, 47, 31, 15, 62, 46, 30, 14, 61, 45, 29, 13, 60, 44, 28, 12, 59, 43, 27, 11, 58, 42, 26, 10, 57, 41, 25, 9,
-        56, 40, 24, 8, 55, 39, 23, 7, 54, 38, 22, 6, 53, 37, 21, 5, 52, 36, 20, 4, 51, 35, 19, 3, 50, 34, 18, 2, 49,
-        33, 17, 1, 48, 32, 16, 0);
+    const __m512i interleave = q8_interleave();
     const __m512i ones = _mm512_set1_epi8(1);
     __m512i d[4], s[4];
     for (int u = 0; u < 4; u++) d[u] = s[u] = _mm512_setzero_si512();

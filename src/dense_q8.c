@@ -3,7 +3,7 @@
  * A batch-1 dense layer reads each weight once: it is bound by how fast its
  * weights stream in, and widening int8 weights to float32 in registers (the
  * float32 path) costs more instructions per byte than memory delivers (VGG16's
- * fc1, 103 MB: 7.0 ms on one core that way, 5.1 ms here; AMD Zen 4). Here the input
+ * fc1, 103 MB: 7.0 ms on one core that way, 5.1 ms here; AMD EPYC Zen 4, AVX-512 VNNI). Here the input
  * row is quantized per tensor to uint8 over its measured range, x ~ scale *
  * (q - zp), as conv2d_q8.c quantizes a convolution's input, and each output is
  *   y = float(sum q w - zp sum w) * (scale * kscale[j]) + bias[j]
