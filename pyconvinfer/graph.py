@@ -18,8 +18,9 @@ import numpy as np
 TENSOR_DTYPES = ("float32",)  # activation tensors the kernels compute in
 
 
-def _dims(shape: Any) -> list:
-    """A per-sample shape from a file: up to 8 positive JSON integers or null (open)."""
+def input_dims(shape: Any) -> list:
+    """A per-sample input shape from a file (a .pci header or a Keras config): up to 8
+    positive JSON integers or null (open)."""
     if (not isinstance(shape, list) or len(shape) > 8
             or not all(d is None or (type(d) is int and d > 0) for d in shape)):
         raise ValueError(f"input shape {shape!r} is not a list of at most 8 positive integers or null")
@@ -70,7 +71,7 @@ class Graph:
         """Rebuild and check structure: every input defined before use, every
         weight present. Raises ValueError with what is wrong."""
         try:
-            inputs = [{"name": str(i["name"]), "shape": _dims(i["shape"]), "dtype": str(i.get("dtype", "float32"))}
+            inputs = [{"name": str(i["name"]), "shape": input_dims(i["shape"]), "dtype": str(i.get("dtype", "float32"))}
                       for i in header["inputs"]]
             outputs = [str(o) for o in header["outputs"]]
             nodes = [

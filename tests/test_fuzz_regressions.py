@@ -230,6 +230,17 @@ def test_huge_declared_input_is_refused_before_test_vectors(tmp_path: Path) -> N
         pyconvinfer.convert(src, tmp_path / "out.pci")
 
 
+@pytest.mark.parametrize("dim", [float("inf"), 8.0, -3, 0, True, "8"])
+def test_input_dimension_that_is_not_a_positive_integer_is_refused(dim, tmp_path: Path) -> None:
+    """OverflowError: a config's batch_input_shape [null, 6, 8, Infinity] reached the test vectors'
+    int(); the fuzzer found it in a Keras 2 .h5. Every input dimension is checked where it is read."""
+    src = _edited_config("keras3/pooling", tmp_path, lambda c: _layer(c, "InputLayer")["config"].update(
+        batch_shape=[None, 8, 8, dim]))
+    with pytest.raises(ConversionError, match=r"input .*: input shape .* is not a list of at most 8 positive"):
+        pyconvinfer.convert(src, tmp_path / "out.pci")
+    assert not (tmp_path / "out.pci").exists()
+
+
 def test_transpose_stride_of_2_to_63_packs_at_once() -> None:
     """A hang (the converter's packing looped over all 2^63 stride phases). Phases past
     the kernel have no taps, so any stride >= the kernel packs as the kernel size does."""

@@ -19,7 +19,7 @@ from .. import __version__, quantize
 from .. import activations as acts
 from ..errors import ConversionError, ConversionWarning
 from ..format import write_model
-from ..graph import Graph, Node
+from ..graph import Graph, Node, input_dims
 from ..ops import REGISTRY, ConstShape
 from . import builtin
 from .files import KerasFile, keras3_vars_for, read_config_json, read_keras_file
@@ -164,7 +164,10 @@ def _to_raw_nodes(topo: Topology, weights: dict, generation: int) -> tuple[list[
     for name, shape in topo.inputs:
         if shape is None:
             raise ConversionError(f"input {name!r} has no shape in the model config")
-        shapes[name] = tuple(shape)
+        try:  # the .pci reader's own rule, before any layer computes with a size from the config
+            shapes[name] = tuple(input_dims(shape))
+        except ValueError as e:
+            raise ConversionError(f"input {name!r}: {e}") from None
     problems, nodes = [], []
     for call in topo.calls:
         handler = HANDLERS.get(call.cls)
