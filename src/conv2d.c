@@ -280,6 +280,67 @@ static void conv_worker(const conv_job *J) {
     free(ftile);
 }
 
+/* A 1x1 convolution with stride 1, no padding and one group is a plain GEMM over
+ * the n*h*w pixels: pixel q's input is the row x + q*c. Its driver walks those
+ * pixels in tiles of mr that may span images (each output is still summed by one
+ * call in one fixed order: results are those of conv_worker, bit for bit) and
+ * steps from item to item instead of re-deriving each one: conv_worker's general
+ * per-item bookkeeping (window origins, tap pointers, chunking, reuse checks) was
+ * 13-19% of MobileNetV2's 1x1 layers with 16-32 input channels (perf, AMD EPYC
+ * Zen 4, AVX-512), where one micro-kernel call is only a few hundred cycles. */
+static int pointwise_eligible(const conv_job *J) {
+    const pci_conv_shape *s = J->s;
+    return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->pad_t == 0 && s->pad_l == 0 &&
+           s->oh == s->h && s->ow == s->w && s->groups == 1 && !J->yq && (!J->wq || J->inreg);
+}
+
+static void pointwise_worker(const conv_job *J) {
+    const pci_conv_shape *s = J->s;
+    const pci_gemm_kernels *uk = J->uk;
+    const int mr = J->mr, nblocks = J->nblocks, c_in = s->c, oc = s->oc;
+    const long total = (long)s->n * J->pixels, ntiles = (total + mr - 1) / mr, items = ntiles * nblocks;
+    const int dt = J->wq ? J->wq->dtype : PCI_DTYPE_F32;
+    const float *a[16];
+    long prev = -2, tile = 0, p0 = 0;
+    int bi = 0, rows = 0;
+#pragma omp for schedule(static) nowait
+    for (long it = 0; it < items; it++) {
+        int new_tile;
+        if (it != prev + 1) { /* this thread's first item */
+            tile = J->weights_outer ? it % ntiles : it / nblocks;
+            bi = (int)(J->weights_outer ? it / ntiles : it % nblocks);
+            new_tile = 1;
+        } else if (J->weights_outer) {
+            new_tile = 1;
+            if (++tile == ntiles) tile = 0, bi++;
+        } else {
+            new_tile = ++bi == nblocks;
+            if (new_tile) bi = 0, tile++;
+        }
+        prev = it;
+        if (new_tile) { /* rows past the end repeat the last pixel: computed, never stored */
+            p0 = tile * mr;
+            rows = (int)PCI_MIN((long)mr, total - p0);
+            for (int m = 0; m < mr; m++) a[m] = J->x + (size_t)(p0 + PCI_MIN(m, rows - 1)) * c_in;
+        }
+        const oc_block *b = &J->blocks[bi];
+        float *c = J->y + (size_t)p0 * oc + b->oc0;
+        const float *bias = J->bias ? J->bias + b->oc0 : NULL, *clamp = J->fused ? J->clamp : NULL;
+        if (J->inreg)
+            uk->fn_w[dt][b->panels](1, c_in, a, (const char *)J->wq->data + (size_t)b->panel * J->panel_stride * pci_dtype_size(dt),
+                                    J->wq->scale ? J->wq->scale + (size_t)b->panel * PCI_NR : NULL, J->panel_stride, c,
+                                    (size_t)oc, rows, b->nc, bias, 0, clamp);
+        else
+            (J->narrow ? uk->narrow : uk->fn[b->panels])(1, c_in, a, J->wpacked + b->panel * J->panel_stride,
+                                                          J->panel_stride, c, (size_t)oc, rows, b->nc, bias, 0, clamp);
+        if (!J->fused && J->act.kind != PCI_ACT_LINEAR && !pci_act_is_row(J->act)) {
+            if (b->nc == oc) pci_act_inplace(c, (size_t)rows * oc, J->act, J->isa);
+            else
+                for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * oc, b->nc, J->act, J->isa);
+        }
+    }
+}
+
 /* Which direct kernel runs a shape on an ISA: the one decision that both the
  * dispatch below and the description `pyconvinfer bench` prints read. */
 typedef enum { CONV_DEPTHWISE, CONV_THIN, CONV_THIN_AVX2, CONV_GEMM } conv_path;
@@ -409,11 +470,12 @@ static void conv2d_run(const float *x, const float *wpacked, const pci_weights *
     const conv_job job = {x, wpacked, bias, zeros, wq, y, s, uk, blocks, tl, act, clamp, panel_stride, group_stride,
                           scratch_floats, items, ntiles, tiles_per_image, pixels, nblocks, weights_outer, narrow, mr,
                           cin_g, fused, ctx.isa, inreg, yq, yq ? pci_q8_quantizer(ctx.isa) : NULL};
+    void (*const worker)(const conv_job *) = pointwise_eligible(&job) ? pointwise_worker : conv_worker;
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
-        conv_worker(&job);
+        worker(&job);
     } else {
-        conv_worker(&job);
+        worker(&job);
     }
     if (pci_act_is_row(act) && !yq) pci_activation(y, (size_t)s->n * pixels, s->oc, act, ctx);
     if (blocks != stack_blocks) free(blocks);

@@ -303,6 +303,36 @@ def test_conv2d_special_paths(case: ConvCase) -> None:
     check_conv2d(case)
 
 
+# 1x1, stride 1, no padding, one group: conv2d.c's pointwise driver, whose pixel tiles
+# run across image boundaries (35 pixels: tiles of 6 and 8 end mid-image). The same
+# kernel with one zero row of padding below takes the general driver and must give the
+# same numbers bit for bit on the rows they share, on every path, thread count, batch
+# size and weight dtype (float16 widens in registers where the ISA can); 100 outputs
+# are 4+2+1 panels, 16 the narrow kernel, 96 MobileNetV2's expand shape; relu6 fuses
+# into the store, tanh runs after it.
+@pytest.mark.parametrize("cin,cout,act", [(5, 100, "relu6"), (24, 16, "tanh"), (16, 96, "linear"),
+                                          (33, 17, "swish")])
+@pytest.mark.parametrize("weights_dtype", ["float32", "float16"])
+def test_pointwise_driver_matches_the_general_one(cin: int, cout: int, act: str, weights_dtype: str) -> None:
+    rng = rng_for("pointwise", cin, cout, act, weights_dtype)
+    x = uniform(rng, (5, 7, 5, cin))
+    kernel = uniform(rng, (1, 1, cin, cout), scale=3.0 / math.sqrt(cin))
+    bias = uniform(rng, (cout,), 0.5)
+    spec = FUSED_ACTS[act]
+    pre = ref_conv2d(x, kernel, bias, strides=(1, 1), dilation=(1, 1), padding="valid", groups=1)
+    for isa in ISAS:
+        for threads in (1, 2):
+            for b in (1, 2, 5):
+                args = dict(activation=spec, isa=isa, num_threads=threads, weights_dtype=weights_dtype)
+                got = kernels.conv2d(x[:b], kernel, bias, padding="valid", **args)
+                general = kernels.conv2d(x[:b], kernel, bias, padding=((0, 1), (0, 0)), **args)
+                assert general.shape == (b, 8, 5, cout)
+                assert_bitwise_equal(got, general[:, :7], f"pointwise {isa} threads={threads} n={b}")
+                if weights_dtype == "float32":
+                    assert_close_activated(got, pre[:b], spec, reduction=cin, scale=1.0,
+                                           err_msg=f"pointwise vs float64 {isa} n={b}")
+
+
 # The thin AVX-512 kernel (cin <= 4, cout <= 16: 16 output pixels in the lanes) has
 # variants by accumulator count (cout rounded up to 4, 6, 8 or 16), by group count (one
 # or two groups of 16 pixels per pass: output widths 7 to 40), and a plane path
