@@ -259,7 +259,7 @@ static void conv_worker(const conv_job *J) {
                                         ldc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
                                         fused && last ? clamp : NULL);
             } else {
-                (narrow ? uk->narrow : uk->fn[b->panels])(tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride,
+                (narrow ? uk->narrow : pci_ukernel_for(uk, b->panels, rows))(tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride,
                                                           c, ldc, rows, b->nc, bias ? bias + b->oc0 : NULL,
                                                           t0 > 0, fused && last ? clamp : NULL);
             }
@@ -331,7 +331,7 @@ static void pointwise_worker(const conv_job *J) {
                                     J->wq->scale ? J->wq->scale + (size_t)b->panel * PCI_NR : NULL, J->panel_stride, c,
                                     (size_t)oc, rows, b->nc, bias, 0, clamp);
         else
-            (J->narrow ? uk->narrow : uk->fn[b->panels])(1, c_in, a, J->wpacked + b->panel * J->panel_stride,
+            (J->narrow ? uk->narrow : pci_ukernel_for(uk, b->panels, rows))(1, c_in, a, J->wpacked + b->panel * J->panel_stride,
                                                           J->panel_stride, c, (size_t)oc, rows, b->nc, bias, 0, clamp);
         if (!J->fused && J->act.kind != PCI_ACT_LINEAR && !pci_act_is_row(J->act)) {
             if (b->nc == oc) pci_act_inplace(c, (size_t)rows * oc, J->act, J->isa);

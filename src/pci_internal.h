@@ -48,6 +48,7 @@ typedef void (*pci_ukernel_fn)(int ks, int kc, const float *const *a, const floa
                                size_t panel_stride, float *c, size_t ldc, int mr, int nc,
                                const float *bias, int accumulate, const float *clamp);
 
+#define PCI_MAX_MR 8 /* rows per call of any fn[] kernel (not the narrow one) */
 typedef struct {
     int mr;                 /* rows (output pixels) per call */
     int max_panels;         /* largest panel count with a kernel: 1, 2 or 4 */
@@ -69,7 +70,15 @@ typedef struct {
     void (*fn_w[PCI_DTYPE_COUNT][5])(int ks, int kc, const float *const *a, const void *w, const float *scale,
                                      size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *bias,
                                      int accumulate, const float *clamp);
+    /* tail[p][r]: fn[p] computing only rows 0..r-1 (r < mr: a layer's last, partial
+     * pixel tile), bitwise what fn[p] stores for them; NULL where absent. */
+    pci_ukernel_fn tail[5][PCI_MAX_MR];
 } pci_gemm_kernels;
+
+/* The float32 micro-kernel for a tile of `rows` output rows and `panels` panels. */
+static inline pci_ukernel_fn pci_ukernel_for(const pci_gemm_kernels *uk, int panels, int rows) {
+    return rows < uk->mr && uk->tail[panels][rows] ? uk->tail[panels][rows] : uk->fn[panels];
+}
 
 /* dst[i] = weight (off + i) widened to float32, i < n (weights.c). An int8
  * weight i is multiplied by scale[i % lanes] (a float32 product): callers

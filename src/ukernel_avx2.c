@@ -35,7 +35,7 @@ TARGET_F16C static inline __attribute__((always_inline)) __m256 wload8(const int
  * compiles to the plain loads; the others widen each weight vector in
  * registers right after its load). */
 TARGET_F16C static inline __attribute__((always_inline)) void ukernel_avx2_body(
-    const int DT, int ks, int kc, const float *const *a, const void *w, const float *scale, float *c, size_t ldc,
+    const int DT, const int R, int ks, int kc, const float *const *a, const void *w, const float *scale, float *c, size_t ldc,
     int mr, int nc, const float *bias, int accumulate, const float *clamp) {
     const __m256 sc0 = DT == PCI_DTYPE_I8 ? _mm256_loadu_ps(scale) : _mm256_setzero_ps();
     const __m256 sc1 = DT == PCI_DTYPE_I8 ? _mm256_loadu_ps(scale + 8) : _mm256_setzero_ps();
@@ -43,7 +43,7 @@ TARGET_F16C static inline __attribute__((always_inline)) void ukernel_avx2_body(
     __m256 lo[MR], hi[MR];
     if (accumulate) {
 #pragma GCC unroll 6
-        for (int m = 0; m < MR; m++) {
+        for (int m = 0; m < R; m++) {
             const float *cm = c + (size_t)PCI_MIN(m, mr - 1) * ldc; /* rows >= mr: computed, never stored */
             lo[m] = _mm256_maskload_ps(cm, m0);
             hi[m] = _mm256_maskload_ps(cm + 8, m1);
@@ -52,19 +52,22 @@ TARGET_F16C static inline __attribute__((always_inline)) void ukernel_avx2_body(
         const __m256 b0 = bias ? _mm256_maskload_ps(bias, m0) : _mm256_setzero_ps();
         const __m256 b1 = bias ? _mm256_maskload_ps(bias + 8, m1) : _mm256_setzero_ps();
 #pragma GCC unroll 6
-        for (int m = 0; m < MR; m++) lo[m] = b0, hi[m] = b1;
+        for (int m = 0; m < R; m++) lo[m] = b0, hi[m] = b1;
     }
     for (int t = 0; t < ks; t++) {
-        const float *a0 = a[t * MR + 0], *a1 = a[t * MR + 1], *a2 = a[t * MR + 2];
-        const float *a3 = a[t * MR + 3], *a4 = a[t * MR + 4], *a5 = a[t * MR + 5];
+        /* rows >= R: not read (a tail kernel's pointers past its rows may be anything) */
+        const float *a0 = a[t * MR + 0], *a1 = R > 1 ? a[t * MR + 1] : a0, *a2 = R > 2 ? a[t * MR + 2] : a0;
+        const float *a3 = R > 3 ? a[t * MR + 3] : a0, *a4 = R > 4 ? a[t * MR + 4] : a0, *a5 = R > 5 ? a[t * MR + 5] : a0;
         const size_t wt = (size_t)t * kc * 16;
         for (int k = 0; k < kc; k++) {
             const __m256 w0 = wload8(DT, w, wt + (size_t)k * 16, sc0), w1 = wload8(DT, w, wt + (size_t)k * 16 + 8, sc1);
             __m256 v;
 #define PCI_ROW(m, ptr)                              \
-    v = _mm256_broadcast_ss(ptr + k);                \
-    lo[m] = _mm256_fmadd_ps(v, w0, lo[m]);           \
-    hi[m] = _mm256_fmadd_ps(v, w1, hi[m]);
+    if ((m) < R) {                                   \
+        v = _mm256_broadcast_ss(ptr + k);            \
+        lo[m] = _mm256_fmadd_ps(v, w0, lo[m]);       \
+        hi[m] = _mm256_fmadd_ps(v, w1, hi[m]);       \
+    }
             PCI_ROW(0, a0) PCI_ROW(1, a1) PCI_ROW(2, a2) PCI_ROW(3, a3) PCI_ROW(4, a4) PCI_ROW(5, a5)
 #undef PCI_ROW
         }
@@ -72,21 +75,21 @@ TARGET_F16C static inline __attribute__((always_inline)) void ukernel_avx2_body(
     if (clamp) {
         const __m256 lo_v = _mm256_set1_ps(clamp[0]), hi_v = _mm256_set1_ps(clamp[1]);
 #pragma GCC unroll 6
-        for (int m = 0; m < MR; m++) {
+        for (int m = 0; m < R; m++) {
             lo[m] = _mm256_min_ps(_mm256_max_ps(lo[m], lo_v), hi_v);
             hi[m] = _mm256_min_ps(_mm256_max_ps(hi[m], lo_v), hi_v);
         }
     }
     if (nc == 16) {
 #pragma GCC unroll 6
-        for (int m = 0; m < MR; m++)
+        for (int m = 0; m < R; m++)
             if (m < mr) {
                 _mm256_storeu_ps(c + m * ldc, lo[m]);
                 _mm256_storeu_ps(c + m * ldc + 8, hi[m]);
             }
     } else {
 #pragma GCC unroll 6
-        for (int m = 0; m < MR; m++)
+        for (int m = 0; m < R; m++)
             if (m < mr) {
                 _mm256_maskstore_ps(c + m * ldc, m0, lo[m]);
                 _mm256_maskstore_ps(c + m * ldc + 8, m1, hi[m]);
@@ -98,8 +101,24 @@ TARGET_F16C static void ukernel_avx2_6x16(int ks, int kc, const float *const *a,
                                           size_t panel_stride, float *c, size_t ldc, int mr, int nc,
                                           const float *bias, int accumulate, const float *clamp) {
     (void)panel_stride;
-    ukernel_avx2_body(PCI_DTYPE_F32, ks, kc, a, w, NULL, c, ldc, mr, nc, bias, accumulate, clamp);
+    ukernel_avx2_body(PCI_DTYPE_F32, MR, ks, kc, a, w, NULL, c, ldc, mr, nc, bias, accumulate, clamp);
 }
+
+/* Tail kernels: R < 6 rows (a layer's last, partial pixel tile), each row computed
+ * in exactly ukernel_avx2_6x16's order (see ukernel_avx512.c). */
+#define PCI_DEFINE_TAIL(R)                                                                                   \
+    TARGET_F16C static void ukernel_avx2_##R##x16(int ks, int kc, const float *const *a, const float *w,     \
+                                                  size_t ps, float *c, size_t ldc, int mr, int nc,           \
+                                                  const float *bias, int accumulate, const float *clamp) {   \
+        (void)ps;                                                                                            \
+        ukernel_avx2_body(PCI_DTYPE_F32, R, ks, kc, a, w, NULL, c, ldc, mr, nc, bias, accumulate, clamp);   \
+    }
+PCI_DEFINE_TAIL(1)
+PCI_DEFINE_TAIL(2)
+PCI_DEFINE_TAIL(3)
+PCI_DEFINE_TAIL(4)
+PCI_DEFINE_TAIL(5)
+#undef PCI_DEFINE_TAIL
 
 #define PCI_DEFINE_KERNEL_W(DT, NAME)                                                                        \
     TARGET_F16C static void ukernel_avx2_##NAME##_6x16(int ks, int kc, const float *const *a, const void *w, \
@@ -107,7 +126,7 @@ TARGET_F16C static void ukernel_avx2_6x16(int ks, int kc, const float *const *a,
                                                        int mr, int nc, const float *bias, int accumulate,    \
                                                        const float *clamp) {                                 \
         (void)ps;                                                                                            \
-        ukernel_avx2_body(DT, ks, kc, a, w, scale, c, ldc, mr, nc, bias, accumulate, clamp);                 \
+        ukernel_avx2_body(DT, MR, ks, kc, a, w, scale, c, ldc, mr, nc, bias, accumulate, clamp);                 \
     }
 PCI_DEFINE_KERNEL_W(PCI_DTYPE_F16, f16)
 PCI_DEFINE_KERNEL_W(PCI_DTYPE_BF16, bf16)
@@ -176,5 +195,6 @@ const pci_gemm_kernels pci_gemm_avx2 = {
     MR, 1, {NULL, ukernel_avx2_6x16, NULL, NULL, NULL}, 0, NULL, gemv_avx2_16, gemv_w_avx2_16,
     {[PCI_DTYPE_F16] = {NULL, ukernel_avx2_f16_6x16, NULL, NULL, NULL},
      [PCI_DTYPE_BF16] = {NULL, ukernel_avx2_bf16_6x16, NULL, NULL, NULL},
-     [PCI_DTYPE_I8] = {NULL, ukernel_avx2_i8_6x16, NULL, NULL, NULL}}};
+     [PCI_DTYPE_I8] = {NULL, ukernel_avx2_i8_6x16, NULL, NULL, NULL}},
+    {{NULL}, {NULL, ukernel_avx2_1x16, ukernel_avx2_2x16, ukernel_avx2_3x16, ukernel_avx2_4x16, ukernel_avx2_5x16}}};
 #endif

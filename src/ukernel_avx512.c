@@ -24,11 +24,13 @@ TARGET static inline __attribute__((always_inline)) __m512 wload(const int DT, c
 /* The 6 x (16 P) accumulators are named variables, not an array: GCC keeps an array
  * of 24 vectors in memory (too large to split into registers), so each call stored
  * and reloaded all of them twice around the main loop, 40% of a K = 16 call's time
- * (MobileNetV2's 1x1 layers; AMD EPYC Zen 4, perf annotate). P (1, 2 or 4) is a compile-time constant: the unused
- * panels' code folds away. */
+ * (MobileNetV2's 1x1 layers; AMD EPYC Zen 4, perf annotate). P (1, 2 or 4) and R (rows
+ * computed: 6, or fewer in a tail kernel) are compile-time constants: the unused
+ * panels' and rows' code folds away. */
 #define PCI_ACC_ROW(m) __m512 c##m##0 = z, c##m##1 = z, c##m##2 = z, c##m##3 = z;
 #define PCI_INIT_ROW(m)                                                                                    \
-    if (accumulate) {                                                                                      \
+    if ((m) >= R) { /* a tail kernel's rows past R: never used */                                       \
+    } else if (accumulate) {                                                                               \
         if ((m) < mr) {                                                                                    \
             c##m##0 = _mm512_maskz_loadu_ps(k0, c + (m) * ldc);                                            \
             if (P > 1) c##m##1 = _mm512_maskz_loadu_ps(k1, c + (m) * ldc + 16);                            \
@@ -39,7 +41,7 @@ TARGET static inline __attribute__((always_inline)) __m512 wload(const int DT, c
         c##m##0 = b0, c##m##1 = b1, c##m##2 = b2, c##m##3 = b3;                                            \
     }
 #define PCI_FMA_ROW(m)                                                                                     \
-    {                                                                                                      \
+    if ((m) < R) {                                                                                         \
         const __m512 v = _mm512_set1_ps(a##m[k]);                                                          \
         c##m##0 = _mm512_fmadd_ps(v, w0, c##m##0);                                                         \
         if (P > 1) c##m##1 = _mm512_fmadd_ps(v, w1, c##m##1);                                              \
@@ -48,12 +50,14 @@ TARGET static inline __attribute__((always_inline)) __m512 wload(const int DT, c
     }
 #define PCI_CLAMP(x) x = _mm512_min_ps(_mm512_max_ps(x, lo), hi)
 #define PCI_CLAMP_ROW(m)                                                                                   \
-    PCI_CLAMP(c##m##0);                                                                                    \
-    if (P > 1) PCI_CLAMP(c##m##1);                                                                         \
-    if (P > 2) PCI_CLAMP(c##m##2);                                                                         \
-    if (P > 3) PCI_CLAMP(c##m##3);
+    if ((m) < R) {                                                                                         \
+        PCI_CLAMP(c##m##0);                                                                                \
+        if (P > 1) PCI_CLAMP(c##m##1);                                                                     \
+        if (P > 2) PCI_CLAMP(c##m##2);                                                                     \
+        if (P > 3) PCI_CLAMP(c##m##3);                                                                     \
+    }
 #define PCI_STORE_ROW(m)                                                                                   \
-    if ((m) < mr) {                                                                                        \
+    if ((m) < R && (m) < mr) {                                                                             \
         _mm512_mask_storeu_ps(c + (m) * ldc, k0, c##m##0);                                                 \
         if (P > 1) _mm512_mask_storeu_ps(c + (m) * ldc + 16, k1, c##m##1);                                 \
         if (P > 2) _mm512_mask_storeu_ps(c + (m) * ldc + 32, k2, c##m##2);                                 \
@@ -72,7 +76,7 @@ static inline __mmask16 panel_mask(int nc, int p) {
  * compiles to exactly the loads it always had; the others widen each weight
  * vector in registers right after its load (one conversion per 6 rows of FMAs). */
 TARGET static inline __attribute__((always_inline)) void ukernel_avx512_body(
-    const int DT, const int P, int ks, int kc, const float *const *a, const void *w, const float *scale,
+    const int DT, const int P, const int R, int ks, int kc, const float *const *a, const void *w, const float *scale,
     size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *bias, int accumulate, const float *clamp) {
     const __m512 z = _mm512_setzero_ps();
     __m512 sc[4];
@@ -85,8 +89,9 @@ TARGET static inline __attribute__((always_inline)) void ukernel_avx512_body(
     PCI_ROWS(PCI_ACC_ROW)
     PCI_ROWS(PCI_INIT_ROW)
     for (int t = 0; t < ks; t++) {
-        const float *a0 = a[t * MR + 0], *a1 = a[t * MR + 1], *a2 = a[t * MR + 2];
-        const float *a3 = a[t * MR + 3], *a4 = a[t * MR + 4], *a5 = a[t * MR + 5];
+        /* rows >= R: not read (a tail kernel's pointers past its rows may be anything) */
+        const float *a0 = a[t * MR + 0], *a1 = R > 1 ? a[t * MR + 1] : a0, *a2 = R > 2 ? a[t * MR + 2] : a0;
+        const float *a3 = R > 3 ? a[t * MR + 3] : a0, *a4 = R > 4 ? a[t * MR + 4] : a0, *a5 = R > 5 ? a[t * MR + 5] : a0;
         const size_t wt = (size_t)t * kc * 16;
         for (int k = 0; k < kc; k++) {
             const size_t e = wt + (size_t)k * 16;
@@ -116,19 +121,39 @@ TARGET static inline __attribute__((always_inline)) void ukernel_avx512_body(
                                             const float *w, size_t ps, float *c, size_t ldc,   \
                                             int mr, int nc, const float *bias, int accumulate,  \
                                             const float *clamp) {                              \
-        ukernel_avx512_body(PCI_DTYPE_F32, P, ks, kc, a, w, NULL, ps, c, ldc, mr, nc, bias, accumulate, clamp); \
+        ukernel_avx512_body(PCI_DTYPE_F32, P, MR, ks, kc, a, w, NULL, ps, c, ldc, mr, nc, bias, accumulate, clamp); \
     }
 PCI_DEFINE_KERNEL(1)
 PCI_DEFINE_KERNEL(2)
 PCI_DEFINE_KERNEL(4)
 #undef PCI_DEFINE_KERNEL
 
+/* The last pixel tile of a layer often has fewer than 6 rows: a 7x7 layer (49
+ * pixels, MobileNetV2's and EfficientNet's last stages) ends with a 1-row tile, on
+ * which the full kernel would spend 6 rows of FMAs (9% of the layer). These compute
+ * R rows only, each row in exactly the full kernel's order. */
+#define PCI_DEFINE_TAIL(P, R)                                                                        \
+    TARGET static void ukernel_avx512_##R##x##P(int ks, int kc, const float *const *a, const float *w, \
+                                               size_t ps, float *c, size_t ldc, int mr, int nc,        \
+                                               const float *bias, int accumulate, const float *clamp) { \
+        ukernel_avx512_body(PCI_DTYPE_F32, P, R, ks, kc, a, w, NULL, ps, c, ldc, mr, nc, bias, accumulate, clamp); \
+    }
+#define PCI_DEFINE_TAILS(P) PCI_DEFINE_TAIL(P, 1) PCI_DEFINE_TAIL(P, 2) PCI_DEFINE_TAIL(P, 3) \
+    PCI_DEFINE_TAIL(P, 4) PCI_DEFINE_TAIL(P, 5)
+PCI_DEFINE_TAILS(1)
+PCI_DEFINE_TAILS(2)
+PCI_DEFINE_TAILS(4)
+#undef PCI_DEFINE_TAILS
+#undef PCI_DEFINE_TAIL
+#define PCI_TAILS(P) {NULL, ukernel_avx512_1x##P, ukernel_avx512_2x##P, ukernel_avx512_3x##P, ukernel_avx512_4x##P, \
+                      ukernel_avx512_5x##P}
+
 #define PCI_DEFINE_KERNEL_W(DT, NAME, P)                                                                      \
     TARGET static void ukernel_avx512_##NAME##_6x##P(int ks, int kc, const float *const *a, const void *w,   \
                                                      const float *scale, size_t ps, float *c, size_t ldc,     \
                                                      int mr, int nc, const float *bias, int accumulate,       \
                                                      const float *clamp) {                                    \
-        ukernel_avx512_body(DT, P, ks, kc, a, w, scale, ps, c, ldc, mr, nc, bias, accumulate, clamp);        \
+        ukernel_avx512_body(DT, P, MR, ks, kc, a, w, scale, ps, c, ldc, mr, nc, bias, accumulate, clamp);        \
     }
 #define PCI_DEFINE_KERNELS_W(DT, NAME) PCI_DEFINE_KERNEL_W(DT, NAME, 1) PCI_DEFINE_KERNEL_W(DT, NAME, 2) \
     PCI_DEFINE_KERNEL_W(DT, NAME, 4)
@@ -227,5 +252,7 @@ const pci_gemm_kernels pci_gemm_avx512 = {
     gemv_avx512_16, gemv_w_avx512_16,
     {[PCI_DTYPE_F16] = {NULL, ukernel_avx512_f16_6x1, ukernel_avx512_f16_6x2, NULL, ukernel_avx512_f16_6x4},
      [PCI_DTYPE_BF16] = {NULL, ukernel_avx512_bf16_6x1, ukernel_avx512_bf16_6x2, NULL, ukernel_avx512_bf16_6x4},
-     [PCI_DTYPE_I8] = {NULL, ukernel_avx512_i8_6x1, ukernel_avx512_i8_6x2, NULL, ukernel_avx512_i8_6x4}}};
+     [PCI_DTYPE_I8] = {NULL, ukernel_avx512_i8_6x1, ukernel_avx512_i8_6x2, NULL, ukernel_avx512_i8_6x4}},
+    {{NULL}, PCI_TAILS(1), PCI_TAILS(2), {NULL}, PCI_TAILS(4)}};
+#undef PCI_TAILS
 #endif

@@ -333,6 +333,28 @@ def test_pointwise_driver_matches_the_general_one(cin: int, cout: int, act: str,
                                            err_msg=f"pointwise vs float64 {isa} n={b}")
 
 
+# A layer's last pixel tile with r < 6 rows runs a tail micro-kernel (AVX-512, AVX2) that
+# computes those r rows only. A pixel's outputs must not depend on where it lands: the
+# image of 6 + r pixels rolled so that its last r pixels come first (a full tile) gives
+# them bit for bit. 40 outputs: panels 2+1 on AVX-512 (oc 40 = 32 + 8), 3 of the AVX2
+# kernel; 80: 4+1; 17: two panels, the second masked.
+@pytest.mark.parametrize("cout", [40, 80, 17])
+@pytest.mark.parametrize("r", [1, 2, 3, 4, 5])
+def test_partial_last_tile_matches_a_full_tile(r: int, cout: int) -> None:
+    rng = rng_for("tail", r, cout)
+    cin = 19
+    x = uniform(rng, (1, 1, 6 + r, cin))
+    kernel = uniform(rng, (1, 1, cin, cout), scale=3.0 / math.sqrt(cin))
+    bias = uniform(rng, (cout,), 0.5)
+    rolled = np.ascontiguousarray(np.roll(x, -6, axis=2))  # pixels 6.. first
+    for isa in ISAS:
+        for act in ("relu6", None):
+            got = kernels.conv2d(x, kernel, bias, activation=act, isa=isa, num_threads=1)
+            full = kernels.conv2d(rolled, kernel, bias, activation=act, isa=isa, num_threads=1)
+            assert_bitwise_equal(got[:, :, 6:], full[:, :, :r], f"tail of {r} rows, {isa}, {act}")
+            assert_bitwise_equal(got[:, :, :6], full[:, :, r:], f"full tile, {isa}, {act}")
+
+
 # The thin AVX-512 kernel (cin <= 4, cout <= 16: 16 output pixels in the lanes) has
 # variants by accumulator count (cout rounded up to 4, 6, 8 or 16), by group count (one
 # or two groups of 16 pixels per pass: output widths 7 to 40), and a plane path
