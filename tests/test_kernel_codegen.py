@@ -56,4 +56,5 @@ def test_x86_gemm_kernels_keep_their_accumulators_in_registers() -> None:
     spills = {k: sum(bool(STACK_VECTOR.search(line)) for line in functions[k]) for k in KERNELS}
     assert all(n <= LIMITS.get(k, LIMIT) for k, n in spills.items()), (
         f"vector moves to or from the stack per kernel (at most {LIMIT}, {LIMITS}): {spills}; "
-        "src/ukernel_avx512.c keeps its accumulators in named variables for this (src/ukernel_avx2.c: constant trip counts)")
+        "src/ukernel_avx512.c keeps its accumulators in named variables for this "
+        "(src/ukernel_avx2.c: constant trip counts)")
