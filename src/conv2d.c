@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pci_internal.h"
+#include "work_share.h"
 
 void pci_conv2d_ref(const float *x, const float *kernel, const float *bias, float *y,
                     const pci_conv_shape *s, pci_act act) {
@@ -161,6 +162,7 @@ typedef struct {
     int inreg; /* wq widened in registers by the ISA's fn_w micro-kernels (no buffer) */
     const pci_q8_out *yq; /* uint8 output (y NULL): each item's floats in a tile, quantized from there */
     pci_q8_quantize_fn quantize;
+    pci_share *share; /* the items' split over the threads (work_share.h) */
 } conv_job;
 
 /* Called inside a parallel region (the orphaned `omp for` splits the items) or
@@ -174,7 +176,7 @@ static void conv_worker(const conv_job *J) {
     const tap_layout tl = J->tl;
     const pci_act act = J->act;
     const size_t panel_stride = J->panel_stride, group_stride = J->group_stride, scratch_floats = J->scratch_floats;
-    const long items = J->items, ntiles = J->ntiles, tiles_per_image = J->tiles_per_image, pixels = J->pixels;
+    const long ntiles = J->ntiles, tiles_per_image = J->tiles_per_image, pixels = J->pixels;
     const int nblocks = J->nblocks, weights_outer = J->weights_outer, narrow = J->narrow, mr = J->mr;
     const int cin_g = J->cin_g, fused = J->fused;
     const float *a[PCI_TAP_CHUNK * 16];
@@ -201,8 +203,9 @@ static void conv_worker(const conv_job *J) {
     const int single_chunk = tl.ntaps <= PCI_TAP_CHUNK;
     long filled_tile = -1;
     int filled_g = -1, ih0[16], iw0[16];
-#pragma omp for schedule(static) nowait
-    for (long it = 0; it < items; it++) {
+    const int tid = pci_share_thread();
+    for (long lo, hi; pci_share_next(J->share, tid, &lo, &hi);)
+    for (long it = lo; it < hi; it++) {
         const long tile = weights_outer ? it % ntiles : it / nblocks;
         const oc_block *b = &blocks[weights_outer ? it / ntiles : it % nblocks];
         const int n = (int)(tile / tiles_per_image);
@@ -298,13 +301,14 @@ static void pointwise_worker(const conv_job *J) {
     const pci_conv_shape *s = J->s;
     const pci_gemm_kernels *uk = J->uk;
     const int mr = J->mr, nblocks = J->nblocks, c_in = s->c, oc = s->oc;
-    const long total = (long)s->n * J->pixels, ntiles = (total + mr - 1) / mr, items = ntiles * nblocks;
+    const long total = (long)s->n * J->pixels, ntiles = (total + mr - 1) / mr;
     const int dt = J->wq ? J->wq->dtype : PCI_DTYPE_F32;
     const float *a[16];
     long prev = -2, tile = 0, p0 = 0;
     int bi = 0, rows = 0;
-#pragma omp for schedule(static) nowait
-    for (long it = 0; it < items; it++) {
+    const int tid = pci_share_thread();
+    for (long lo, hi; pci_share_next(J->share, tid, &lo, &hi);)
+    for (long it = lo; it < hi; it++) {
         int new_tile;
         if (it != prev + 1) { /* this thread's first item */
             tile = J->weights_outer ? it % ntiles : it / nblocks;
@@ -462,15 +466,23 @@ static void conv2d_run(const float *x, const float *wpacked, const pci_weights *
     for (int p = 1; inreg && p <= uk->max_panels; p <<= 1) inreg = uk->fn_w[wq->dtype][p] != NULL;
     const int weights_outer = (double)s->kh * s->kw * s->c * cout_g * 4.0 > 1.0e6 || (wq && !inreg); /* see conv_worker */
     const long items = ntiles * nblocks;
-    const int nt = pci_threads_for(ctx, (double)ntiles * mr * s->oc * ks * cin_g);
+    int nt = pci_threads_for(ctx, (double)ntiles * mr * s->oc * ks * cin_g);
     const size_t scratch_floats = tl.row_mode ? (size_t)PCI_MIN(tl.ntaps, PCI_TAP_CHUNK) * mr * tl.kc : 0;
     float clamp[2];
     const int fused = pci_act_as_clamp(act, clamp);
 
-    const conv_job job = {x, wpacked, bias, zeros, wq, y, s, uk, blocks, tl, act, clamp, panel_stride, group_stride,
-                          scratch_floats, items, ntiles, tiles_per_image, pixels, nblocks, weights_outer, narrow, mr,
-                          cin_g, fused, ctx.isa, inreg, yq, yq ? pci_q8_quantizer(ctx.isa) : NULL};
+    pci_share share;
+    conv_job job = {x, wpacked, bias, zeros, wq, y, s, uk, blocks, tl, act, clamp, panel_stride, group_stride,
+                    scratch_floats, items, ntiles, tiles_per_image, pixels, nblocks, weights_outer, narrow, mr,
+                    cin_g, fused, ctx.isa, inreg, yq, yq ? pci_q8_quantizer(ctx.isa) : NULL, &share};
     void (*const worker)(const conv_job *) = pointwise_eligible(&job) ? pointwise_worker : conv_worker;
+    if (worker == pointwise_worker) { /* its tiles run across images */
+        const long total = (long)s->n * pixels;
+        job.items = (total + mr - 1) / mr * nblocks;
+    }
+    nt = PCI_MIN(nt, PCI_SHARE_MAX_THREADS);
+    if (!pci_share_fits(job.items, nt)) nt = 1; /* 2^31 tiles: an output of > 800 GB, refused long before */
+    pci_share_init(&share, job.items, nt);
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
         worker(&job);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "pci_internal.h"
+#include "work_share.h"
 
 /* Weight of a depthwise MAC against the GEMM MACs pci_threads_for counts. */
 #define DW_COST_PER_MAC 8.0
@@ -95,6 +96,7 @@ typedef struct {
     int isa; /* of the activation path */
     long rows;
     int ow_lo, ow_hi; /* output columns whose window lies inside the image sideways */
+    pci_share *share; /* the rows' split over the threads (work_share.h) */
 } dw_job;
 
 /* Output columns [lo, hi) whose every tap column is inside [0, w). */
@@ -124,8 +126,9 @@ static void dw_worker(const dw_job *J) {
     int *rows_i = small ? stack_rows_i : malloc(sizeof(int) * (size_t)kh);
     float *expanded = dm > 1 ? malloc(sizeof(float) * (size_t)kh * s->w * oc) : NULL;
     const int ok = xt && rows_i && (dm == 1 || expanded);
-#pragma omp for schedule(static) nowait
-    for (long r = 0; r < J->rows; r++) {
+    const int tid = pci_share_thread();
+    for (long lo, hi; pci_share_next(J->share, tid, &lo, &hi);)
+    for (long r = lo; r < hi; r++) {
         if (!ok) continue;
         const int n = (int)(r / s->oh), oh = (int)(r % s->oh);
         float *yrow = J->y + (size_t)r * s->ow * oc;
@@ -187,15 +190,18 @@ void pci_conv2d_depthwise(const float *x, const float *w, const float *bias, flo
     const int fused = pci_act_as_clamp(act, clamp);
     /* The row kernel: stride 1, dilation 1 sideways, 3 or 5 columns; kh <= 64 (xr / wr on the stack). */
     const int row_shape = s->sw == 1 && s->dw == 1 && (s->kw == 3 || s->kw == 5) && s->kh <= 64;
+    pci_share share;
     dw_job job = {x, w, bias, fused ? clamp : NULL, y, s, pci_dw_tile_for(ctx.isa),
-                  row_shape ? dw_rows_for(ctx.isa) : NULL, act, ctx.isa, (long)s->n * s->oh, 0, 0};
+                  row_shape ? dw_rows_for(ctx.isa) : NULL, act, ctx.isa, (long)s->n * s->oh, 0, 0, &share};
     interior_columns(s, &job.ow_lo, &job.ow_hi);
     /* A depthwise multiply-add costs several times a GEMM one (each input value
      * feeds kh*kw outputs at most, so loads and stores bound it): MobileNetV2's
      * 28x28x192 layer (1.4 M MACs) takes ~50 us on one thread, far above the
      * cost of a parallel region, yet sits below the GEMM threshold. */
     const double work = (double)job.rows * s->ow * s->oc * s->kh * s->kw * DW_COST_PER_MAC;
-    const int nt = pci_threads_for(ctx, work);
+    int nt = PCI_MIN(pci_threads_for(ctx, work), PCI_SHARE_MAX_THREADS);
+    if (!pci_share_fits(job.rows, nt)) nt = 1; /* 2^31 output rows: refused long before */
+    pci_share_init(&share, job.rows, nt);
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
         dw_worker(&job);

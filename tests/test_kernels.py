@@ -1066,6 +1066,26 @@ def test_threads_conv2d_thin(isa: str) -> None:
                                                isa=isa), "thin same, 3 channels")
 
 
+@pytest.mark.parametrize("threads", [7, 100])
+def test_threads_taking_work_from_each_other(threads: int) -> None:
+    """src/work_share.h: a thread done with its own range takes items from the back of the
+    others'. More threads than the 2 cores (so some start late and their ranges are taken)
+    and, at 100 (capped to 64), more threads than items: each item still runs once, bitwise
+    as on one thread, in every run."""
+    rng = rng_for("thr-steal")
+    cases = [
+        ("pointwise", uniform(rng, (3, 7, 7, 96)), uniform(rng, (1, 1, 96, 1024), 0.1), {}),
+        ("general", uniform(rng, (1, 20, 20, 32)), uniform(rng, (3, 3, 32, 200), 0.1), {"padding": "same"}),
+        ("depthwise", uniform(rng, (1, 7, 9, 2048)), uniform(rng, (3, 3, 1, 2048)), {"padding": "same",
+                                                                                    "groups": 2048}),
+    ]
+    for what, x, k, kw in cases:
+        base = kernels.conv2d(x, k, None, activation="relu6", num_threads=1, **kw)
+        for _ in range(5):
+            got = kernels.conv2d(x, k, None, activation="relu6", num_threads=threads, **kw)
+            assert_bitwise_equal(got, base, f"{what}: num_threads={threads} vs 1")
+
+
 def test_threads_depthwise() -> None:
     rng = rng_for("thr-dw")
     x, k = uniform(rng, (2, 64, 64, 64)), uniform(rng, (3, 3, 1, 128))
