@@ -165,7 +165,7 @@ typedef struct {
     pci_share *share; /* the items' split over the threads (work_share.h) */
 } conv_job;
 
-/* Called inside a parallel region (the orphaned `omp for` splits the items) or
+/* Called inside a parallel region (pci_share_next hands each thread its items) or
  * directly on one thread (no OpenMP region at all). */
 static void conv_worker(const conv_job *J) {
     const float *x = J->x, *wpacked = J->wpacked, *bias = J->bias, *zeros = J->zeros, *clamp = J->clamp;
@@ -262,9 +262,9 @@ static void conv_worker(const conv_job *J) {
                                         ldc, rows, b->nc, bias ? bias + b->oc0 : NULL, t0 > 0,
                                         fused && last ? clamp : NULL);
             } else {
-                (narrow ? uk->narrow : pci_ukernel_for(uk, b->panels, rows))(tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride,
-                                                          c, ldc, rows, b->nc, bias ? bias + b->oc0 : NULL,
-                                                          t0 > 0, fused && last ? clamp : NULL);
+                const pci_ukernel_fn fn = narrow ? uk->narrow : pci_ukernel_for(uk, b->panels, rows);
+                fn(tn, tl.kc, a, wb + (size_t)t0 * tl.kc * PCI_NR, panel_stride, c, ldc, rows, b->nc,
+                   bias ? bias + b->oc0 : NULL, t0 > 0, fused && last ? clamp : NULL);
             }
         }
         filled_tile = tile, filled_g = b->g;
@@ -310,7 +310,7 @@ static void pointwise_worker(const conv_job *J) {
     for (long lo, hi; pci_share_next(J->share, tid, &lo, &hi);)
     for (long it = lo; it < hi; it++) {
         int new_tile;
-        if (it != prev + 1) { /* this thread's first item */
+        if (it != prev + 1) { /* the first item of a chunk not following this thread's last */
             tile = J->weights_outer ? it % ntiles : it / nblocks;
             bi = (int)(J->weights_outer ? it / ntiles : it % nblocks);
             new_tile = 1;
@@ -330,13 +330,15 @@ static void pointwise_worker(const conv_job *J) {
         const oc_block *b = &J->blocks[bi];
         float *c = J->y + (size_t)p0 * oc + b->oc0;
         const float *bias = J->bias ? J->bias + b->oc0 : NULL, *clamp = J->fused ? J->clamp : NULL;
-        if (J->inreg)
-            uk->fn_w[dt][b->panels](1, c_in, a, (const char *)J->wq->data + (size_t)b->panel * J->panel_stride * pci_dtype_size(dt),
+        const size_t first = (size_t)b->panel * J->panel_stride; /* element of the block's first weight */
+        if (J->inreg) {
+            uk->fn_w[dt][b->panels](1, c_in, a, (const char *)J->wq->data + first * pci_dtype_size(dt),
                                     J->wq->scale ? J->wq->scale + (size_t)b->panel * PCI_NR : NULL, J->panel_stride, c,
                                     (size_t)oc, rows, b->nc, bias, 0, clamp);
-        else
-            (J->narrow ? uk->narrow : pci_ukernel_for(uk, b->panels, rows))(1, c_in, a, J->wpacked + b->panel * J->panel_stride,
-                                                          J->panel_stride, c, (size_t)oc, rows, b->nc, bias, 0, clamp);
+        } else {
+            const pci_ukernel_fn fn = J->narrow ? uk->narrow : pci_ukernel_for(uk, b->panels, rows);
+            fn(1, c_in, a, J->wpacked + first, J->panel_stride, c, (size_t)oc, rows, b->nc, bias, 0, clamp);
+        }
         if (!J->fused && J->act.kind != PCI_ACT_LINEAR && !pci_act_is_row(J->act)) {
             if (b->nc == oc) pci_act_inplace(c, (size_t)rows * oc, J->act, J->isa);
             else

@@ -57,7 +57,8 @@ TARGET_F16C static inline __attribute__((always_inline)) void ukernel_avx2_body(
     for (int t = 0; t < ks; t++) {
         /* rows >= R: not read (a tail kernel's pointers past its rows may be anything) */
         const float *a0 = a[t * MR + 0], *a1 = R > 1 ? a[t * MR + 1] : a0, *a2 = R > 2 ? a[t * MR + 2] : a0;
-        const float *a3 = R > 3 ? a[t * MR + 3] : a0, *a4 = R > 4 ? a[t * MR + 4] : a0, *a5 = R > 5 ? a[t * MR + 5] : a0;
+        const float *a3 = R > 3 ? a[t * MR + 3] : a0, *a4 = R > 4 ? a[t * MR + 4] : a0;
+        const float *a5 = R > 5 ? a[t * MR + 5] : a0;
         const size_t wt = (size_t)t * kc * 16;
         for (int k = 0; k < kc; k++) {
             const __m256 w0 = wload8(DT, w, wt + (size_t)k * 16, sc0), w1 = wload8(DT, w, wt + (size_t)k * 16 + 8, sc1);
