@@ -144,6 +144,16 @@ static void fill_taps(const pci_conv_shape *s, tap_layout tl, const float *xg, c
     }
 }
 
+/* An activation not fused into the micro-kernel, on one item's rows x nc outputs
+ * (ldc apart); row activations (softmax...) run after the whole layer instead. */
+static void block_activation(float *c, size_t ldc, int rows, int nc, pci_act act, int isa) {
+    if (act.kind == PCI_ACT_LINEAR || pci_act_is_row(act)) return;
+    if ((size_t)nc == ldc) /* the block spans the row: its rows are contiguous */
+        pci_act_inplace(c, (size_t)rows * ldc, act, isa);
+    else
+        for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * ldc, (size_t)nc, act, isa);
+}
+
 /* Everything one thread needs to run its share of a convolution's work items. */
 typedef struct {
     const float *x, *wpacked, *bias, *zeros;
@@ -268,12 +278,7 @@ static void conv_worker(const conv_job *J) {
             }
         }
         filled_tile = tile, filled_g = b->g;
-        if (!fused && act.kind != PCI_ACT_LINEAR && !pci_act_is_row(act)) {
-            if (b->nc == (int)ldc) /* the block spans the row: its rows are contiguous */
-                pci_act_inplace(c, (size_t)rows * ldc, act, J->isa);
-            else
-                for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * ldc, b->nc, act, J->isa);
-        }
+        if (!fused) block_activation(c, ldc, rows, b->nc, act, J->isa);
         if (J->yq) /* the next layer's quantizer, on the same floats it would read */
             pci_q8_quantize_tile(J->quantize, c, ldc, rows, b->nc, J->yq->inv, J->yq->zp, J->yq->y + first_out,
                                  (size_t)s->oc);
@@ -301,7 +306,7 @@ static void pointwise_worker(const conv_job *J) {
     const pci_conv_shape *s = J->s;
     const pci_gemm_kernels *uk = J->uk;
     const int mr = J->mr, nblocks = J->nblocks, c_in = s->c, oc = s->oc;
-    const long total = (long)s->n * J->pixels, ntiles = (total + mr - 1) / mr;
+    const long total = (long)s->n * J->pixels, ntiles = J->ntiles; /* tiles of all images' pixels */
     const int dt = J->wq ? J->wq->dtype : PCI_DTYPE_F32;
     const float *a[16];
     long prev = -2, tile = 0, p0 = 0;
@@ -339,11 +344,7 @@ static void pointwise_worker(const conv_job *J) {
             const pci_ukernel_fn fn = J->narrow ? uk->narrow : pci_ukernel_for(uk, b->panels, rows);
             fn(1, c_in, a, J->wpacked + first, J->panel_stride, c, (size_t)oc, rows, b->nc, bias, 0, clamp);
         }
-        if (!J->fused && J->act.kind != PCI_ACT_LINEAR && !pci_act_is_row(J->act)) {
-            if (b->nc == oc) pci_act_inplace(c, (size_t)rows * oc, J->act, J->isa);
-            else
-                for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * oc, b->nc, J->act, J->isa);
-        }
+        if (!J->fused) block_activation(c, (size_t)oc, rows, b->nc, J->act, J->isa);
     }
 }
 
@@ -468,7 +469,7 @@ static void conv2d_run(const float *x, const float *wpacked, const pci_weights *
     for (int p = 1; inreg && p <= uk->max_panels; p <<= 1) inreg = uk->fn_w[wq->dtype][p] != NULL;
     const int weights_outer = (double)s->kh * s->kw * s->c * cout_g * 4.0 > 1.0e6 || (wq && !inreg); /* see conv_worker */
     const long items = ntiles * nblocks;
-    int nt = pci_threads_for(ctx, (double)ntiles * mr * s->oc * ks * cin_g);
+    const int nt_wanted = pci_threads_for(ctx, (double)ntiles * mr * s->oc * ks * cin_g);
     const size_t scratch_floats = tl.row_mode ? (size_t)PCI_MIN(tl.ntaps, PCI_TAP_CHUNK) * mr * tl.kc : 0;
     float clamp[2];
     const int fused = pci_act_as_clamp(act, clamp);
@@ -479,12 +480,10 @@ static void conv2d_run(const float *x, const float *wpacked, const pci_weights *
                     cin_g, fused, ctx.isa, inreg, yq, yq ? pci_q8_quantizer(ctx.isa) : NULL, &share};
     void (*const worker)(const conv_job *) = pointwise_eligible(&job) ? pointwise_worker : conv_worker;
     if (worker == pointwise_worker) { /* its tiles run across images */
-        const long total = (long)s->n * pixels;
-        job.items = (total + mr - 1) / mr * nblocks;
+        job.ntiles = ((long)s->n * pixels + mr - 1) / mr;
+        job.items = job.ntiles * nblocks;
     }
-    nt = PCI_MIN(nt, PCI_SHARE_MAX_THREADS);
-    if (!pci_share_fits(job.items, nt)) nt = 1; /* 2^31 tiles: an output of > 800 GB, refused long before */
-    pci_share_init(&share, job.items, nt);
+    const int nt = pci_share_init(&share, job.items, nt_wanted);
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
         worker(&job);

@@ -199,9 +199,7 @@ void pci_conv2d_depthwise(const float *x, const float *w, const float *bias, flo
      * 28x28x192 layer (1.4 M MACs) takes ~50 us on one thread, far above the
      * cost of a parallel region, yet sits below the GEMM threshold. */
     const double work = (double)job.rows * s->ow * s->oc * s->kh * s->kw * DW_COST_PER_MAC;
-    int nt = PCI_MIN(pci_threads_for(ctx, work), PCI_SHARE_MAX_THREADS);
-    if (!pci_share_fits(job.rows, nt)) nt = 1; /* 2^31 output rows: refused long before */
-    pci_share_init(&share, job.rows, nt);
+    const int nt = pci_share_init(&share, job.rows, pci_threads_for(ctx, work));
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
         dw_worker(&job);

@@ -35,8 +35,8 @@ TARGET_F16C static inline __attribute__((always_inline)) __m256 wload8(const int
  * compiles to the plain loads; the others widen each weight vector in
  * registers right after its load). */
 TARGET_F16C static inline __attribute__((always_inline)) void ukernel_avx2_body(
-    const int DT, const int R, int ks, int kc, const float *const *a, const void *w, const float *scale, float *c, size_t ldc,
-    int mr, int nc, const float *bias, int accumulate, const float *clamp) {
+    const int DT, const int R, int ks, int kc, const float *const *a, const void *w, const float *scale, float *c,
+    size_t ldc, int mr, int nc, const float *bias, int accumulate, const float *clamp) {
     const __m256 sc0 = DT == PCI_DTYPE_I8 ? _mm256_loadu_ps(scale) : _mm256_setzero_ps();
     const __m256 sc1 = DT == PCI_DTYPE_I8 ? _mm256_loadu_ps(scale + 8) : _mm256_setzero_ps();
     const __m256i m0 = lanes_below(nc), m1 = lanes_below(nc - 8);
@@ -127,7 +127,7 @@ PCI_DEFINE_TAIL(5)
                                                        int mr, int nc, const float *bias, int accumulate,    \
                                                        const float *clamp) {                                 \
         (void)ps;                                                                                            \
-        ukernel_avx2_body(DT, MR, ks, kc, a, w, scale, c, ldc, mr, nc, bias, accumulate, clamp);                 \
+        ukernel_avx2_body(DT, MR, ks, kc, a, w, scale, c, ldc, mr, nc, bias, accumulate, clamp);             \
     }
 PCI_DEFINE_KERNEL_W(PCI_DTYPE_F16, f16)
 PCI_DEFINE_KERNEL_W(PCI_DTYPE_BF16, bf16)

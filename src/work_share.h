@@ -3,7 +3,7 @@
  * to back in chunks, so consecutive layers keep their data on the same core as
  * with `omp for schedule(static)`; a thread whose range is done takes chunks from
  * the back of the others' ranges. On a shared host one core often runs slower for
- * a while (another guest on its hyperthread sibling): with a static split every
+ * a while (the host's doing, not ours: a peer's rounds slow down too): with a static split every
  * layer then waited for it, and MobileNetV2 at 2 threads took 5.7-5.8 ms instead
  * of 3.7-3.9 in 2 of 5 rounds (AMD EPYC Zen 4, KVM; LiteRT, whose thread pool
  * steals work, kept 3.6-4.1 in the same run).
@@ -34,21 +34,23 @@ typedef struct {
     long chunk;
 } pci_share;
 
-/* Items this helper can split (indices in 32 bits, at most PCI_SHARE_MAX_THREADS);
- * callers with more use `omp for schedule(static)` instead. */
-static inline int pci_share_fits(long items, int nt) { return items < INT32_MAX && nt <= PCI_SHARE_MAX_THREADS; }
-
-static inline void pci_share_init(pci_share *s, long items, int nt) {
-    s->nt = nt < 1 ? 1 : nt;
-    const long q = items / s->nt, r = items % s->nt;
+/* Splits `items` for up to `nt` threads and returns the thread count to start: at most
+ * PCI_SHARE_MAX_THREADS, and 1 beyond 2^31 items (indices are 32-bit; a convolution
+ * with that many 6-pixel tiles would have an output of > 800 GB, refused long before). */
+static inline int pci_share_init(pci_share *s, long items, int nt) {
+    nt = nt < 1 ? 1 : nt > PCI_SHARE_MAX_THREADS ? PCI_SHARE_MAX_THREADS : nt;
+    if (items >= INT32_MAX) nt = 1;
+    s->nt = nt;
+    const long q = items / nt, r = items % nt;
     long lo = 0;
-    for (int t = 0; t < s->nt; t++) { /* libgomp's static split: the first r threads get one more */
+    for (int t = 0; t < nt; t++) { /* libgomp's static split: the first r threads get one more */
         const long hi = lo + q + (t < r);
         s->slot[t].range = (uint64_t)hi << 32 | (uint64_t)lo;
         lo = hi;
     }
     /* ~16 chunks per thread: few atomics, and a late thread's share can move in small steps */
     s->chunk = q / 16 > 1 ? q / 16 : 1;
+    return nt;
 }
 
 static inline int pci_share_thread(void) {
