@@ -625,16 +625,8 @@ const char *pci_algorithm_conv2d(const pci_step *st, int isa) {
                                             "Winograd F(2x2,3x3), U at run time"},
                                            {"Winograd F(4x4,3x3)", "Winograd F(4x4,3x3), f16 U at run time",
                                             "Winograd F(4x4,3x3), U at run time"}};
-    static const char *const q8[3][4] = {
-        {"int8 indirect GEMM (portable C)", "int8 indirect GEMM (portable C), uint8 in",
-         "int8 indirect GEMM (portable C), uint8 out", "int8 indirect GEMM (portable C), uint8 in and out"},
-        {"int8 indirect GEMM (NEON sdot)", "int8 indirect GEMM (NEON sdot), uint8 in",
-         "int8 indirect GEMM (NEON sdot), uint8 out", "int8 indirect GEMM (NEON sdot), uint8 in and out"},
-        {"int8 indirect GEMM (AVX-512 VNNI)", "int8 indirect GEMM (AVX-512 VNNI), uint8 in",
-         "int8 indirect GEMM (AVX-512 VNNI), uint8 out", "int8 indirect GEMM (AVX-512 VNNI), uint8 in and out"}};
     if (st->s.p[CONV_INT8]) {
-        const int impl = !pci_int8_dot_available(isa) ? 0 : pci_effective_isa(isa) == PCI_ISA_NEON ? 1 : 2;
-        return q8[impl][(st->in_dtype == PCI_TENSOR_U8) + 2 * (st->out_dtype == PCI_TENSOR_U8)];
+        return pci_q8_kernels_for(isa)->names[(st->in_dtype == PCI_TENSOR_U8) + 2 * (st->out_dtype == PCI_TENSOR_U8)];
     }
     const int flag = st->s.p[CONV_RUNTIME_U];
     if ((st->algo == 2 || st->algo == 4) && flag >= 0 && flag <= 2) return wino[st->algo == 4][flag];

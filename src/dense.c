@@ -99,6 +99,6 @@ void pci_run_dense(const pci_step *st, pci_ctx ctx) {
 
 const char *pci_algorithm_dense(const pci_step *st, int isa) {
     if (st->s.p[DENSE_INT8]) /* the kernel dense_q8.c takes on this ISA */
-        return pci_q8_kernels_for(isa)->gemv == pci_q8_gemv_generic ? "int8 GEMV (portable C)" : "int8 GEMV (AVX-512 VNNI)";
+        return pci_q8_kernels_for(isa)->names[4];
     return st->s.p[0] == 1 ? "packed GEMV" : "packed GEMM (1x1 conv)";
 }

@@ -53,10 +53,15 @@ int pci_effective_isa(int wanted) {
 
 int pci_int8_dot_available(int isa) {
 #ifdef PCI_X86
-    if (pci_effective_isa(isa) != PCI_ISA_AVX512) return 0;
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    switch (pci_effective_isa(isa)) {
+    case PCI_ISA_AVX512:
+        return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    /* AVX-VNNI: the VEX vpdpbusd on ymm (Alder Lake and later client parts, Gracemont, Sapphire Rapids) */
+    case PCI_ISA_AVX2: return __builtin_cpu_supports("avxvnni");
+    default: return 0;
+    }
 #elif defined(PCI_ARM64) && defined(__linux__)
     /* ARMv8.2 dot product (FEAT_DotProd: Cortex-A55/A75 and later, Graviton 2+, Pi 5; not the Pi 4's A72) */
     return pci_effective_isa(isa) == PCI_ISA_NEON && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;

@@ -168,6 +168,8 @@ typedef struct {
      * dot[j] = sum_k xq[k] * w[k][j] and, when wsum is not NULL, wsum[j] = sum_k w[k][j]
      * (exact int32 sums: every implementation agrees bitwise). */
     void (*gemv)(int k, const uint8_t *xq, const int8_t *w, int32_t *dot, int32_t *wsum);
+    /* what `bench --per-layer` names: the convolution with float32 / uint8 in / uint8 out / both, and the gemv */
+    const char *names[5];
 } pci_q8_kernels;
 /* The portable gemv above (the generic and NEON kernel sets). */
 void pci_q8_gemv_generic(int k, const uint8_t *xq, const int8_t *w, int32_t *dot, int32_t *wsum);
@@ -181,6 +183,7 @@ void pci_dense_q8(const float *x, const pci_weights *w, const float *bias, float
                   void *scratch, size_t scratch_floats, pci_ctx ctx);
 #ifdef PCI_X86
 extern const pci_q8_kernels pci_q8_avx512vnni;
+extern const pci_q8_kernels pci_q8_avxvnni; /* the avx2 path on CPUs with AVX-VNNI */
 #endif
 #ifdef PCI_ARM64
 extern const pci_q8_kernels pci_q8_neon_dot;

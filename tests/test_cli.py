@@ -32,6 +32,23 @@ def test_convert_info_run(tmp_path: Path, capsys) -> None:
     assert "conv1" in text and f"ISA {pyconvinfer.build_info()['kernel_isa']}:" in text
 
 
+def test_per_layer_times_steps_on_the_inputs_their_layers_read(tmp_path: Path) -> None:
+    """Each step is timed in plan order from the inputs copied in afresh, so it computes on
+    what its predecessors wrote, not on what a previous full run left in the reused arena."""
+    from pyconvinfer.bench import _step_times
+    out = tmp_path / "lenet.pci"
+    pyconvinfer.convert(DATA / "lenet5_digits.h5", out)
+    x = np.load(DATA / "digits_test_x.npy")[:1].astype(np.float32)
+    with pyconvinfer.load(out, num_threads=1) as m:
+        want = m.predict(x)
+        prep = m.prepared(x)
+        for dst in prep.inputs:
+            dst[...] = np.nan  # whatever a run left there is overwritten
+        times = _step_times(m, prep, [x], repeat=2)
+        assert len(times) == len(prep.step_nodes) and all(t > 0 for t in times)
+        np.testing.assert_array_equal(prep.outputs[0], want)
+
+
 def test_errors_are_one_line_with_exit_1(tmp_path: Path, capsys) -> None:
     assert main(["info", str(tmp_path / "missing.pci")]) == 1
     err = capsys.readouterr().err.strip()

@@ -4,9 +4,9 @@ one fma to float per output.
 
 The reference below is independent of the C code: float64 NumPy on the quantized input
 and the dequantized kernel, with the quantization rules of docs/PRECISION.md written out
-again in NumPy. Every path (portable C, AVX-512 VNNI or the ARM dot product where the CPU has it) and
-thread count must agree bitwise: integer sums are exact. tools/make_kernel_cases.py
-replays these cases on aarch64 under qemu (the NEON sdot kernels) with the same bounds.
+again in NumPy. Every path (portable C; AVX-512 VNNI, AVX-VNNI on the avx2 path, or the ARM
+dot product where the CPU has it) and thread count must agree bitwise: integer sums are
+exact. tools/make_kernel_cases.py replays these cases on aarch64 under qemu (the NEON sdot kernels) with the same bounds.
 """
 
 from __future__ import annotations
@@ -148,16 +148,18 @@ def test_zero_input_gives_the_bias() -> None:
     np.testing.assert_array_equal(y, np.broadcast_to(b, y.shape))
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("where", [(0, 4, 5, 3), (0, 12, 16, 15)])  # in the vector loop; the last element
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_inputs_take_the_float32_path(bad) -> None:
+def test_non_finite_inputs_take_the_float32_path(bad, where, isa) -> None:
     """A measured range that is not finite cannot quantize: the layer computes in float32 on
     the dequantized kernel, so NaN and inf propagate exactly as they do there."""
     case = CASES[0]
     rng = np.random.default_rng(3)
     x = _f32(rng.standard_normal(case[1]))
-    x[0, 4, 5, 3] = bad
-    _, k, b, y = _run(case, ISAS[-1], 2, x=x)
-    want = kernels.conv2d(x, k, b, weights_dtype="int8", padding="same", isa=ISAS[-1], num_threads=2)
+    x[where] = bad
+    _, k, b, y = _run(case, isa, 2, x=x)
+    want = kernels.conv2d(x, k, b, weights_dtype="int8", padding="same", isa=isa, num_threads=2)
     assert np.array_equal(y, want, equal_nan=True)  # the same path's own float32 result (no float64 reference)
     assert not np.isfinite(y).all()
 

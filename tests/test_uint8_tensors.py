@@ -54,8 +54,8 @@ def _model(path, calibrated: bool = True) -> str:
     tensors: dict[str, np.ndarray] = {}
     conv = [(nodes, tensors, rng), {"calibrated": calibrated}]
     _conv(*conv[0], "f0", "image", 3, 4, 3, "swish", (-3.0, 3.0), **conv[1])
-    _conv(*conv[0], "c0", "f0", 4, 8, 3, RELU, (-0.5, 2.0), **conv[1])
-    _conv(*conv[0], "c1", "c0", 8, 16, 3, "tanh", C1_RANGE, **conv[1])     # element-wise, not a clamp
+    _conv(*conv[0], "c0", "f0", 4, 12, 3, RELU, (-0.5, 2.0), **conv[1])    # 12: a partial 8-channel store
+    _conv(*conv[0], "c1", "c0", 12, 16, 3, "tanh", C1_RANGE, **conv[1])    # element-wise, not a clamp
     _pool(nodes, "max_pool2d", "mp", "c1", "same")                          # 9x11 -> 5x6
     _conv(*conv[0], "c2", "mp", 16, 16, 1, None, SHARED, **conv[1])         # a model output: stays float32
     _conv(*conv[0], "c3", "mp", 16, 8, 3, RELU, SHARED, **conv[1])          # feeds an average pool
