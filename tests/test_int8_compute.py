@@ -6,7 +6,8 @@ The reference below is independent of the C code: float64 NumPy on the quantized
 and the dequantized kernel, with the quantization rules of docs/PRECISION.md written out
 again in NumPy. Every path (portable C; AVX-512 VNNI, AVX-VNNI on the avx2 path, or the ARM
 dot product where the CPU has it) and thread count must agree bitwise: integer sums are
-exact. tools/make_kernel_cases.py replays these cases on aarch64 under qemu (the NEON sdot kernels) with the same bounds.
+exact. tools/make_kernel_cases.py replays these cases on aarch64 under qemu (the NEON sdot
+kernels) with the same bounds.
 """
 
 from __future__ import annotations
