@@ -102,7 +102,7 @@ void pci_q8_gemv_generic(int k, const uint8_t *xq, const int8_t *w, int32_t *dot
 #define Q8_GENERIC4 {q8_ukernel_generic, q8_ukernel_generic, q8_ukernel_generic, q8_ukernel_generic}
 static const pci_q8_kernels q8_generic = {Q8_GENERIC4, Q8_GENERIC4, {NULL}, q8_minmax_generic, q8_quantize_generic, 0,
                                           pci_q8_gemv_generic,
-                                          {"int8 indirect GEMM (portable C)", "int8 indirect GEMM (portable C), uint8 in", "int8 indirect GEMM (portable C), uint8 out", "int8 indirect GEMM (portable C), uint8 in and out", "int8 GEMV (portable C)"}};
+                                          PCI_Q8_NAMES("portable C", "portable C")};
 
 const pci_q8_kernels *pci_q8_kernels_for(int isa) {
     if (!pci_int8_dot_available(isa)) return &q8_generic;

@@ -181,5 +181,5 @@ const pci_q8_kernels pci_q8_avx512vnni = {{q8_vnni_1, q8_vnni_2, q8_vnni_3, q8_v
                                            {q8_vnni_u8_1, q8_vnni_u8_2, q8_vnni_u8_3, q8_vnni_u8_4},
                                            q8_minmax_avx512, q8_quantize_avx512, 0,
                                            q8_gemv_avx512,
-                                           {"int8 indirect GEMM (AVX-512 VNNI)", "int8 indirect GEMM (AVX-512 VNNI), uint8 in", "int8 indirect GEMM (AVX-512 VNNI), uint8 out", "int8 indirect GEMM (AVX-512 VNNI), uint8 in and out", "int8 GEMV (AVX-512 VNNI)"}};
+                                           PCI_Q8_NAMES("AVX-512 VNNI", "AVX-512 VNNI")};
 #endif

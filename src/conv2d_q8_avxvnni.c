@@ -230,5 +230,5 @@ TARGET static void q8_gemv_avxvnni(int k, const uint8_t *xq, const int8_t *w, in
 #define Q8_AVXVNNI4(F) {F, F, F, F}
 const pci_q8_kernels pci_q8_avxvnni = {Q8_AVXVNNI4(q8_avxvnni), Q8_AVXVNNI4(q8_avxvnni_nt), Q8_AVXVNNI4(q8_avxvnni_u8),
                                        q8_minmax_avx2, q8_quantize_avx2, 0, q8_gemv_avxvnni,
-                                       {"int8 indirect GEMM (AVX-VNNI)", "int8 indirect GEMM (AVX-VNNI), uint8 in", "int8 indirect GEMM (AVX-VNNI), uint8 out", "int8 indirect GEMM (AVX-VNNI), uint8 in and out", "int8 GEMV (AVX-VNNI)"}};
+                                       PCI_Q8_NAMES("AVX-VNNI", "AVX-VNNI")};
 #endif

@@ -140,5 +140,5 @@ TARGET static void q8_quantize_neon(const float *x, size_t n, float inv, int zp,
 /* the batch-1 dense layer: the portable gemv, which GCC vectorizes (it streams weights) */
 const pci_q8_kernels pci_q8_neon_dot = {Q8_NEON4, Q8_NEON4, {NULL}, q8_minmax_neon, q8_quantize_neon, 128,
                                         pci_q8_gemv_generic,
-                                        {"int8 indirect GEMM (NEON sdot)", "int8 indirect GEMM (NEON sdot), uint8 in", "int8 indirect GEMM (NEON sdot), uint8 out", "int8 indirect GEMM (NEON sdot), uint8 in and out", "int8 GEMV (portable C)"}};
+                                        PCI_Q8_NAMES("NEON sdot", "portable C")};
 #endif

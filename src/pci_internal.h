@@ -171,6 +171,11 @@ typedef struct {
     /* what `bench --per-layer` names: the convolution with float32 / uint8 in / uint8 out / both, and the gemv */
     const char *names[5];
 } pci_q8_kernels;
+/* pci_q8_kernels.names of a kernel set: its convolution kernels' and its gemv's implementation */
+#define PCI_Q8_NAMES(conv, gemv)                                                                                   \
+    {"int8 indirect GEMM (" conv ")", "int8 indirect GEMM (" conv "), uint8 in",                                   \
+     "int8 indirect GEMM (" conv "), uint8 out", "int8 indirect GEMM (" conv "), uint8 in and out",                \
+     "int8 GEMV (" gemv ")"}
 /* The portable gemv above (the generic and NEON kernel sets). */
 void pci_q8_gemv_generic(int k, const uint8_t *xq, const int8_t *w, int32_t *dot, int32_t *wsum);
 /* The int8 kernel set of an ISA (the portable one where it has no int8 dot products). */

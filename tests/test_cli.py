@@ -49,6 +49,27 @@ def test_per_layer_times_steps_on_the_inputs_their_layers_read(tmp_path: Path) -
         np.testing.assert_array_equal(prep.outputs[0], want)
 
 
+def test_bench_times_predict_as_a_user_calls_it(tmp_path: Path, monkeypatch) -> None:
+    """A batch that predict would not slice is timed as predict(x), the fast path a user's call takes."""
+    from pyconvinfer import bench, runtime
+    out = tmp_path / "lenet.pci"
+    pyconvinfer.convert(DATA / "lenet5_digits.h5", out)
+    calls: list[dict] = []
+    real = runtime.Model.predict
+
+    def spy(self, x, **kw):
+        calls.append(kw)
+        return real(self, x, **kw)
+
+    monkeypatch.setattr(runtime.Model, "predict", spy)
+    bench.bench_model(str(out), batch=4, repeat=2)
+    assert calls and all(kw == {} for kw in calls), calls
+    calls.clear()
+    monkeypatch.setattr(runtime.Model, "_auto_slice", lambda self, shapes: 2)  # would slice: asked in one run
+    bench.bench_model(str(out), batch=4, repeat=2)
+    assert calls and all(kw == {"batch_size": 4} for kw in calls), calls
+
+
 def test_errors_are_one_line_with_exit_1(tmp_path: Path, capsys) -> None:
     assert main(["info", str(tmp_path / "missing.pci")]) == 1
     err = capsys.readouterr().err.strip()

@@ -218,9 +218,21 @@ def section_key(cpu: str, isa_path: str) -> str:
     return f"{cpu} | {isa_path}".replace('"', "'").replace("--", "- -")
 
 
+FAILURES_HEADING = "## Failures (latest run)"
+
+
 def kept_sections(old_report: str, new_keys: set[str]) -> list[str]:
-    """The sections of an earlier report (--merge) measured on another CPU or ISA path than this run's."""
-    return [m.group(0) for m in SECTION_RE.finditer(old_report) if m.group(1) not in new_keys]
+    """What --merge keeps of an earlier report: its sections measured on another CPU or ISA path
+    than this run's, then the hand-written notes between its last section and its Failures
+    heading (other benchmarks' results, dated reruns), which no run regenerates."""
+    kept = [m.group(0) for m in SECTION_RE.finditer(old_report) if m.group(1) not in new_keys]
+    ends = [m.end() for m in SECTION_RE.finditer(old_report)]
+    if ends:
+        tail = old_report[ends[-1]:]
+        notes = tail[:tail.find(FAILURES_HEADING)] if FAILURES_HEADING in tail else ""
+        if notes.strip():
+            kept.append(notes.strip("\n") + "\n\n")
+    return kept
 
 
 def report(bench: Bench, mach: dict[str, Any], vers: dict[str, str], git_state: str, started: str,
@@ -281,7 +293,7 @@ def report(bench: Bench, mach: dict[str, Any], vers: dict[str, str], git_state: 
         out += ["<!-- end section -->", ""]
     if old_report:
         out += [sec.rstrip("\n") + "\n" for sec in kept_sections(old_report, keys)]
-    out += ["## Failures (latest run)", ""]
+    out += [FAILURES_HEADING, ""]
     if bench.failures:
         out += [f"- {f['runtime']}, {f['model']}, threads {f['threads']}, {f['stage']}: {f['reason']}"
                 for f in bench.failures]

@@ -5,6 +5,7 @@ serially. Target (issue 11): threaded time <= 0.8x serial on a 2-core machine.
     python tools/bench_threads.py                 # 3 runs, medians
     python tools/bench_threads.py --runs 5 --threads 4 --calls 100
     python tools/bench_threads.py --pin            # callers pinned to cores, round robin
+    python tools/bench_threads.py --separate       # each thread its own Model: what sharing one costs
 
 Each run times the serial loop and the threaded loop back to back, --inner
 times (after a warm-up that fills the plan pool), and keeps the median of each;
@@ -58,17 +59,19 @@ def _serial(model: pyconvinfer.Model, xs: list[np.ndarray], n: int) -> float:
     return time.perf_counter() - t0
 
 
-def _threaded(model: pyconvinfer.Model, xs: list[np.ndarray], threads: int, calls: int,
+def _threaded(models: list[pyconvinfer.Model], xs: list[np.ndarray], threads: int, calls: int,
               cpu: list[float] | None = None, placement: list[str] | None = None, pin: bool = False) -> float:
-    """Wall time of the threaded calls; appends the process's CPU time over them to
-    cpu, and the threads' split over CPUs (e.g. "2:2") to placement. pin: thread k
-    runs on the k-th usable CPU only (round robin; Linux applies it per thread)."""
+    """Wall time of the threaded calls (thread k calls models[k % len(models)]); appends the
+    process's CPU time over them to cpu, and the threads' split over CPUs (e.g. "2:2") to
+    placement. pin: thread k runs on the k-th usable CPU only (round robin; Linux applies it
+    per thread)."""
     start = threading.Barrier(threads + 1)
     seen: list[list[int]] = [[] for _ in range(threads)]
     getcpu = GETCPU if placement is not None else None
     cpus = sorted(os.sched_getaffinity(0))
 
     def work(k: int) -> None:
+        model = models[k % len(models)]
         if pin:
             os.sched_setaffinity(0, {cpus[k % len(cpus)]})
         start.wait()
@@ -101,6 +104,8 @@ def main() -> None:
     p.add_argument("--inner", type=int, default=15, help="serial/threaded pairs per run (medians)")
     p.add_argument("--model", help="a .pci file (default: the bundled LeNet-5, converted here)")
     p.add_argument("--pin", action="store_true", help="pin each calling thread to one core, round robin")
+    p.add_argument("--separate", action="store_true",
+                   help="each thread calls its own Model (the same file loaded once per thread): nothing shared")
     a = p.parse_args()
     data = resources.files("pyconvinfer") / "data"
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,17 +116,18 @@ def main() -> None:
         with resources.as_file(data / "digits_test_x.npy") as fx:
             xs = [np.ascontiguousarray(v) for v in np.load(fx)[:100]]
         model = pyconvinfer.load(path, num_threads=1)
+        models = [pyconvinfer.load(path, num_threads=1) for _ in range(a.threads)] if a.separate else [model]
         if model.input_shape[1:] != xs[0].shape:
             rng = np.random.default_rng(0)
             xs = [rng.random(model.input_shape[1:], dtype=np.float32) for _ in range(16)]
         n = a.threads * a.calls
-        _threaded(model, xs, a.threads, a.calls)  # warm-up: one plan per concurrent caller
+        _threaded(models, xs, a.threads, a.calls)  # warm-up: one plan per concurrent caller
         _serial(model, xs, n)
         ratios, serials, threadeds, bests, cores = [], [], [], [], []
         for run in range(a.runs):
             cpu: list[float] = []
             splits: list[str] = []
-            pairs = [(_serial(model, xs, n), _threaded(model, xs, a.threads, a.calls, cpu, splits, a.pin))
+            pairs = [(_serial(model, xs, n), _threaded(models, xs, a.threads, a.calls, cpu, splits, a.pin))
                      for _ in range(a.inner)]
             # cores this process got while threaded: near 1 on a 2-core machine means other load took the other
             cores.append(statistics.median(c / p[1] for c, p in zip(cpu, pairs)))
