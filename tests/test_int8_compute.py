@@ -80,6 +80,8 @@ CASES = [
     ("5x5 explicit padding", (1, 10, 9, 8), (5, 5, 8, 8), {"padding": ((2, 1), (0, 3))}, -0.5),
     ("one output pixel", (1, 3, 3, 20), (3, 3, 20, 17), {}, -0.1),
     ("wide channels", (1, 6, 6, 256), (3, 3, 256, 33), {"padding": "same"}, 0.0),
+    # over 512 KiB of weights: the driver walks them block by block (weights-outer order), a partial last block
+    ("weights block by block", (1, 6, 7, 256), (3, 3, 256, 240), {"padding": "same"}, -0.4),
     # over 1 MiB of output: non-temporal stores where a row's panel is aligned, masked ones elsewhere
     ("large output, streamed", (1, 64, 66, 8), (3, 3, 8, 72), {"padding": "same"}, -0.3),
 ]
