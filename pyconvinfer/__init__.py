@@ -36,6 +36,8 @@ def build_info() -> dict[str, Any]:
         "cpu_isa": _kernels.cpu_isa(),
         "kernel_isa": _kernels.cpu_isa(),  # the path Model and the kernels run by default
         "available_isas": list(_kernels.available_isas()),
+        # the paths whose CPU has int8 dot products: int8 files compute in int8 there by default
+        "int8_dot_isas": [i for i in _kernels.available_isas() if _kernels.int8_dot_available(i)],
         "default_threads": _kernels.default_threads(),
     }
 

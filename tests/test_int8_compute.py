@@ -194,11 +194,23 @@ def _plan_add(ints, *, kdtype="int8", algo=0, floats=(), scratch_floats=None, c=
     weights = [kk, None, sc] if kdtype == "int8" else [kk, None, None]
     plan.add(_kernels.OP_IDS["conv2d"], [x], y, weights=weights, weight_dtypes=[3 if kdtype == "int8" else 0, 0, 0],
              ints=ints, algo=algo, floats=list(floats), scratch=scratch)
+    return plan
 
 
 def _ints(c=8, oc=16, groups=1, mode=1, kh=3, kw=3):
     #       n  h  w  c  oh ow oc  kh  kw sh sw dh dw pt pl groups runtime-U int8
     return [1, 6, 6, c, 4, 4, oc, kh, kw, 1, 1, 1, 1, 0, 0, groups, 0, mode]
+
+
+def test_build_info_names_the_paths_that_compute_in_int8() -> None:
+    """build_info()["int8_dot_isas"] and the kernel each path's int8 step runs agree."""
+    plan = _plan_add(_ints())
+    dot = pyconvinfer.build_info()["int8_dot_isas"]
+    kernel = {"avx512": "AVX-512 VNNI", "avx2": "AVX-VNNI", "neon": "NEON sdot"}
+    assert set(dot) <= set(ISAS)
+    for isa in ISAS:
+        want = kernel[isa] if isa in dot else "portable C"
+        assert plan.algorithm(0, isa) == f"int8 indirect GEMM ({want})", isa
 
 
 def test_a_valid_int8_step_is_accepted() -> None:
