@@ -141,7 +141,7 @@ def main() -> None:
                   f"threads x {a.calls} calls {t * 1e3:.1f} ms, ratio {t / s:.2f}, cores used while threaded "
                   f"{cores[-1]:.2f}" + (f", threads per core {dict(collections.Counter(splits).most_common())}"
                                         if splits else ""))
-        arenas = len(model._prepared[(1,) + (tuple(xs[0].shape),)])
+        arenas = sum(len(m._prepared[(1,) + (tuple(xs[0].shape),)]) for m in models)  # the threads' models
         print(f"median: serial {statistics.median(serials) * 1e3:.1f} ms, threaded "
               f"{statistics.median(threadeds) * 1e3:.1f} ms, ratio {statistics.median(ratios):.2f} "
               f"(target <= 0.80); fastest threaded / fastest serial: {statistics.median(bests):.2f}; "
