@@ -112,6 +112,7 @@ void pci_conv2d(const float *x, const float *wpacked, const float *bias, float *
  * scratch_floats >= pci_winograd_scratch_floats() per thread used. */
 size_t pci_winograd_scratch_floats(const pci_conv_shape *s, int m);
 size_t pci_winograd_tile_block(const pci_conv_shape *s, int m);
+int pci_winograd_shared_blocks(const pci_conv_shape *s, int m);
 void pci_conv2d_winograd(const float *x, const float *u, const float *bias, float *y,
                          const pci_conv_shape *s, int m, pci_act act, float *scratch,
                          size_t scratch_floats, pci_ctx ctx);

@@ -7,9 +7,10 @@
  * output: 9 direct, 4 for F(2x2), 2.25 for F(4x4). The GEMMs run on the same
  * micro-kernels as the direct convolution.
  *
- * Tiles are processed in blocks of `tb` (fixed by the shape, not the thread
- * count) and every tile's sums run in one order, so results do not depend on
- * the number of threads. Scratch (V and M of one block per thread) comes from
+ * Tiles are processed in blocks (pci_winograd_tile_block tiles per thread, or
+ * the threads' blocks pooled into one for large U) and every tile's sums run
+ * in one order whatever block it falls in, so results do not depend on the
+ * number of threads. Scratch (V and M of one block per thread) comes from
  * the caller: the model's arena. The input and output transforms are compiled
  * per instruction set (wino_transforms_for); the GEMMs use the ISA's micro-kernels. */
 #include <stdlib.h>
@@ -181,8 +182,20 @@ static const wino_transforms *wino_transforms_for(int isa) {
     }
 }
 
+/* U (all a*a positions, float32) larger than this streams from memory or a
+ * shared L3 on every block: such layers pool their threads' blocks. */
+#define PCI_WINO_SHARED_U_BYTES 12.0e6
+
+int pci_winograd_shared_blocks(const pci_conv_shape *s, int m) {
+    return (double)(m + 2) * (m + 2) * s->c * s->oc * 4.0 > PCI_WINO_SHARED_U_BYTES;
+}
+
 size_t pci_winograd_tile_block(const pci_conv_shape *s, int m) {
-    /* V and M of a block should stay within ~1 MB (L2): a*a*tb*(C + K) floats. */
+    /* Small U: V and M of a block should stay within ~1 MB (L2), a*a*tb*(C + K) floats.
+     * Large U: each U panel is read once per block whatever its size, so the block
+     * grows to 48 tiles per thread (VGG16's 512-channel F(2x2) layers, AMD EPYC Zen 3,
+     * avx2, 2 threads: 1.3-1.6x over 12 tiles per thread; docs/BENCHMARKS.md). */
+    if (pci_winograd_shared_blocks(s, m)) return 48;
     const int a = m + 2;
     const double per_tile = (double)a * a * (s->c + s->oc) * 4.0;
     long tb = (long)(1.0e6 / per_tile) / 6 * 6;
@@ -201,6 +214,58 @@ void pci_conv2d_winograd(const float *x, const float *u, const float *bias, floa
     pci_conv2d_winograd_w(x, &w, bias, y, s, m, act, scratch, scratch_floats, ctx);
 }
 
+/* One block's GEMMs: M[xi] = V[xi] (rows x C) . U[xi] (C x K), for the panels
+ * [p0, p1) of 16 output channels. V and M hold `stride` tiles per position xi. */
+typedef struct {
+    const pci_gemm_kernels *uk;
+    const pci_weights *uw;
+    const float *u;     /* float32 U, or NULL: widened per panel group */
+    int C, K, nb, stride, isa;
+    size_t ustride, wpanel;
+} wino_gemm;
+
+static void wino_gemm_panels(const wino_gemm *g, const float *V, float *M, int xi, int p0, int p1, int rows_total,
+                             float *wbuf) {
+    const pci_gemm_kernels *uk = g->uk;
+    const pci_weights *uw = g->uw;
+    const int C = g->C, K = g->K;
+    const float *Vx = V + (size_t)xi * g->stride * C;
+    float *Mx = M + (size_t)xi * g->stride * K;
+    const float *arows[16];
+    /* panels outer, row tiles inner: one panel (group) serves every row tile */
+    for (int p = p0; p < p1;) {
+        int take = uk->max_panels;
+        while (take > p1 - p) take >>= 1;
+        const size_t first = (size_t)xi * g->nb + (size_t)p; /* panel index = scale panel */
+        const int nc = PCI_MIN(take * PCI_NR, K - p * PCI_NR);
+        const float *Up;
+        if (g->u) {
+            Up = g->u + (size_t)xi * g->ustride + (size_t)p * g->wpanel;
+        } else if (uk->fn_w[uw->dtype][take]) { /* widened in registers by the micro-kernel */
+            const char *ub = (const char *)uw->data + first * g->wpanel * pci_dtype_size(uw->dtype);
+            const float *sc = uw->scale ? uw->scale + first * PCI_NR : NULL;
+            for (int r0 = 0; r0 < rows_total; r0 += uk->mr) {
+                const int rows = PCI_MIN(uk->mr, rows_total - r0);
+                for (int i = 0; i < uk->mr; i++) arows[i] = Vx + (size_t)(r0 + PCI_MIN(i, rows - 1)) * C;
+                uk->fn_w[uw->dtype][take](1, C, arows, ub, sc, g->wpanel, Mx + (size_t)r0 * K + p * PCI_NR, (size_t)K,
+                                          rows, nc, NULL, 0, NULL);
+            }
+            p += take;
+            continue;
+        } else {
+            pci_widen_panels(uw, first * g->wpanel, (size_t)take, g->wpanel, first, wbuf, g->isa);
+            Up = wbuf;
+        }
+        for (int r0 = 0; r0 < rows_total; r0 += uk->mr) {
+            const int rows = PCI_MIN(uk->mr, rows_total - r0);
+            for (int i = 0; i < uk->mr; i++) arows[i] = Vx + (size_t)(r0 + PCI_MIN(i, rows - 1)) * C;
+            uk->fn[take](1, C, arows, Up, g->wpanel, Mx + (size_t)r0 * K + p * PCI_NR, (size_t)K, rows, nc, NULL, 0,
+                         NULL);
+        }
+        p += take;
+    }
+}
+
 void pci_conv2d_winograd_w(const float *x, const pci_weights *uw, const float *bias, float *y,
                            const pci_conv_shape *s, int m, pci_act act, float *scratch,
                            size_t scratch_floats, pci_ctx ctx) {
@@ -210,28 +275,39 @@ void pci_conv2d_winograd_w(const float *x, const pci_weights *uw, const float *b
     const int th = (s->oh + m - 1) / m, tw = (s->ow + m - 1) / m;
     const long tiles = (long)s->n * th * tw;
     const int tb = (int)pci_winograd_tile_block(s, m);
-    const long nblocks = (tiles + tb - 1) / tb;
     const size_t per_thread = pci_winograd_scratch_floats(s, m);
     const int fit = (int)PCI_MIN((size_t)ctx.num_threads, scratch_floats / per_thread);
     if (fit < 1) return; /* the validator guarantees room for one thread */
     int nt = pci_threads_for(ctx, (double)tiles * m * m * K * C * 9);
     nt = PCI_MIN(nt, fit);
     const int nb = (K + PCI_NR - 1) / PCI_NR;
-    const size_t ustride = (size_t)nb * C * PCI_NR; /* floats per xi position of U */
     float clamp[2];
     const int fused = pci_act_as_clamp(act, clamp);
+    /* Shared blocks: where U is too large to stay in the caches (VGG16's
+     * 512-channel layers), the threads pool their scratch into one block of
+     * nt * tb tiles and split its GEMMs by (position, panel group), so each U
+     * panel is read once per nt * tb tiles instead of once per tb tiles per
+     * thread. Elsewhere each thread runs whole blocks of its own (no barriers). */
+    const int shared = nt > 1 && pci_winograd_shared_blocks(s, m);
+    /* tiles per block: at most the scratch's room, as even as the multiples of mr allow
+     * (a short last block would cost a full pass over U for a few tiles) */
+    const int room = shared ? nt * tb : tb;
+    const long nblocks = (tiles + room - 1) / room;
+    const int stride = (int)PCI_MIN((long)room, ((tiles + nblocks - 1) / nblocks + uk->mr - 1) / uk->mr * uk->mr);
     /* Reduced precision: each GEMM's panels (C x 16 per panel, at most
      * max_panels) are widened into a per-thread buffer right before the
-     * micro-kernel call and used by the block's tb tiles: one conversion per
+     * micro-kernel call and used by the block's tiles: one conversion per
      * weight per tb FMAs (tb >= 6), against one per mr = 6 rows if the
      * micro-kernel widened them in registers. */
-    const float *u = uw->dtype == PCI_DTYPE_F32 ? (const float *)uw->data : NULL;
-    const size_t wpanel = (size_t)C * PCI_NR, wbuf_floats = (size_t)uk->max_panels * wpanel;
-    float *wbufs = u ? NULL : malloc((size_t)nt * wbuf_floats * sizeof(float));
-    if (!u && !wbufs) {
+    const wino_gemm g = {uk, uw, uw->dtype == PCI_DTYPE_F32 ? (const float *)uw->data : NULL, C, K, nb, stride,
+                         ctx.isa, (size_t)nb * C * PCI_NR, (size_t)C * PCI_NR};
+    const size_t wbuf_floats = (size_t)uk->max_panels * g.wpanel;
+    float *wbufs = g.u ? NULL : malloc((size_t)nt * wbuf_floats * sizeof(float));
+    if (!g.u && !wbufs) {
         pci_fill_nan(y, (size_t)s->n * s->oh * s->ow * K);
         return;
     }
+    const int ngroups = (nb + uk->max_panels - 1) / uk->max_panels;
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -240,58 +316,40 @@ void pci_conv2d_winograd_w(const float *x, const pci_weights *uw, const float *b
 #else
         const int tid = 0;
 #endif
-        float *V = scratch + per_thread * tid;          /* [aa][tb][C] */
-        float *M = V + (size_t)aa * tb * C;              /* [aa][tb][K] */
         float dbuf[6 * 6 * CB], tmp[6 * 6 * CB];
-        const float *arows[16];
         float *wbuf = wbufs ? wbufs + (size_t)tid * wbuf_floats : NULL;
+        if (shared) {
+            float *V = scratch;                            /* [aa][stride][C] */
+            float *M = V + (size_t)aa * stride * C;        /* [aa][stride][K] */
+            for (long blk = 0; blk < nblocks; blk++) { /* every thread, every block; work split inside */
+                const long t0 = blk * stride;
+                const int count = (int)PCI_MIN((long)stride, tiles - t0);
 #pragma omp for schedule(static)
-        for (long blk = 0; blk < nblocks; blk++) {
-            const long t0 = blk * tb;
-            const int count = (int)PCI_MIN((long)tb, tiles - t0);
-            /* 1. input transform: V[xi][t][c] = (B^T d B)[xi] */
-            for (int t = 0; t < count; t++) tf->input(m, s, x, t0 + t, th, tw, V, tb, t, dbuf, tmp);
-            /* 2. aa GEMMs over the block's tiles */
-            for (int xi = 0; xi < aa; xi++) {
-                const float *Vx = V + (size_t)xi * tb * C;
-                float *Mx = M + (size_t)xi * tb * K;
-                /* panels outer, row tiles inner: the same calls as ever, in an order
-                 * that lets one widened panel group serve every row tile */
-                for (int p = 0; p < nb;) {
-                    int take = uk->max_panels;
-                    while (take > nb - p) take >>= 1;
-                    const float *Up;
-                    const size_t first = (size_t)xi * nb + (size_t)p; /* panel index = scale panel */
-                    if (u) {
-                        Up = u + (size_t)xi * ustride + (size_t)p * wpanel;
-                    } else if (uk->fn_w[uw->dtype][take]) { /* widened in registers by the micro-kernel */
-                        const char *ub = (const char *)uw->data + first * wpanel * pci_dtype_size(uw->dtype);
-                        const float *sc = uw->scale ? uw->scale + first * PCI_NR : NULL;
-                        for (int r0 = 0; r0 < count; r0 += uk->mr) {
-                            const int rows = PCI_MIN(uk->mr, count - r0);
-                            for (int i = 0; i < uk->mr; i++) arows[i] = Vx + (size_t)(r0 + PCI_MIN(i, rows - 1)) * C;
-                            uk->fn_w[uw->dtype][take](1, C, arows, ub, sc, wpanel, Mx + (size_t)r0 * K + p * PCI_NR,
-                                                      (size_t)K, rows, PCI_MIN(take * PCI_NR, K - p * PCI_NR), NULL, 0,
-                                                      NULL);
-                        }
-                        p += take;
-                        continue;
-                    } else {
-                        pci_widen_panels(uw, first * wpanel, (size_t)take, wpanel, first, wbuf, ctx.isa);
-                        Up = wbuf;
-                    }
-                    for (int r0 = 0; r0 < count; r0 += uk->mr) {
-                        const int rows = PCI_MIN(uk->mr, count - r0);
-                        for (int i = 0; i < uk->mr; i++) arows[i] = Vx + (size_t)(r0 + PCI_MIN(i, rows - 1)) * C;
-                        uk->fn[take](1, C, arows, Up, wpanel, Mx + (size_t)r0 * K + p * PCI_NR, (size_t)K, rows,
-                                     PCI_MIN(take * PCI_NR, K - p * PCI_NR), NULL, 0, NULL);
-                    }
-                    p += take;
+                for (int t = 0; t < count; t++) tf->input(m, s, x, t0 + t, th, tw, V, stride, t, dbuf, tmp);
+#pragma omp for schedule(static)
+                for (int item = 0; item < aa * ngroups; item++) {
+                    const int xi = item / ngroups, p0 = item % ngroups * uk->max_panels;
+                    wino_gemm_panels(&g, V, M, xi, p0, PCI_MIN(nb, p0 + uk->max_panels), count, wbuf);
                 }
+#pragma omp for schedule(static)
+                for (int t = 0; t < count; t++)
+                    tf->output(m, s, M, t0 + t, th, tw, stride, t, bias, fused ? clamp : NULL, act, y, dbuf, tmp);
             }
-            /* 3. output transform: Y = A^T M A + bias, activation, store the part inside the image */
-            for (int t = 0; t < count; t++)
-                tf->output(m, s, M, t0 + t, th, tw, tb, t, bias, fused ? clamp : NULL, act, y, dbuf, tmp);
+        } else {
+            float *V = scratch + per_thread * tid;         /* [aa][stride][C] */
+            float *M = V + (size_t)aa * stride * C;        /* [aa][stride][K] */
+#pragma omp for schedule(static)
+            for (long blk = 0; blk < nblocks; blk++) {
+                const long t0 = blk * stride;
+                const int count = (int)PCI_MIN((long)stride, tiles - t0);
+                /* 1. input transform: V[xi][t][c] = (B^T d B)[xi] */
+                for (int t = 0; t < count; t++) tf->input(m, s, x, t0 + t, th, tw, V, stride, t, dbuf, tmp);
+                /* 2. aa GEMMs over the block's tiles */
+                for (int xi = 0; xi < aa; xi++) wino_gemm_panels(&g, V, M, xi, 0, nb, count, wbuf);
+                /* 3. output transform: Y = A^T M A + bias, activation, store the part inside the image */
+                for (int t = 0; t < count; t++)
+                    tf->output(m, s, M, t0 + t, th, tw, stride, t, bias, fused ? clamp : NULL, act, y, dbuf, tmp);
+            }
         }
     }
     free(wbufs);

@@ -91,6 +91,30 @@ def test_winograd_every_isa_and_thread_count(isa: str, m: int, act) -> None:
     assert err <= WINOGRAD_TOL[m] * math.sqrt(c), f"winograd{m} {isa} {act}: relative error {err:.2e}"
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("weights", ["float32", "float16"])
+def test_winograd_shared_blocks_every_isa_and_thread_count(isa: str, m: int, weights: str) -> None:
+    """U over 12 MB (here 520 -> 392 channels: 13 MB for F(2x2), 29 MB for F(4x4)): at 2
+    and 3 threads the threads pool their scratch into one block and split its GEMMs by
+    position and panel (src/winograd.c), at 1 thread one block at a time; 220 tiles make
+    several blocks, the last one short, and 392 channels a partial panel. float16: U
+    computed per run into scratch and widened per panel group by each thread."""
+    rng = rng_for("wino-shared", m, weights)
+    c, k = 520, 392
+    x, kern, b = uniform(rng, (2, 21, 19, c)), uniform(rng, (3, 3, c, k), 0.1), uniform(rng, (k,))
+    if weights == "float16":  # the stored kernel is float16: the reference convolves that
+        kern = kern.astype(np.float16).astype(np.float32)
+    opts = {} if weights == "float32" else {"weights_dtype": "float16", "winograd_weights": "runtime_float16"}
+    got = _per_thread(lambda i, t: kernels.conv2d(x, kern, b, padding="same", algorithm=f"winograd{m}",
+                                                  activation="relu", num_threads=t, isa=i, **opts), isa)
+    ref = ref_activation(ref_conv2d(x, kern, b, padding="same"), "relu")
+    err = np.max(np.abs(got - ref)) / max(1.0, float(np.max(np.abs(ref))))
+    # float16 U adds its own rounding (docs/PRECISION.md; the bounds of test_winograd_runtime.py)
+    bound = WINOGRAD_TOL[m] * math.sqrt(c) if weights == "float32" else {2: 2e-3, 4: 1e-2}[m]
+    assert err <= bound, f"winograd{m} {isa} {weights}: relative error {err:.2e}"
+
+
 # Direct convolutions through the micro-kernels: full and partial 16-channel panels, partial
 # pixel tiles, kernels with more taps than one call takes (accumulating calls), and 1x1.
 DIRECT_CONVS = [
