@@ -52,7 +52,6 @@ class _Prepared:
     inputs: list[np.ndarray]   # arena views, (N, ...) each
     outputs: list[np.ndarray]  # arena views
     arena_bytes: int
-    scratch: np.ndarray        # per-thread scratch of the steps that need it (kept alive with the plan)
     step_nodes: list[int]      # plan step -> index of its node in graph.nodes
     views: dict[str, np.ndarray]  # every arena tensor's view (live only between its producer and last reader)
     quantized: dict[str, tuple[float, float]]  # uint8 views: tensor -> (scale, zero point); x = scale * (q - zp)
@@ -99,12 +98,15 @@ def _check_stored_kernel(opdef: Any, node: Any, file: Any) -> None:
                          f"has {need} output channels (packed)")
 
 
-def _plan_arena(graph: Graph, shapes: dict, batch: int,
-                dtypes: dict[str, str] | None = None) -> tuple[dict[str, tuple[int, int]], int]:
+def _plan_arena(graph: Graph, shapes: dict, batch: int, dtypes: dict[str, str] | None = None,
+                scratch: dict[int, int] | None = None) -> tuple[dict[str, tuple[int, int]], int, dict[int, int]]:
     """Offsets of every tensor's buffer in one arena, reusing memory of dead
     tensors (greedy first fit by lifetime). Alias ops share their input's buffer.
     dtypes: every tensor's (default: the graph's; a plan keeps some in uint8, so
-    without them the total is an upper bound)."""
+    without them the total is an upper bound). scratch: bytes of scratch per node
+    index, placed beside that node's inputs and output and dead right after it
+    (a Winograd layer's V and M reuse what earlier, larger activations left);
+    the third result is their offsets."""
     root = {i["name"]: i["name"] for i in graph.inputs}
     itemsize = {t: np.dtype(d).itemsize for t, d in (dtypes or graph.dtypes()).items()}
     for node in graph.nodes:
@@ -135,13 +137,19 @@ def _plan_arena(graph: Graph, shapes: dict, batch: int,
         where[buf] = (off, need)
         total = max(total, off + need)
 
+    scratch_at: dict[int, int] = {}
     for i in graph.inputs:
         place(i["name"])
     for idx, node in enumerate(graph.nodes):
         if root[node.output] == node.output:
             place(node.output)
+        if scratch and scratch.get(idx):
+            key = f"scratch of node {idx}"  # not a tensor name: those are the graph's
+            size[key] = -(-scratch[idx] // ALIGN) * ALIGN
+            place(key)
+            scratch_at[idx] = where.pop(key)[0]
         live[:] = [e for e in live if last_use.get(e[2], -1) > idx]
-    return {t: where[root[t]] for t in root}, total
+    return {t: where[root[t]] for t in root}, total, scratch_at
 
 
 class Model:
@@ -340,7 +348,10 @@ class Model:
         links = uint8_tensors(self.graph, {i: st for i, _, st in steps}) if self._uint8_tensors else {}
         dtypes = self.graph.dtypes()
         dtypes.update((t, "uint8") for t in links)
-        offsets, total = _plan_arena(self.graph, shapes, batch, dtypes)
+        # Steps that need scratch (Winograd: a shared part + one block per thread) get it in the arena
+        scratch_bytes = {index: 4 * (st.scratch_shared + st.scratch_floats * self.num_threads)
+                         for index, _, st in steps if st.scratch_floats or st.scratch_shared}
+        offsets, total, scratch_at = _plan_arena(self.graph, shapes, batch, dtypes, scratch_bytes)
         raw = np.zeros(total + ALIGN, dtype=np.uint8)
         shift = -raw.ctypes.data % ALIGN  # 64-byte aligned start
         arena = raw[shift:shift + total]
@@ -351,10 +362,7 @@ class Model:
             n = batch * int(np.prod(shapes[t], dtype=np.int64))
             return arena[off: off + n * dtype.itemsize].view(dtype).reshape((batch,) + tuple(shapes[t]))
 
-        # Steps that need scratch (Winograd) share one block: the largest need (shared part + per thread).
-        need = max([st.scratch_shared + st.scratch_floats * self.num_threads for _, _, st in steps] or [0])
-        scratch = np.empty(max(need, 16), dtype=np.float32)
-        plan = _kernels.Plan([arena, self.file.mapping, scratch], [True, False, True])
+        plan = _kernels.Plan([arena, self.file.mapping], [True, False])
         step_nodes = []
         for index, opdef, st in steps:
             node = self.graph.nodes[index]
@@ -372,13 +380,14 @@ class Model:
                          ints=list(st.ints),
                          in_flags=list(st.in_flags), rows=st.rows, count=st.count, algo=st.algo, act_kind=kind,
                          act_params=params, floats=floats,
-                         scratch=scratch if st.scratch_floats or st.scratch_shared else None)
+                         scratch=(arena[scratch_at[index]: scratch_at[index] + scratch_bytes[index]].view(np.float32)
+                                  if index in scratch_at else None))
             except (ValueError, TypeError, OverflowError) as e:
                 raise ModelFileError(f"{self.file.path}: node {node.name!r} ({node.op}): {e}") from None
             step_nodes.append(index)
         quantized = {t: _kernels.int8_quantization(*r)[::2] for t, r in links.items()}
         return _Prepared(arena, plan, [view(n) for n in names], [view(o) for o in self.graph.outputs], total,
-                         scratch, step_nodes, {t: view(t) for t in offsets}, quantized)
+                         step_nodes, {t: view(t) for t in offsets}, quantized)
 
     def _coerce_inputs(self, x: Any) -> tuple[list[np.ndarray], bool]:
         names = self.input_names
@@ -638,8 +647,7 @@ class Model:
         shapes = [self._input_shape_or_none(i) for i in self.graph.inputs]
         if any(d is None for s in shapes for d in s):
             return None
-        _, total = _plan_arena(self.graph, infer_shapes(self.graph, dict(zip(self.input_names, shapes))), batch)
-        return total
+        return _plan_arena(self.graph, infer_shapes(self.graph, dict(zip(self.input_names, shapes))), batch)[1]
 
     def __repr__(self) -> str:
         if self._closed:

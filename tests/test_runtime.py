@@ -229,3 +229,25 @@ def test_input_too_small_for_open_height_width_says_it_does_not_fit(tmp_path) ->
                                                  tmp_path / "u.pci"))
     with pytest.raises(ValueError, match=r"do not fit the model: node .*larger than the padded input"):
         model.predict(np.zeros((1, 1, 1, model.input_shape[-1]), np.float32))
+
+
+def test_scratch_in_the_arena_overlaps_nothing_live(lenet) -> None:
+    """Scratch (Winograd's V and M) is placed in the arena beside its node's inputs and
+    output, and may reuse what dead tensors left, never a live one's bytes."""
+    from pyconvinfer.ops import infer_shapes
+    from pyconvinfer.runtime import _plan_arena
+
+    g = lenet.graph
+    shapes = infer_shapes(g, {i["name"]: tuple(i["shape"]) for i in g.inputs})
+    scratch = {idx: 5000 + 64 * idx for idx in range(len(g.nodes))}
+    offsets, total, at = _plan_arena(g, shapes, 3, scratch=scratch)
+    assert set(at) == set(scratch)
+    plain_total = _plan_arena(g, shapes, 3)[1]
+    assert plain_total <= total
+    for idx, node in enumerate(g.nodes):
+        lo, hi = at[idx], at[idx] + scratch[idx]
+        assert 0 <= lo and hi <= total and lo % 64 == 0
+        for t in [*node.inputs, node.output]:
+            if t in offsets:
+                off, size = offsets[t]
+                assert hi <= off or off + size <= lo, f"node {idx}: scratch overlaps {t!r}"
