@@ -238,29 +238,24 @@ static void wino_gemm_panels(const wino_gemm *g, const float *V, float *M, int x
         while (take > p1 - p) take >>= 1;
         const size_t first = (size_t)xi * g->nb + (size_t)p; /* panel index = scale panel */
         const int nc = PCI_MIN(take * PCI_NR, K - p * PCI_NR);
-        const float *Up;
-        if (g->u) {
-            Up = g->u + (size_t)xi * g->ustride + (size_t)p * g->wpanel;
-        } else if (uk->fn_w[uw->dtype][take]) { /* widened in registers by the micro-kernel */
-            const char *ub = (const char *)uw->data + first * g->wpanel * pci_dtype_size(uw->dtype);
-            const float *sc = uw->scale ? uw->scale + first * PCI_NR : NULL;
-            for (int r0 = 0; r0 < rows_total; r0 += uk->mr) {
-                const int rows = PCI_MIN(uk->mr, rows_total - r0);
-                for (int i = 0; i < uk->mr; i++) arows[i] = Vx + (size_t)(r0 + PCI_MIN(i, rows - 1)) * C;
-                uk->fn_w[uw->dtype][take](1, C, arows, ub, sc, g->wpanel, Mx + (size_t)r0 * K + p * PCI_NR, (size_t)K,
-                                          rows, nc, NULL, 0, NULL);
-            }
-            p += take;
-            continue;
-        } else {
+        /* float32 U as stored; else widened in registers by the micro-kernel (ub),
+         * or into this thread's buffer once for every row tile */
+        const float *Up = g->u ? g->u + (size_t)xi * g->ustride + (size_t)p * g->wpanel : NULL;
+        const char *ub = NULL;
+        const float *sc = NULL;
+        if (!Up && uk->fn_w[uw->dtype][take]) {
+            ub = (const char *)uw->data + first * g->wpanel * pci_dtype_size(uw->dtype);
+            sc = uw->scale ? uw->scale + first * PCI_NR : NULL;
+        } else if (!Up) {
             pci_widen_panels(uw, first * g->wpanel, (size_t)take, g->wpanel, first, wbuf, g->isa);
             Up = wbuf;
         }
         for (int r0 = 0; r0 < rows_total; r0 += uk->mr) {
             const int rows = PCI_MIN(uk->mr, rows_total - r0);
             for (int i = 0; i < uk->mr; i++) arows[i] = Vx + (size_t)(r0 + PCI_MIN(i, rows - 1)) * C;
-            uk->fn[take](1, C, arows, Up, g->wpanel, Mx + (size_t)r0 * K + p * PCI_NR, (size_t)K, rows, nc, NULL, 0,
-                         NULL);
+            float *c = Mx + (size_t)r0 * K + p * PCI_NR;
+            if (ub) uk->fn_w[uw->dtype][take](1, C, arows, ub, sc, g->wpanel, c, (size_t)K, rows, nc, NULL, 0, NULL);
+            else uk->fn[take](1, C, arows, Up, g->wpanel, c, (size_t)K, rows, nc, NULL, 0, NULL);
         }
         p += take;
     }
