@@ -64,11 +64,10 @@ def materialize(doc: dict) -> tuple[str, str | None]:
             warnings.simplefilter("ignore")  # duplicate member names are part of the game
             with zipfile.ZipFile(path, "w") as z:
                 for m in members:
-                    if not (isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) for x in m)) or not m[0]:
-                        raise h5tree.TreeError("a member is not [name, content]")
-                    # zipfile cuts a name at its first NUL: one starting with NUL has none left
-                    if not zipfile.ZipInfo(m[0]).filename:
-                        raise h5tree.TreeError("a member name zipfile cannot store")
+                    # a name zipfile can store: it cuts names at their first NUL, so one starting with NUL is empty
+                    if not (isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) for x in m)
+                            and zipfile.ZipInfo(m[0]).filename):
+                        raise h5tree.TreeError("a member is not [name, content] with a storable name")
                     z.writestr(m[0], contents.get(m[1], m[1]))
         return path, None
     path = os.path.join(_DIR, "model.h5")
