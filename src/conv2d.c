@@ -167,7 +167,7 @@ typedef struct {
     const float *clamp;
     size_t panel_stride, group_stride, scratch_floats;
     long items, ntiles, tiles_per_image, pixels;
-    int nblocks, weights_outer, narrow, mr, cin_g, fused;
+    int nblocks, block_panels, weights_outer, narrow, mr, cin_g, fused;
     int isa; /* activation path */
     int inreg; /* wq widened in registers by the ISA's fn_w micro-kernels (no buffer) */
     const pci_q8_out *yq; /* uint8 output (y NULL): each item's floats in a tile, quantized from there */
@@ -198,13 +198,13 @@ static void conv_worker(const conv_job *J) {
      * is widened to float32 once into a buffer and reused by every pixel tile
      * of the block (weights_outer order: a thread's items walk one block
      * across all its tiles). */
-    float *wbuf = J->wq && !J->inreg ? malloc((size_t)uk->max_panels * panel_stride * sizeof(float)) : NULL;
+    float *wbuf = J->wq && !J->inreg ? malloc((size_t)J->block_panels * panel_stride * sizeof(float)) : NULL;
     const oc_block *widened = NULL;
     if (J->wq && !J->inreg && !wbuf) {
         if (scratch != stack_scratch) free(scratch);
         scratch = NULL; /* no working memory: the items below write NaN */
     }
-    const size_t ldc = J->yq ? (size_t)uk->max_panels * PCI_NR : (size_t)s->oc;
+    const size_t ldc = J->yq ? (size_t)J->block_panels * PCI_NR : (size_t)s->oc;
     float *ftile = J->yq ? malloc((size_t)mr * ldc * sizeof(float)) : NULL;
     if (J->yq && !ftile) {
         if (scratch != stack_scratch) free(scratch);
@@ -296,10 +296,9 @@ static void conv_worker(const conv_job *J) {
  * per-item bookkeeping (window origins, tap pointers, chunking, reuse checks) was
  * 13-19% of MobileNetV2's 1x1 layers with 16-32 input channels (perf, AMD EPYC
  * Zen 4, AVX-512), where one micro-kernel call is only a few hundred cycles. */
-static int pointwise_eligible(const conv_job *J) {
-    const pci_conv_shape *s = J->s;
+static int pointwise_eligible(const pci_conv_shape *s, const pci_q8_out *yq, const pci_weights *wq, int inreg) {
     return s->kh == 1 && s->kw == 1 && s->sh == 1 && s->sw == 1 && s->pad_t == 0 && s->pad_l == 0 &&
-           s->oh == s->h && s->ow == s->w && s->groups == 1 && !J->yq && (!J->wq || J->inreg);
+           s->oh == s->h && s->ow == s->w && s->groups == 1 && !yq && (!wq || inreg);
 }
 
 static void pointwise_worker(const conv_job *J) {
@@ -447,12 +446,6 @@ static void conv2d_run(const float *x, const float *wpacked, const pci_weights *
     const size_t panel_stride = (size_t)ks * cin_g * PCI_NR;
     const size_t group_stride = panel_stride * ((cout_g + PCI_NR - 1) / PCI_NR);
 
-    const int nblocks = plan_oc_blocks(s, uk->max_panels, NULL);
-    oc_block stack_blocks[256];
-    oc_block *blocks = nblocks <= 256 ? stack_blocks : malloc(sizeof(oc_block) * (size_t)nblocks);
-    if (!blocks) { free(zeros_heap); return; }
-    plan_oc_blocks(s, uk->max_panels, blocks);
-
     const long pixels = (long)s->oh * s->ow, tiles_per_image = (pixels + mr - 1) / mr;
     const long ntiles = tiles_per_image * s->n;
     /* Weights that fit in L2 stay there while pixel tiles stream past
@@ -466,8 +459,21 @@ static void conv2d_run(const float *x, const float *wpacked, const pci_weights *
      * buffer's extra pass was 30% slower than in registers (measured, AVX-512).
      * Winograd's GEMMs stream their weights and take int8 in registers. */
     int inreg = wq && !narrow && (wq->dtype != PCI_DTYPE_I8 || ntiles <= 8);
-    for (int p = 1; inreg && p <= uk->max_panels; p <<= 1) inreg = uk->fn_w[wq->dtype][p] != NULL;
+    for (int p = 1; inreg && p <= pci_call_panels(uk); p <<= 1) inreg = uk->fn_w[wq->dtype][p] != NULL;
     const int weights_outer = (double)s->kh * s->kw * s->c * cout_g * 4.0 > 1.0e6 || (wq && !inreg); /* see conv_worker */
+    const int pointwise = pointwise_eligible(s, yq, wq, inreg);
+    /* Blocks as wide as the register-blocked kernels, except pixel-major in
+     * conv_worker: there a tile's output channels go in as few calls as the
+     * kernels allow (one call per tile spares the per-item bookkeeping: MobileNetV2's
+     * first layer 0.92x, AMD Zen 3, AVX2). Weights-outer, a block's weights are
+     * what stays in cache while the tiles stream past; the pointwise driver's
+     * items cost little, and its 1x1 layers ran 4-8% slower in P-panel calls. */
+    const int block_panels = weights_outer || pointwise ? uk->max_panels : pci_call_panels(uk);
+    const int nblocks = plan_oc_blocks(s, block_panels, NULL);
+    oc_block stack_blocks[256];
+    oc_block *blocks = nblocks <= 256 ? stack_blocks : malloc(sizeof(oc_block) * (size_t)nblocks);
+    if (!blocks) { free(zeros_heap); return; }
+    plan_oc_blocks(s, block_panels, blocks);
     const long items = ntiles * nblocks;
     const int nt_wanted = pci_threads_for(ctx, (double)ntiles * mr * s->oc * ks * cin_g);
     const size_t scratch_floats = tl.row_mode ? (size_t)PCI_MIN(tl.ntaps, PCI_TAP_CHUNK) * mr * tl.kc : 0;
@@ -476,9 +482,9 @@ static void conv2d_run(const float *x, const float *wpacked, const pci_weights *
 
     pci_share share;
     conv_job job = {x, wpacked, bias, zeros, wq, y, s, uk, blocks, tl, act, clamp, panel_stride, group_stride,
-                    scratch_floats, items, ntiles, tiles_per_image, pixels, nblocks, weights_outer, narrow, mr,
+                    scratch_floats, items, ntiles, tiles_per_image, pixels, nblocks, block_panels, weights_outer, narrow, mr,
                     cin_g, fused, ctx.isa, inreg, yq, yq ? pci_q8_quantizer(ctx.isa) : NULL, &share};
-    void (*const worker)(const conv_job *) = pointwise_eligible(&job) ? pointwise_worker : conv_worker;
+    void (*const worker)(const conv_job *) = pointwise ? pointwise_worker : conv_worker;
     if (worker == pointwise_worker) { /* its tiles run across images */
         job.ntiles = ((long)s->n * pixels + mr - 1) / mr;
         job.items = job.ntiles * nblocks;

@@ -78,6 +78,12 @@ DW_TARGET void DW_TILE(int ntaps, const float *const *xt, const float *const *wt
     if (xs != stack) free(xs);
 }
 
+/* DW_RV3 (vectors per row block of the 3-wide kernel) defaults to DW_RV. */
+#ifndef DW_RV3
+#define DW_RV3 DW_RV
+#endif
+#define DW_RV_MAX (DW_RV3 > DW_RV ? DW_RV3 : DW_RV)
+
 /* Stride-1, dilation-1 rows (the 3x3 and 5x5 layers of MobileNet / EfficientNet):
  * the P pixels of a tile need P + KW - 1 input columns per kernel row, and each
  * loaded input vector feeds up to KW accumulators, instead of one load per
@@ -88,7 +94,7 @@ DW_TARGET void DW_TILE(int ntaps, const float *const *xt, const float *const *wt
 DW_TARGET static inline __attribute__((always_inline)) void DW_NAME(rowblock)(
     const int V, const int KW, const int masked, int nrows, const float *const *xr, const float *const *wr, size_t pc,
     int c, const float *bias, float *out, const float *clamp, int q, DW_MASK_T mask) {
-    DW_VEC acc[DW_P][DW_RV];
+    DW_VEC acc[DW_P][DW_RV_MAX];
     for (int v = 0; v < V; v++) {
         const DW_VEC b = !bias ? DW_ZERO() : masked ? DW_LOADM(bias + q, mask) : DW_LOAD(bias + q + v * DW_VL);
         for (int p = 0; p < DW_P; p++) acc[p][v] = b;
@@ -96,12 +102,12 @@ DW_TARGET static inline __attribute__((always_inline)) void DW_NAME(rowblock)(
     for (int r = 0; r < nrows; r++) {
         const float *x = xr[r] + q, *w = wr[r] + q;
         __asm__("" : "+r"(x));
-        DW_VEC wv[5][DW_RV];
+        DW_VEC wv[5][DW_RV_MAX];
         for (int j = 0; j < KW; j++)
             for (int v = 0; v < V; v++)
                 wv[j][v] = masked ? DW_LOADM(w + (size_t)j * c, mask) : DW_LOAD(w + (size_t)j * c + v * DW_VL);
         for (int u = 0; u < DW_P + KW - 1; u++) {
-            DW_VEC xv[DW_RV];
+            DW_VEC xv[DW_RV_MAX];
             for (int v = 0; v < V; v++) xv[v] = masked ? DW_LOADM(x, mask) : DW_LOAD(x + v * DW_VL);
             /* One running pointer: with x + u * pc gcc keeps an offset register per
              * column, runs out of general registers and parks them in vector ones. */
@@ -130,9 +136,10 @@ DW_TARGET static inline __attribute__((always_inline)) void DW_NAME(rowblock)(
 DW_TARGET static inline __attribute__((always_inline)) void DW_NAME(rows_kw)(
     const int KW, int nrows, const float *const *xr, const float *const *wr, size_t pc, int c, const float *bias,
     float *out, const float *clamp) {
+    const int RV = KW == 3 ? DW_RV3 : DW_RV; /* vectors per row block: what the registers hold */
     int q = 0;
-    for (; q + DW_RV * DW_VL <= c; q += DW_RV * DW_VL)
-        DW_NAME(rowblock)(DW_RV, KW, 0, nrows, xr, wr, pc, c, bias, out, clamp, q, DW_MASK(DW_VL));
+    for (; q + RV * DW_VL <= c; q += RV * DW_VL)
+        DW_NAME(rowblock)(RV, KW, 0, nrows, xr, wr, pc, c, bias, out, clamp, q, DW_MASK(DW_VL));
     for (; q + DW_VL <= c; q += DW_VL)
         DW_NAME(rowblock)(1, KW, 0, nrows, xr, wr, pc, c, bias, out, clamp, q, DW_MASK(DW_VL));
     if (q < c) DW_NAME(rowblock)(1, KW, 1, nrows, xr, wr, pc, c, bias, out, clamp, q, DW_MASK(c - q));
@@ -143,3 +150,6 @@ DW_TARGET void DW_ROWS(int kw, int nrows, const float *const *xr, const float *c
     if (kw == 3) DW_NAME(rows_kw)(3, nrows, xr, wr, pc, c, bias, out, clamp);
     else DW_NAME(rows_kw)(5, nrows, xr, wr, pc, c, bias, out, clamp);
 }
+
+#undef DW_RV3
+#undef DW_RV_MAX

@@ -73,7 +73,18 @@ typedef struct {
     /* tail[p][r]: fn[p] computing only rows 0..r-1 (r < mr: a layer's last, partial
      * pixel tile), bitwise what fn[p] stores for them; NULL where absent. */
     pci_ukernel_fn tail[5][PCI_MAX_MR];
+    /* Largest panel count fn[] serves (0: max_panels). Kernels above max_panels
+     * run their panels in turn on the same rows: they stream each panel's weights
+     * once per panel, not once per call, so they only suit weights that stay in
+     * cache (the direct convolution's pixel-major order); their use is to spare
+     * the driver's per-call bookkeeping. */
+    int call_panels;
 } pci_gemm_kernels;
+
+/* Panels per call where the weights stay cached (see call_panels). */
+static inline int pci_call_panels(const pci_gemm_kernels *uk) {
+    return uk->call_panels > uk->max_panels ? uk->call_panels : uk->max_panels;
+}
 
 /* The float32 micro-kernel for a tile of `rows` output rows and `panels` panels. */
 static inline pci_ukernel_fn pci_ukernel_for(const pci_gemm_kernels *uk, int panels, int rows) {

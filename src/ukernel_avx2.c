@@ -98,40 +98,54 @@ TARGET_F16C static inline __attribute__((always_inline)) void ukernel_avx2_body(
     }
 }
 
-TARGET_F16C static void ukernel_avx2_6x16(int ks, int kc, const float *const *a, const float *w,
-                                          size_t panel_stride, float *c, size_t ldc, int mr, int nc,
-                                          const float *bias, int accumulate, const float *clamp) {
-    (void)panel_stride;
-    ukernel_avx2_body(PCI_DTYPE_F32, MR, ks, kc, a, w, NULL, c, ldc, mr, nc, bias, accumulate, clamp);
+/* P panels (16 output channels each) in one call: the P single-panel bodies in
+ * turn on the same pixel rows, each element summed exactly as by a one-panel
+ * call (results are bitwise those of P calls). One call per pixel tile instead
+ * of P spares the driver's per-item bookkeeping and the call: on AMD Zen 3 that
+ * was 31% of MobileNetV2's first layer (27 weights per channel) and 15% of its
+ * 16 -> 96 expand layer. w: P panels panel_stride elements apart; nc: the
+ * block's channels (the last panel may be partial). */
+TARGET_F16C static inline __attribute__((always_inline)) void ukernel_avx2_panels(
+    const int DT, const int R, const int P, int ks, int kc, const float *const *a, const void *w, const float *scale,
+    size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *bias, int accumulate, const float *clamp) {
+    const size_t esize = DT == PCI_DTYPE_F32 ? 4 : DT == PCI_DTYPE_I8 ? 1 : 2;
+    for (int p = 0; p < P && 16 * p < nc; p++)
+        ukernel_avx2_body(DT, R, ks, kc, a, (const char *)w + (size_t)p * panel_stride * esize,
+                          DT == PCI_DTYPE_I8 ? scale + 16 * p : NULL, c + 16 * p, ldc, mr, PCI_MIN(16, nc - 16 * p),
+                          bias ? bias + 16 * p : NULL, accumulate, clamp);
 }
 
-/* Tail kernels: R < 6 rows (a layer's last, partial pixel tile), each row computed
- * in exactly ukernel_avx2_6x16's order (see ukernel_avx512.c). */
-#define PCI_DEFINE_TAIL(R)                                                                                   \
-    TARGET_F16C static void ukernel_avx2_##R##x16(int ks, int kc, const float *const *a, const float *w,     \
-                                                  size_t ps, float *c, size_t ldc, int mr, int nc,           \
-                                                  const float *bias, int accumulate, const float *clamp) {   \
-        (void)ps;                                                                                            \
-        ukernel_avx2_body(PCI_DTYPE_F32, R, ks, kc, a, w, NULL, c, ldc, mr, nc, bias, accumulate, clamp);   \
+/* Float32 kernels for R rows (R < 6: a layer's last, partial pixel tile, each
+ * row computed in exactly the 6-row order; see ukernel_avx512.c) and P panels. */
+#define PCI_DEFINE_F32(R, P)                                                                                   \
+    TARGET_F16C static void ukernel_avx2_##R##x##P(int ks, int kc, const float *const *a, const float *w,      \
+                                                   size_t ps, float *c, size_t ldc, int mr, int nc,            \
+                                                   const float *bias, int accumulate, const float *clamp) {    \
+        ukernel_avx2_panels(PCI_DTYPE_F32, R, P, ks, kc, a, w, NULL, ps, c, ldc, mr, nc, bias, accumulate,     \
+                            clamp);                                                                            \
     }
-PCI_DEFINE_TAIL(1)
-PCI_DEFINE_TAIL(2)
-PCI_DEFINE_TAIL(3)
-PCI_DEFINE_TAIL(4)
-PCI_DEFINE_TAIL(5)
-#undef PCI_DEFINE_TAIL
+#define PCI_DEFINE_F32_ROWS(P) \
+    PCI_DEFINE_F32(1, P) PCI_DEFINE_F32(2, P) PCI_DEFINE_F32(3, P) PCI_DEFINE_F32(4, P) PCI_DEFINE_F32(5, P) \
+    PCI_DEFINE_F32(6, P)
+PCI_DEFINE_F32_ROWS(1)
+PCI_DEFINE_F32_ROWS(2)
+PCI_DEFINE_F32_ROWS(4)
+#undef PCI_DEFINE_F32_ROWS
+#undef PCI_DEFINE_F32
 
-#define PCI_DEFINE_KERNEL_W(DT, NAME)                                                                        \
-    TARGET_F16C static void ukernel_avx2_##NAME##_6x16(int ks, int kc, const float *const *a, const void *w, \
-                                                       const float *scale, size_t ps, float *c, size_t ldc,  \
-                                                       int mr, int nc, const float *bias, int accumulate,    \
-                                                       const float *clamp) {                                 \
-        (void)ps;                                                                                            \
-        ukernel_avx2_body(DT, MR, ks, kc, a, w, scale, c, ldc, mr, nc, bias, accumulate, clamp);             \
+#define PCI_DEFINE_KERNEL_W(DT, NAME, P)                                                                       \
+    TARGET_F16C static void ukernel_avx2_##NAME##_6x##P(int ks, int kc, const float *const *a, const void *w,  \
+                                                        const float *scale, size_t ps, float *c, size_t ldc,   \
+                                                        int mr, int nc, const float *bias, int accumulate,     \
+                                                        const float *clamp) {                                  \
+        ukernel_avx2_panels(DT, MR, P, ks, kc, a, w, scale, ps, c, ldc, mr, nc, bias, accumulate, clamp);      \
     }
-PCI_DEFINE_KERNEL_W(PCI_DTYPE_F16, f16)
-PCI_DEFINE_KERNEL_W(PCI_DTYPE_BF16, bf16)
-PCI_DEFINE_KERNEL_W(PCI_DTYPE_I8, i8)
+#define PCI_DEFINE_KERNELS_W(DT, NAME) \
+    PCI_DEFINE_KERNEL_W(DT, NAME, 1) PCI_DEFINE_KERNEL_W(DT, NAME, 2) PCI_DEFINE_KERNEL_W(DT, NAME, 4)
+PCI_DEFINE_KERNELS_W(PCI_DTYPE_F16, f16)
+PCI_DEFINE_KERNELS_W(PCI_DTYPE_BF16, bf16)
+PCI_DEFINE_KERNELS_W(PCI_DTYPE_I8, i8)
+#undef PCI_DEFINE_KERNELS_W
 #undef PCI_DEFINE_KERNEL_W
 
 TARGET static void gemv_avx2_16(int k, const float *x, const float *w, float *y16) {
@@ -192,10 +206,13 @@ TARGET_F16C static void gemv_w_avx2_16(int k, const float *x, const void *w, int
     else gemv_w_body(PCI_DTYPE_I8, k, x, w, scale16, y16);
 }
 
+#define PCI_TAILS(P) {NULL, ukernel_avx2_1x##P, ukernel_avx2_2x##P, ukernel_avx2_3x##P, ukernel_avx2_4x##P, \
+                      ukernel_avx2_5x##P}
+#define PCI_W(NAME) {NULL, ukernel_avx2_##NAME##_6x1, ukernel_avx2_##NAME##_6x2, NULL, ukernel_avx2_##NAME##_6x4}
 const pci_gemm_kernels pci_gemm_avx2 = {
-    MR, 1, {NULL, ukernel_avx2_6x16, NULL, NULL, NULL}, 0, NULL, gemv_avx2_16, gemv_w_avx2_16,
-    {[PCI_DTYPE_F16] = {NULL, ukernel_avx2_f16_6x16, NULL, NULL, NULL},
-     [PCI_DTYPE_BF16] = {NULL, ukernel_avx2_bf16_6x16, NULL, NULL, NULL},
-     [PCI_DTYPE_I8] = {NULL, ukernel_avx2_i8_6x16, NULL, NULL, NULL}},
-    {{NULL}, {NULL, ukernel_avx2_1x16, ukernel_avx2_2x16, ukernel_avx2_3x16, ukernel_avx2_4x16, ukernel_avx2_5x16}}};
+    MR, 1, {NULL, ukernel_avx2_6x1, ukernel_avx2_6x2, NULL, ukernel_avx2_6x4}, 0, NULL, gemv_avx2_16, gemv_w_avx2_16,
+    {[PCI_DTYPE_F16] = PCI_W(f16), [PCI_DTYPE_BF16] = PCI_W(bf16), [PCI_DTYPE_I8] = PCI_W(i8)},
+    {{NULL}, PCI_TAILS(1), PCI_TAILS(2), {NULL}, PCI_TAILS(4)}, 4};
+#undef PCI_W
+#undef PCI_TAILS
 #endif
