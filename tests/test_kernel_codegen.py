@@ -20,14 +20,14 @@ from pyconvinfer import _kernels
 
 KERNELS = ([f"ukernel_avx512{dt}_6x{p}" for dt in ("", "_f16", "_bf16", "_i8") for p in (1, 2, 4)]
            + [f"ukernel_avx512_{r}x{p}" for r in range(1, 6) for p in (1, 2, 4)]  # partial last tiles
-           + [f"ukernel_avx2{dt}_6x16" for dt in ("", "_f16", "_bf16", "_i8")]
-           + [f"ukernel_avx2_{r}x16" for r in range(1, 6)])
+           + [f"ukernel_avx2{dt}_6x{p}" for dt in ("", "_f16", "_bf16", "_i8") for p in (1, 2, 4)]
+           + [f"ukernel_avx2_{r}x{p}" for r in range(1, 6) for p in (1, 2, 4)])  # P panels of 16 channels
 STACK_VECTOR = re.compile(r"[yz]mm\d+,.*\(%rsp\)|\(%rsp\).*,%[yz]mm\d+")
 LIMIT = 4  # a few are the compiler's business; the array version had 46 to 189
 # AVX2 int8: 12 accumulators, 2 weight vectors, a broadcast and 2 channel-scale vectors are 17
 # values for 16 ymm registers: one scale is read from the stack as a memory operand and the
-# store masks wait there (6 moves today; spilled accumulators would be 24 or more per k step).
-LIMITS = {"ukernel_avx2_i8_6x16": 8}
+# store masks wait there (6 or 7 moves today; spilled accumulators would be 24 or more per k step).
+LIMITS = {f"ukernel_avx2_i8_6x{p}": 8 for p in (1, 2, 4)}
 
 
 def _disassembly() -> dict[str, list[str]]:
