@@ -4,6 +4,7 @@ Finds which kernels lose to XNNPACK, where a whole-model run only says by how mu
 
     python tools/bench_layer_shapes.py                    # 1 and 2 threads, every shape
     python tools/bench_layer_shapes.py --threads 2 --shapes exp112,dw112 --rounds 3
+    python tools/bench_layer_shapes.py --isa avx2         # pyconvinfer's AVX2 path (LiteRT keeps its own)
 
 Needs TensorFlow and ai-edge-litert (`pip install ".[bench]"`): run it from that
 environment with pyconvinfer importable (PYTHONPATH=. after `python setup.py
@@ -64,7 +65,7 @@ def _make(name: str, workdir: Path) -> None:
     pyconvinfer.convert(workdir / f"{name}.h5", workdir / f"{name}.pci")
 
 
-def _time(runtime: str, path: str, threads: int) -> float:
+def _time(runtime: str, path: str, threads: int, isa: str | None = None) -> float:
     """Median seconds of one run (in this process: called with --child)."""
     import time
 
@@ -73,7 +74,7 @@ def _time(runtime: str, path: str, threads: int) -> float:
     if runtime == "pyconvinfer":
         import pyconvinfer
 
-        model = pyconvinfer.load(path, num_threads=threads)
+        model = pyconvinfer.load(path, num_threads=threads, isa=isa)
         x = np.random.default_rng(0).random((1, *model.input_shape[1:]), dtype=np.float32)
         plan = model.prepared(x).plan
 
@@ -104,10 +105,11 @@ def main() -> None:
     p.add_argument("--threads", default="1,2")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--workdir", default=str(Path.home() / ".cache" / "pyconvinfer-bench" / "layers"))
-    p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    p.add_argument("--isa", default=None, help="pyconvinfer's kernel path (default: the best of this CPU)")
+    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
-        print(_time(a.child[0], a.child[1], int(a.child[2])))
+        print(_time(a.child[0], a.child[1], int(a.child[2]), a.child[3] if a.child[3] != "-" else None))
         return
     workdir = Path(a.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -117,15 +119,17 @@ def main() -> None:
             raise SystemExit(f"unknown shape {name!r}: one of {', '.join(SHAPES)}")
         if not all((workdir / f"{name}.{ext}").exists() for ext in ("pci", "tflite")):
             _make(name, workdir)
-    print(f"one-layer models in {workdir}; microseconds per run, medians over {a.rounds} round(s)")
+    print(f"one-layer models in {workdir}; microseconds per run, medians over {a.rounds} round(s); "
+          f"pyconvinfer's path: {a.isa or 'the best of this CPU'}")
     print(f"{'layer':<10}{'threads':>8}{'pyconvinfer':>13}{'litert':>10}{'ratio':>8}")
     for threads in (int(t) for t in a.threads.split(",")):
         for name in names:
             times: dict[str, list[float]] = {"pyconvinfer": [], "litert": []}
             for _ in range(a.rounds):
                 for runtime, ext in (("pyconvinfer", "pci"), ("litert", "tflite")):
-                    out = subprocess.run([sys.executable, __file__, "--child", runtime, str(workdir / f"{name}.{ext}"),
-                                          str(threads)], check=True, capture_output=True, text=True).stdout
+                    child = [sys.executable, __file__, "--child", runtime, str(workdir / f"{name}.{ext}"),
+                             str(threads), a.isa or "-"]
+                    out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
                     times[runtime].append(float(out.split()[-1]))
             ours, theirs = (statistics.median(times[r]) * 1e6 for r in ("pyconvinfer", "litert"))
             print(f"{name:<10}{threads:>8}{ours:>13.1f}{theirs:>10.1f}{ours / theirs:>8.2f}")

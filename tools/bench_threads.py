@@ -6,6 +6,12 @@ serially. Target (issue 11): threaded time <= 0.8x serial on a 2-core machine.
     python tools/bench_threads.py --runs 5 --threads 4 --calls 100
     python tools/bench_threads.py --pin            # callers pinned to cores, round robin
     python tools/bench_threads.py --separate       # each thread its own Model: what sharing one costs
+    python tools/bench_threads.py --baseline       # also a bare GIL-releasing C call of the same length
+
+--baseline times, in the same runs, the same loops over a stdlib C call that releases
+the GIL for as long as one predict takes (hashlib.sha256 over a buffer sized to match,
+calibrated first): the ratio CPython and this machine's scheduler allow any extension
+with calls this short, Model or not.
 
 Each run times the serial loop and the threaded loop back to back, --inner
 times (after a warm-up that fills the plan pool), and keeps the median of each;
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import collections
 import ctypes
+import hashlib
 import os
 import statistics
 import tempfile
@@ -50,6 +57,25 @@ def _cpu_reader():
 
 
 GETCPU = _cpu_reader()
+
+
+class _GilFreeCall:
+    """A stand-in with predict(x): hashlib.sha256 over `size` bytes, which CPython's hashlib
+    runs with the GIL released (buffers of 2 KiB and more): the same GIL pattern as a Model's
+    call, one release and one re-acquisition, with no Model code."""
+
+    def __init__(self, size: int) -> None:
+        self.buf = bytes(size)
+
+    def predict(self, x: object) -> bytes:
+        return hashlib.sha256(self.buf).digest()
+
+    @classmethod
+    def lasting(cls, seconds: float) -> _GilFreeCall:
+        """One whose call takes about `seconds` on this machine (median of a few timings)."""
+        probe = cls(1 << 16)
+        per_byte = statistics.median(_serial(probe, [None], 200) / 200 for _ in range(5)) / len(probe.buf)
+        return cls(max(4096, int(seconds / per_byte)))
 
 
 def _serial(model: pyconvinfer.Model, xs: list[np.ndarray], n: int) -> float:
@@ -106,6 +132,8 @@ def main() -> None:
     p.add_argument("--pin", action="store_true", help="pin each calling thread to one core, round robin")
     p.add_argument("--separate", action="store_true",
                    help="each thread calls its own Model (the same file loaded once per thread): nothing shared")
+    p.add_argument("--baseline", action="store_true",
+                   help="also time a GIL-releasing stdlib call as long as one predict (hashlib.sha256), same runs")
     a = p.parse_args()
     data = resources.files("pyconvinfer") / "data"
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,8 +150,9 @@ def main() -> None:
             xs = [rng.random(model.input_shape[1:], dtype=np.float32) for _ in range(16)]
         n = a.threads * a.calls
         _threaded(models, xs, a.threads, a.calls)  # warm-up: one plan per concurrent caller
-        _serial(model, xs, n)
-        ratios, serials, threadeds, bests, cores = [], [], [], [], []
+        per_call = statistics.median(_serial(model, xs, n) for _ in range(5)) / n
+        stand_in = _GilFreeCall.lasting(per_call) if a.baseline else None
+        ratios, serials, threadeds, bests, cores, base_ratios = [], [], [], [], [], []
         for run in range(a.runs):
             cpu: list[float] = []
             splits: list[str] = []
@@ -141,6 +170,13 @@ def main() -> None:
                   f"threads x {a.calls} calls {t * 1e3:.1f} ms, ratio {t / s:.2f}, cores used while threaded "
                   f"{cores[-1]:.2f}" + (f", threads per core {dict(collections.Counter(splits).most_common())}"
                                         if splits else ""))
+            if stand_in is not None:
+                base = [(_serial(stand_in, xs, n), _threaded([stand_in], xs, a.threads, a.calls, pin=a.pin))
+                        for _ in range(a.inner)]
+                bs, bt = (statistics.median(q[i] for q in base) for i in (0, 1))
+                base_ratios.append(bt / bs)
+                print(f"       baseline (hashlib.sha256 over {len(stand_in.buf) // 1024} KiB, GIL released): "
+                      f"{bs / n * 1e6:.1f} us per call, ratio {bt / bs:.2f}")
         arenas = sum(len(m._prepared[(1,) + (tuple(xs[0].shape),)]) for m in models)  # the threads' models
         print(f"median: serial {statistics.median(serials) * 1e3:.1f} ms, threaded "
               f"{statistics.median(threadeds) * 1e3:.1f} ms, ratio {statistics.median(ratios):.2f} "
@@ -148,6 +184,9 @@ def main() -> None:
               f"plans in the pool: {arenas}; cores available: {len(os.sched_getaffinity(0))}, used while threaded: "
               f"{statistics.median(cores):.2f}; "
               f"load average {os.getloadavg()[0]:.1f}")
+        if base_ratios:
+            print(f"baseline: a bare GIL-releasing call of the same length, same loops and runs: ratio "
+                  f"{statistics.median(base_ratios):.2f} (median over runs)")
 
 
 if __name__ == "__main__":
