@@ -34,11 +34,14 @@ TARGET_F16C static inline __attribute__((always_inline)) __m256 wload8(const int
 /* DT: the weights' dtype, a compile-time constant at each call (float32
  * compiles to the plain loads; the others widen each weight vector in
  * registers right after its load). */
+/* HALF (a compile-time constant): the panel's last 8 channels are past nc (nc <= 8), so only
+ * the low vector of each row is loaded, computed and stored: half the FMAs, and the low lanes
+ * summed exactly as in a full panel (the same bits). */
 TARGET_F16C static inline __attribute__((always_inline)) void ukernel_avx2_body(
-    const int DT, const int R, int ks, int kc, const float *const *a, const void *w, const float *scale, float *c,
-    size_t ldc, int mr, int nc, const float *bias, int accumulate, const float *clamp) {
+    const int DT, const int R, const int HALF, int ks, int kc, const float *const *a, const void *w,
+    const float *scale, float *c, size_t ldc, int mr, int nc, const float *bias, int accumulate, const float *clamp) {
     const __m256 sc0 = DT == PCI_DTYPE_I8 ? _mm256_loadu_ps(scale) : _mm256_setzero_ps();
-    const __m256 sc1 = DT == PCI_DTYPE_I8 ? _mm256_loadu_ps(scale + 8) : _mm256_setzero_ps();
+    const __m256 sc1 = DT == PCI_DTYPE_I8 && !HALF ? _mm256_loadu_ps(scale + 8) : _mm256_setzero_ps();
     const __m256i m0 = lanes_below(nc), m1 = lanes_below(nc - 8);
     __m256 lo[MR], hi[MR];
     if (accumulate) {
@@ -46,11 +49,11 @@ TARGET_F16C static inline __attribute__((always_inline)) void ukernel_avx2_body(
         for (int m = 0; m < R; m++) {
             const float *cm = c + (size_t)PCI_MIN(m, mr - 1) * ldc; /* rows >= mr: computed, never stored */
             lo[m] = _mm256_maskload_ps(cm, m0);
-            hi[m] = _mm256_maskload_ps(cm + 8, m1);
+            hi[m] = HALF ? _mm256_setzero_ps() : _mm256_maskload_ps(cm + 8, m1);
         }
     } else {
         const __m256 b0 = bias ? _mm256_maskload_ps(bias, m0) : _mm256_setzero_ps();
-        const __m256 b1 = bias ? _mm256_maskload_ps(bias + 8, m1) : _mm256_setzero_ps();
+        const __m256 b1 = bias && !HALF ? _mm256_maskload_ps(bias + 8, m1) : _mm256_setzero_ps();
 #pragma GCC unroll 6
         for (int m = 0; m < R; m++) lo[m] = b0, hi[m] = b1;
     }
@@ -61,13 +64,14 @@ TARGET_F16C static inline __attribute__((always_inline)) void ukernel_avx2_body(
         const float *a5 = R > 5 ? a[t * MR + 5] : a0;
         const size_t wt = (size_t)t * kc * 16;
         for (int k = 0; k < kc; k++) {
-            const __m256 w0 = wload8(DT, w, wt + (size_t)k * 16, sc0), w1 = wload8(DT, w, wt + (size_t)k * 16 + 8, sc1);
+            const __m256 w0 = wload8(DT, w, wt + (size_t)k * 16, sc0);
+            const __m256 w1 = HALF ? w0 : wload8(DT, w, wt + (size_t)k * 16 + 8, sc1);
             __m256 v;
-#define PCI_ROW(m, ptr)                              \
-    if ((m) < R) {                                   \
-        v = _mm256_broadcast_ss(ptr + k);            \
-        lo[m] = _mm256_fmadd_ps(v, w0, lo[m]);       \
-        hi[m] = _mm256_fmadd_ps(v, w1, hi[m]);       \
+#define PCI_ROW(m, ptr)                                     \
+    if ((m) < R) {                                          \
+        v = _mm256_broadcast_ss(ptr + k);                   \
+        lo[m] = _mm256_fmadd_ps(v, w0, lo[m]);              \
+        if (!HALF) hi[m] = _mm256_fmadd_ps(v, w1, hi[m]);   \
     }
             PCI_ROW(0, a0) PCI_ROW(1, a1) PCI_ROW(2, a2) PCI_ROW(3, a3) PCI_ROW(4, a4) PCI_ROW(5, a5)
 #undef PCI_ROW
@@ -78,10 +82,18 @@ TARGET_F16C static inline __attribute__((always_inline)) void ukernel_avx2_body(
 #pragma GCC unroll 6
         for (int m = 0; m < R; m++) {
             lo[m] = _mm256_min_ps(_mm256_max_ps(lo[m], lo_v), hi_v);
-            hi[m] = _mm256_min_ps(_mm256_max_ps(hi[m], lo_v), hi_v);
+            if (!HALF) hi[m] = _mm256_min_ps(_mm256_max_ps(hi[m], lo_v), hi_v);
         }
     }
-    if (nc == 16) {
+    if (HALF && nc == 8) {
+#pragma GCC unroll 6
+        for (int m = 0; m < R; m++)
+            if (m < mr) _mm256_storeu_ps(c + m * ldc, lo[m]);
+    } else if (HALF) {
+#pragma GCC unroll 6
+        for (int m = 0; m < R; m++)
+            if (m < mr) _mm256_maskstore_ps(c + m * ldc, m0, lo[m]);
+    } else if (nc == 16) {
 #pragma GCC unroll 6
         for (int m = 0; m < R; m++)
             if (m < mr) {
@@ -109,10 +121,14 @@ TARGET_F16C static inline __attribute__((always_inline)) void ukernel_avx2_panel
     const int DT, const int R, const int P, int ks, int kc, const float *const *a, const void *w, const float *scale,
     size_t panel_stride, float *c, size_t ldc, int mr, int nc, const float *bias, int accumulate, const float *clamp) {
     const size_t esize = DT == PCI_DTYPE_F32 ? 4 : DT == PCI_DTYPE_I8 ? 1 : 2;
-    for (int p = 0; p < P && 16 * p < nc; p++)
-        ukernel_avx2_body(DT, R, ks, kc, a, (const char *)w + (size_t)p * panel_stride * esize,
-                          DT == PCI_DTYPE_I8 ? scale + 16 * p : NULL, c + 16 * p, ldc, mr, PCI_MIN(16, nc - 16 * p),
-                          bias ? bias + 16 * p : NULL, accumulate, clamp);
+    for (int p = 0; p < P && 16 * p < nc; p++) {
+        const void *wp = (const char *)w + (size_t)p * panel_stride * esize;
+        const float *sp = DT == PCI_DTYPE_I8 ? scale + 16 * p : NULL, *bp = bias ? bias + 16 * p : NULL;
+        const int np = PCI_MIN(16, nc - 16 * p);
+        /* A panel of at most 8 live channels (24 or 40 outputs: the last of 2 or 3) in half */
+        if (np <= 8) ukernel_avx2_body(DT, R, 1, ks, kc, a, wp, sp, c + 16 * p, ldc, mr, np, bp, accumulate, clamp);
+        else ukernel_avx2_body(DT, R, 0, ks, kc, a, wp, sp, c + 16 * p, ldc, mr, np, bp, accumulate, clamp);
+    }
 }
 
 /* Float32 kernels for R rows (R < 6: a layer's last, partial pixel tile, each

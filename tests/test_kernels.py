@@ -357,6 +357,30 @@ def test_partial_last_tile_matches_a_full_tile(r: int, cout: int) -> None:
             assert_bitwise_equal(got[:, :, :6], full[:, :, r:], f"full tile, {isa}, {act}")
 
 
+# A last panel with at most 8 live channels (24 = 16 + 8, 40 = 32 + 8 outputs) runs the
+# AVX2 kernel's half form: only the low vector of each row is computed. Its channels must
+# come out bit for bit as they do where the panel is whole: the same layer with 8 more
+# output channels (their weights appended) gives the same first cout channels on every path.
+@pytest.mark.parametrize("cout,weights", [(24, "float32"), (40, "float32"), (8, "float32"), (5, "float32"),
+                                          (24, "float16"), (40, "bfloat16"), (24, "int8")])
+@pytest.mark.parametrize("kernel_size", [1, 3])
+def test_half_last_panel_matches_a_whole_panel(cout: int, weights: str, kernel_size: int) -> None:
+    rng = rng_for("half panel", cout, weights, kernel_size)
+    cin = 19
+    x = uniform(rng, (2, 7, 9, cin))
+    wide = uniform(rng, (kernel_size, kernel_size, cin, cout + 8), scale=3.0 / math.sqrt(cin * kernel_size ** 2))
+    bias = uniform(rng, (cout + 8,), 0.5)
+    narrow = np.ascontiguousarray(wide[..., :cout])
+    for isa in ISAS:
+        for act in ("relu6", "tanh", None):
+            kw = dict(activation=act, isa=isa, num_threads=1, padding="same", weights_dtype=weights)
+            got = kernels.conv2d(x, narrow, bias[:cout], **kw)
+            whole = kernels.conv2d(x, wide, bias, **kw)
+            # the sliced result first: tools/make_kernel_cases.py would take it, second, for an
+            # independent reference of `got` on every path
+            assert_bitwise_equal(whole[..., :cout], got, f"{cout} outputs, {weights}, {isa}, {act}")
+
+
 # The thin AVX-512 kernel (cin <= 4, cout <= 16: 16 output pixels in the lanes) has
 # variants by accumulator count (cout rounded up to 4, 6, 8 or 16), by group count (one
 # or two groups of 16 pixels per pass: output widths 7 to 40), and a plane path
