@@ -28,11 +28,10 @@ from pathlib import Path
 
 
 def _child(path: str, isa: str | None, threads: int, batch: int, passes: int) -> dict:
-    import time
-
     import numpy as np
 
     import pyconvinfer
+    from pyconvinfer.bench import _step_times, median_time  # the timing `bench --per-layer` does
 
     model = pyconvinfer.load(path, num_threads=threads, isa=isa)
     shape = model.input_shape[1:]
@@ -40,29 +39,17 @@ def _child(path: str, isa: str | None, threads: int, batch: int, passes: int) ->
         raise SystemExit(f"{path}: input of unknown size {shape}; give a model with a fixed input shape")
     x = np.random.default_rng(0).standard_normal((batch, *shape), dtype=np.float32)
     prep = model.prepared(x)
-    steps = range(len(prep.step_nodes))
-    times: list[list[float]] = [[] for _ in steps]
-    for _ in range(passes):
-        np.copyto(prep.inputs[0], x)
-        for s in steps:
-            t0 = time.perf_counter()
-            prep.plan.run_one(s, threads, model.isa)
-            times[s].append(time.perf_counter() - t0)
-    whole = []
-    for _ in range(passes):
-        t0 = time.perf_counter()
-        prep.plan.run(threads, model.isa)
-        whole.append(time.perf_counter() - t0)
+    steps = _step_times(model, prep, [x], passes)
+    whole = median_time(lambda: prep.plan.run(model.num_threads, model.isa), passes)
     names = [model.graph.nodes[i].name for i in prep.step_nodes]
-    return {"whole": statistics.median(whole), "isa": model.isa, "file": pyconvinfer.__file__,
-            "layers": {n: statistics.median(t) for n, t in zip(names, times)}}
+    return {"whole": whole, "isa": model.isa, "file": pyconvinfer.__file__, "layers": dict(zip(names, steps))}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a .pci file with a fixed input shape (one input)")
-    p.add_argument("--a", required=True, help="directory of build A (the baseline)")
-    p.add_argument("--b", required=True, help="directory of build B (the change)")
+    p.add_argument("--a", help="directory of build A (the baseline)")
+    p.add_argument("--b", help="directory of build B (the change)")
     p.add_argument("--isa", default=None, help="kernel path to force (default: the best of this CPU)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=1)
@@ -74,10 +61,12 @@ def main() -> None:
     if a.child:
         print(json.dumps(_child(a.model, a.isa, a.threads, a.batch, a.passes)))
         return
+    if not (a.a and a.b):
+        p.error("--a and --b (two build directories) are required")
     builds = {"a": str(Path(a.a).resolve()), "b": str(Path(a.b).resolve())}
     runs: dict[str, list[dict]] = {"a": [], "b": []}
-    child = [sys.executable, str(Path(__file__).resolve()), str(Path(a.model).resolve()), "--child", "--a", "-",
-             "--b", "-", "--threads", str(a.threads), "--batch", str(a.batch), "--passes", str(a.passes)]
+    child = [sys.executable, str(Path(__file__).resolve()), str(Path(a.model).resolve()), "--child",
+             "--threads", str(a.threads), "--batch", str(a.batch), "--passes", str(a.passes)]
     if a.isa:
         child += ["--isa", a.isa]
     for r in range(a.rounds):
