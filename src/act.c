@@ -68,15 +68,18 @@ static const int act_shapes[PCI_ACT_COUNT] = {PCI_ACT_TABLE(PCI_ACT_SHAPE_ROW)};
 const char *pci_act_name(int kind) { return kind >= 0 && kind < PCI_ACT_COUNT ? act_names[kind] : NULL; }
 int pci_act_shape(int kind) { return kind >= 0 && kind < PCI_ACT_COUNT && act_names[kind] ? act_shapes[kind] : -1; }
 
-static const pci_act_kernels act_generic = {pci_act_apply_generic, pci_act_softmax_row_generic,
+static const pci_act_kernels act_generic = {pci_act_apply_generic, pci_act_apply_rows_generic,
+                                            pci_act_softmax_row_generic,
                                             pci_act_glu_row_generic};
 #ifdef PCI_X86
-static const pci_act_kernels act_avx2 = {pci_act_apply_avx2, pci_act_softmax_row_avx2, pci_act_glu_row_avx2};
-static const pci_act_kernels act_avx512 = {pci_act_apply_avx512, pci_act_softmax_row_avx512,
+static const pci_act_kernels act_avx2 = {pci_act_apply_avx2, pci_act_apply_rows_avx2, pci_act_softmax_row_avx2,
+                                         pci_act_glu_row_avx2};
+static const pci_act_kernels act_avx512 = {pci_act_apply_avx512, pci_act_apply_rows_avx512, pci_act_softmax_row_avx512,
                                            pci_act_glu_row_avx512};
 #endif
 #ifdef __aarch64__
-static const pci_act_kernels act_neon = {pci_act_apply_neon, pci_act_softmax_row_neon, pci_act_glu_row_neon};
+static const pci_act_kernels act_neon = {pci_act_apply_neon, pci_act_apply_rows_neon, pci_act_softmax_row_neon,
+                                         pci_act_glu_row_neon};
 #endif
 
 const pci_act_kernels *pci_act_kernels_for(int isa) {
@@ -103,17 +106,20 @@ const pci_act_kernels *pci_act_kernels_for(int isa) {
 #endif
 }
 
-void pci_act_inplace(float *x, size_t n, pci_act act, int isa) {
+void pci_act_inplace_rows(float *x, size_t rows, size_t n, size_t ld, pci_act act, int isa) {
     switch (act.kind) {
     case PCI_ACT_LINEAR: return;
     case PCI_ACT_RELU:
         if (act.p1 == 0.0f && act.p2 == 0.0f) {
             /* Plain (capped) relu: the common case, the compiler vectorizes it. */
             const float hi = act.p0;
+            for (size_t r = 0; r < rows; r++) {
+                float *xr = x + r * ld;
 #pragma omp simd
-            for (size_t i = 0; i < n; i++) {
-                const float y = x[i] > 0.0f ? x[i] : 0.0f;
-                x[i] = y > hi ? hi : y;
+                for (size_t i = 0; i < n; i++) {
+                    const float y = xr[i] > 0.0f ? xr[i] : 0.0f;
+                    xr[i] = y > hi ? hi : y;
+                }
             }
             return;
         }
@@ -121,8 +127,10 @@ void pci_act_inplace(float *x, size_t n, pci_act act, int isa) {
     default: break;
     }
     if (pci_act_shape(act.kind) != PCI_ACT_ELEMENTWISE) return; /* rows: pci_activation */
-    pci_act_kernels_for(isa)->apply(x, n, act);
+    pci_act_kernels_for(isa)->apply_rows(x, rows, n, ld, act);
 }
+
+void pci_act_inplace(float *x, size_t n, pci_act act, int isa) { pci_act_inplace_rows(x, 1, n, n, act, isa); }
 
 void pci_softmax_rows(float *x, size_t rows, size_t cols) {
     for (size_t r = 0; r < rows; r++) {

@@ -7,12 +7,14 @@
 
 typedef struct {
     void (*apply)(float *x, size_t n, pci_act act);              /* element-wise, in place */
+    void (*apply_rows)(float *x, size_t rows, size_t n, size_t ld, pci_act act); /* rows of n, ld apart */
     void (*softmax_row)(float *row, size_t cols, int log_form);  /* softmax / log_softmax */
     void (*glu_row)(const float *x, float *y, size_t cols_out);
 } pci_act_kernels;
 
 #define PCI_ACT_DECLARE(isa)                                                  \
     void pci_act_apply_##isa(float *x, size_t n, pci_act act);                \
+    void pci_act_apply_rows_##isa(float *x, size_t rows, size_t n, size_t ld, pci_act act); \
     void pci_act_softmax_row_##isa(float *row, size_t cols, int log_form);    \
     void pci_act_glu_row_##isa(const float *x, float *y, size_t cols_out);
 

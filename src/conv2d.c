@@ -170,7 +170,7 @@ static void block_activation(float *c, size_t ldc, int rows, int nc, pci_act act
     if ((size_t)nc == ldc) /* the block spans the row: its rows are contiguous */
         pci_act_inplace(c, (size_t)rows * ldc, act, isa);
     else
-        for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * ldc, (size_t)nc, act, isa);
+        pci_act_inplace_rows(c, (size_t)rows, (size_t)nc, ldc, act, isa);
 }
 
 /* Everything one thread needs to run its share of a convolution's work items. */

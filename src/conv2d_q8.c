@@ -226,7 +226,7 @@ static void q8_worker(const q8_job *J) {
                ldc, PCI_MIN(PCI_Q8_MR_MAX, rows - m0), nc, J->cs + oc0, J->bias ? J->bias + oc0 : NULL,
                J->comp ? J->comp + oc0 : NULL, J->clamp);
         if (!J->clamp && J->act.kind != PCI_ACT_LINEAR && !pci_act_is_row(J->act))
-            for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * ldc, (size_t)nc, J->act, J->isa);
+            pci_act_inplace_rows(c, (size_t)rows, (size_t)nc, ldc, J->act, J->isa);
         if (J->yq) /* the next layer's quantizer, on the same floats it would read */
             pci_q8_quantize_tile(J->uk->quantize, c, ldc, rows, nc, J->y_inv, J->y_zp, J->yq + first, (size_t)s->oc);
     }

@@ -130,7 +130,7 @@ static void tconv_run(const float *x, const float *wpacked, const pci_weights *w
                                                    c, ldc, rows, nc, bias ? bias + oc0 : NULL, t0 > 0, NULL);
                     }
                     if (act.kind != PCI_ACT_LINEAR && !pci_act_is_row(act))
-                        for (int m = 0; m < rows; m++) pci_act_inplace(c + (size_t)m * ldc, nc, act, ctx.isa);
+                        pci_act_inplace_rows(c, (size_t)rows, (size_t)nc, ldc, act, ctx.isa);
                 }
             }
             if (wphase) wphase += (size_t)nb * panel_stride;

@@ -274,6 +274,8 @@ static inline int pci_act_as_clamp(pci_act act, float clamp[2]) {
  * vectorized path for `isa` (row kinds such as softmax: no-op, see
  * pci_act_is_row; the caller applies them to whole rows). */
 void pci_act_inplace(float *x, size_t n, pci_act act, int isa);
+/* The same on `rows` rows of n floats, ld floats apart (a GEMM block's outputs), in one call. */
+void pci_act_inplace_rows(float *x, size_t rows, size_t n, size_t ld, pci_act act, int isa);
 /* Kinds over a whole last-axis row (softmax, log_softmax, sparsemax): never per block. */
 static inline int pci_act_is_row(pci_act act) { return pci_act_shape(act.kind) == PCI_ACT_ROW; }
 /* One thread, generic path: what the readable references use. */
