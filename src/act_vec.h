@@ -52,10 +52,10 @@
 /* e^r - 1 - r for |r| <= ln2/2 divided by r^2 (Cephes expf's coefficients), by
  * Estrin (depth 3: r^2 and three pairs, then two steps) rather than Horner (five
  * dependent steps). Every exp-based kind is a long chain of dependent operations;
- * with 8 lanes per vector the out-of-order window holds too few vectors to cover
- * it, which made swish on the AVX2 path cost twice AVX-512's per element on AMD
- * Zen 4 (EfficientNetB0 at 1.4x LiteRT on that path). The caller's r*r is the same
- * product (computed once). */
+ * with 8 lanes per vector the out-of-order window holds half the elements it does
+ * with 16, and on AMD Zen 4 (where both paths have the same FMA peak) swish cost the
+ * AVX2 path twice AVX-512's time per element: a swish 1x1 convolution ran in 0.84x
+ * the time with this form. The caller's r*r is the same product (computed once). */
 VFN V v_exp_p(V r) {
     const V r2 = vmul(r, r);
     const V p01 = vfma(vset(1.9875691500e-4f), r, vset(1.3981999507e-3f));
@@ -361,8 +361,8 @@ VFN V v_act(V x, pci_act a, const int k) {
 /* Runs v_act over `rows` rows of n floats, ld floats apart; each row's tail goes
  * through a W-float buffer, so an element's result never depends on where it sits
  * (thread invariance, and rows give the bits of one call per row). One call for a
- * GEMM block's rows: a call per row of 32-64 floats re-made the kind's constants
- * and dispatch each time, which doubled swish's cost inside a 1x1 convolution. */
+ * GEMM block's rows: a call per row of 32-64 floats repeated the dispatch and the
+ * kind's constants each time. */
 #define ACT_LOOP(K)                                                                  \
     case K:                                                                          \
         for (size_t r = 0; r < rows; r++) {                                          \

@@ -309,9 +309,10 @@ def test_conv2d_special_paths(case: ConvCase) -> None:
 # same numbers bit for bit on the rows they share, on every path, thread count, batch
 # size and weight dtype (float16 widens in registers where the ISA can); 100 outputs
 # are 4+2+1 panels, 16 the narrow kernel, 96 MobileNetV2's expand shape; relu6 fuses
-# into the store, tanh runs after it.
+# into the store, tanh runs after it; swish on 100 outputs runs on blocks of 64 and 36 of
+# each 100-float row (one activation call per block's rows, 36 ending in a partial vector).
 @pytest.mark.parametrize("cin,cout,act", [(5, 100, "relu6"), (24, 16, "tanh"), (16, 96, "linear"),
-                                          (33, 17, "swish")])
+                                          (33, 17, "swish"), (7, 100, "swish")])
 @pytest.mark.parametrize("weights_dtype", ["float32", "float16"])
 def test_pointwise_driver_matches_the_general_one(cin: int, cout: int, act: str, weights_dtype: str) -> None:
     rng = rng_for("pointwise", cin, cout, act, weights_dtype)
